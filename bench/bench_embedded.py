@@ -1,0 +1,246 @@
+"""Embedded-mode benchmark: drive a real ``trackhouse serve`` with realistic batches.
+
+Prints, from one run: the floors measured side by side (raw chDB insert rate of the same rows,
+and the stage code's per-core rate), then the pipeline's events/s accepted and stored, p50/p99
+latency from POST to row visible through the read API, and the server's peak RSS.
+
+    python bench/bench_embedded.py --seconds 60 --rate 25000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.workload import Workload  # noqa: E402
+from tests.integration.server import Server, cli  # noqa: E402
+
+
+def stage_and_insert_floor(events: int = 60_000) -> tuple[float, float]:
+    """(stages events/s on one core, chDB column insert rows/s) for the same workload, measured
+    in a child process so its chDB engine does not clash with the server's."""
+    code = f"""
+import sys, time, tempfile; sys.path.insert(0, {str(ROOT)!r})
+from bench.workload import Workload
+from pipeline.sink import rows
+from pipeline.sink.clickhouse import ClickHouse
+from pipeline.stages.chain import process_event
+from pipeline.stages.enrich import Enricher
+from pipeline.stages.normalize import RequestInfo, normalize
+from schemas.events import NativeEvent
+w = Workload(); docs = w.batch({events}, int(time.time() * 1000))
+enricher = Enricher(); info = RequestInfo("prj_bench", int(time.time() * 1000))
+start = time.perf_counter(); state = {{}}; out = []
+for doc in docs:
+    e = enricher.enrich(normalize(NativeEvent.model_validate(doc), info, 3600000))
+    s, i = state.get(e.visitor_key, (None, None))
+    o = process_event(e, s, i, 1800000); state[e.visitor_key] = (o.sessions_state, o.identity_state)
+    out.append(e)
+stage_rate = len(docs) / (time.perf_counter() - start)
+ch = ClickHouse("chdb://" + tempfile.mkdtemp(), "bench"); ch.migrate()
+start = time.perf_counter()
+for i in range(0, len(out), 20000):
+    ch.insert(rows.event_block(out[i:i + 20000]))
+print(stage_rate, len(out) / (time.perf_counter() - start))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=True, text=True
+    )
+    stage_rate, insert_rate = map(float, result.stdout.split()[-2:])
+    return stage_rate, insert_rate
+
+
+class Load:
+    def __init__(self, server: Server, key: str, rate: int, batch: int, seconds: float) -> None:
+        self.server, self.key, self.rate, self.batch, self.seconds = (
+            server,
+            key,
+            rate,
+            batch,
+            seconds,
+        )
+        self.workload = Workload()
+        # Pre-serialised events without their time and id; each send adds those two fields.
+        self.fragments = [orjson.dumps(self.workload.event(0))[1:] for _ in range(20_000)]
+        self.accepted = 0
+        self.refused = 0
+        self.probes: dict[int, float] = {}
+        self.latencies: list[float] = []
+        self._ids = itertools.count()
+
+    def body(self, probe: int | None) -> bytes:
+        now = int(time.time() * 1000)
+        parts = []
+        for _ in range(self.batch):
+            n = next(self._ids)
+            fragment = self.fragments[n % len(self.fragments)]
+            parts.append(b'{"timestamp":%d,"message_id":"b%d",' % (now, n) + fragment)
+        if probe is not None:
+            parts[0] = orjson.dumps(
+                {
+                    "event": "bench_probe",
+                    "visitor_id": f"probe{probe}",
+                    "properties": {"probe": probe},
+                    "timestamp": now,
+                }
+            )
+        return b'{"events":[' + b",".join(parts) + b"]}"
+
+    async def sender(
+        self, client: httpx.AsyncClient, worker: int, workers: int, deadline: float
+    ) -> None:
+        interval = self.batch * workers / self.rate
+        next_send = time.monotonic() + worker * interval / workers
+        probe_every = max(1, int(0.25 / interval))
+        for sent in itertools.count():
+            if time.monotonic() >= deadline:
+                return
+            probe = worker * 1_000_000 + sent if sent % probe_every == 0 else None
+            body = self.body(probe)
+            started = time.monotonic()
+            response = await client.post("/v1/batch", content=body)
+            if response.status_code == 202:
+                self.accepted += response.json()["accepted"]
+                if probe is not None:
+                    self.probes[probe] = started
+            else:
+                self.refused += self.batch
+            next_send += interval
+            await asyncio.sleep(max(0.0, next_send - time.monotonic()))
+
+    async def prober(self, client: httpx.AsyncClient, until: float) -> None:
+        seen: set[int] = set()
+        while time.monotonic() < until and (
+            len(seen) < len(self.probes) or not self.probes or time.monotonic() < until - 1
+        ):
+            response = await client.get(
+                "/v1/events", params={"event": "bench_probe", "limit": 1000}
+            )
+            now = time.monotonic()
+            for row in response.json().get("events", []):
+                probe = int(row["properties"]["probe"])
+                if probe not in seen and probe in self.probes:
+                    seen.add(probe)
+                    self.latencies.append(now - self.probes[probe])
+            if len(seen) == len(self.probes) and self.done:
+                return
+            await asyncio.sleep(0.1)
+
+    async def stored(self, client: httpx.AsyncClient) -> float:
+        text = (await client.get("/metrics")).text
+        for line in text.splitlines():
+            if line.startswith("trackhouse_events_stored_total"):
+                return float(line.split()[-1])
+        return 0.0
+
+    async def run(self, workers: int) -> dict[str, float]:
+        self.done = False
+        headers = {"X-API-Key": self.key, "Content-Type": "application/json"}
+        limits = httpx.Limits(max_connections=workers + 4)
+        async with httpx.AsyncClient(
+            base_url=self.server.url, headers=headers, timeout=60, limits=limits
+        ) as client:
+            stored_before = await self.stored(client)
+            start = time.monotonic()
+            deadline = start + self.seconds
+            prober = asyncio.create_task(self.prober(client, deadline + 120))
+            await asyncio.gather(
+                *(self.sender(client, w, workers, deadline) for w in range(workers))
+            )
+            send_seconds = time.monotonic() - start
+            stored_at_deadline = await self.stored(client) - stored_before
+            self.done = True
+            while await self.stored(client) - stored_before < self.accepted:
+                if time.monotonic() > deadline + 120:
+                    break
+                await asyncio.sleep(0.2)
+            drained = time.monotonic() - start
+            await prober
+            stored_total = await self.stored(client) - stored_before
+        return {
+            "send_seconds": send_seconds,
+            "stored_at_deadline": stored_at_deadline,
+            "drained_seconds": drained,
+            "stored_total": stored_total,
+        }
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--rate", type=int, default=25_000, help="offered events/s")
+    parser.add_argument("--batch", type=int, default=200, help="events per POST")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent connections")
+    parser.add_argument("--skip-floor", action="store_true")
+    args = parser.parse_args()
+
+    if not args.skip_floor:
+        stage_rate, insert_rate = stage_and_insert_floor()
+        print(f"floor  stages (validate..stitch), one core: {stage_rate:10,.0f} ev/s")
+        print(f"floor  chDB column insert, same rows:       {insert_rate:10,.0f} rows/s")
+
+    data_dir = Path(tempfile.mkdtemp(prefix="trackhouse-bench-")) / "data"
+    project = cli(data_dir, "projects", "create", "bench")
+    server = Server(
+        data_dir, env={"TRACKHOUSE_LOG_LEVEL": "warning", "TRACKHOUSE_SINK_FLUSH_SECONDS": "0.5"}
+    ).start()
+    try:
+        load = Load(server, project["write_key"], args.rate, args.batch, args.seconds)
+        result = asyncio.run(load.run(args.workers))
+        rss = peak_rss_mib(server.process.pid)
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+    accepted_rate = load.accepted / result["send_seconds"]
+    stored_rate = result["stored_at_deadline"] / result["send_seconds"]
+    lat = sorted(load.latencies)
+    p50 = statistics.median(lat) if lat else float("nan")
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan")
+    print(
+        f"offered rate:                      {args.rate:10,} ev/s for {args.seconds:.0f} s "
+        f"(batches of {args.batch}, {args.workers} connections, {os.cpu_count()} cores)"
+    )
+    print(
+        f"accepted (202):                    {accepted_rate:10,.0f} ev/s  "
+        f"({load.accepted:,} events,"
+        f" {load.refused:,} refused)"
+    )
+    print(f"stored in ClickHouse during load:  {stored_rate:10,.0f} ev/s")
+    print(
+        f"all stored after:                  {result['drained_seconds']:10.1f} s "
+        f"({result['stored_total']:,.0f} events)"
+    )
+    print(
+        f"POST -> row visible latency:       p50 {p50:.3f} s   p99 {p99:.3f} s   "
+        f"({len(lat)} probes)"
+    )
+    print(f"server peak RSS:                   {rss:10,.0f} MiB")
+    if not args.skip_floor:
+        print(f"pipeline stored / chDB insert floor: {stored_rate / insert_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()

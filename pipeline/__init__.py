@@ -1,0 +1,1 @@
+"""Trackhouse: HTTP edge -> enrich -> sessionize -> stitch -> ClickHouse."""

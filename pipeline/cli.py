@@ -1,0 +1,127 @@
+"""``trackhouse`` command line. Every flag also reads a ``TRACKHOUSE_*`` environment variable
+(through ``Settings``); a flag given on the command line wins."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from filelock import FileLock, Timeout
+
+from pipeline.log_config import configure_logging
+from pipeline.settings import Settings
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where the spool, state and embedded ClickHouse live [TRACKHOUSE_DATA_DIR].",
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    configure_logging(settings.log_level, settings.log_json)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def _lock_data_dir(settings: Settings) -> FileLock:
+    """One process owns a data dir (chDB allows one engine per path and process)."""
+    lock = FileLock(settings.data_dir / "trackhouse.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise click.ClickException(
+            f"another trackhouse process is using {settings.data_dir}; stop it first"
+        ) from None
+    return lock
+
+
+def _clickhouse(settings: Settings):
+    from pipeline.sink.clickhouse import ClickHouse
+
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse.migrate()
+    return clickhouse
+
+
+@click.group()
+def main() -> None:
+    """Trackhouse: self-hosted event tracking into ClickHouse."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address [TRACKHOUSE_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [TRACKHOUSE_PORT, default 8000].")
+@data_dir_option
+def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
+    """Run the embedded pipeline: HTTP edge, stages and ClickHouse (chDB) in one process."""
+    import uvicorn
+
+    from pipeline.edge.app import EdgeServices, create_app
+    from pipeline.registry.projects import ProjectRegistry
+    from pipeline.runtime.embedded import EmbeddedRuntime
+    from pipeline.stages.enrich import Enricher
+
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    lock = _lock_data_dir(settings)
+    clickhouse = _clickhouse(settings)
+    runtime = EmbeddedRuntime(settings, clickhouse)
+    runtime.start()
+    registry = ProjectRegistry(clickhouse)
+    if settings.bootstrap_project and registry.count() == 0:
+        created = registry.create(settings.bootstrap_project)
+        click.echo(
+            f"Created project {created.project_id!r}; write key: {created.write_key}", err=True
+        )
+    services = EdgeServices(
+        settings, registry, Enricher(settings.geo_database), runtime, clickhouse
+    )
+    app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=False,
+        log_config=None,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=30,
+    )
+
+
+@main.command()
+@data_dir_option
+def migrate(data_dir: Path | None) -> None:
+    """Apply the ClickHouse DDL in schemas/clickhouse (idempotent)."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        statements = _clickhouse(settings).migrate()
+    click.echo(orjson.dumps({"statements": statements}).decode())
+
+
+@main.group()
+def projects() -> None:
+    """Manage projects and their keys."""
+
+
+@projects.command("create")
+@click.argument("name")
+@data_dir_option
+def projects_create(name: str, data_dir: Path | None) -> None:
+    """Create a project; prints its id and a new write key as JSON."""
+    from pipeline.registry.projects import ProjectRegistry
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        created = ProjectRegistry(_clickhouse(settings)).create(name)
+    out = {"project_id": created.project_id, "name": created.name, "write_key": created.write_key}
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The HTTP edge: parse, authenticate, validate, hand over. No business logic here."""

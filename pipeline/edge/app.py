@@ -1,0 +1,269 @@
+"""The native HTTP API (FastAPI). Handlers parse, authenticate, validate and hand events to a
+publisher (the embedded spool, or Kafka); reads go to ClickHouse."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import ORJSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipeline import metrics
+from pipeline.edge import query as event_query
+from pipeline.edge.client import api_key, client_ip, parse_networks
+from pipeline.edge.errors import ApiError, payload_too_large
+from pipeline.edge.ingest import BatchItem, Limits, parse_batch, parse_single
+from pipeline.edge.publisher import Publisher, PublishUnavailableError
+from pipeline.registry.projects import ProjectRegistry
+from pipeline.settings import Settings
+from pipeline.sink.clickhouse import ClickHouse
+from pipeline.stages.enrich import Enricher
+from pipeline.stages.normalize import RequestInfo, normalize
+from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
+from schemas.records import EnrichedEvent
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class EdgeServices:
+    settings: Settings
+    registry: ProjectRegistry
+    enricher: Enricher
+    publisher: Publisher
+    clickhouse: ClickHouse
+
+
+def _iso_ms(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error_response(error: ApiError, headers: dict[str, str] | None = None) -> ORJSONResponse:
+    return ORJSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _read_body(request: Request, limit: int, what: str) -> bytes:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise payload_too_large(limit, what)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise payload_too_large(limit, what)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _body_schema(model: type) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
+        }
+    }  # type: ignore[attr-defined]
+
+
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 422, 503)}
+
+
+def create_app(
+    services: EdgeServices,
+    lifespan_hooks: tuple[Callable[[], Awaitable[None] | None], ...] = (),
+) -> FastAPI:
+    settings = services.settings
+    limits = Limits(settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events)
+    trusted = parse_networks(settings.trusted_proxies)
+    future_ms = settings.future_tolerance_seconds * 1000
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        for hook in lifespan_hooks:
+            result = hook()
+            if result is not None:
+                await result
+
+    app = FastAPI(
+        title="Trackhouse",
+        version="0.1.0",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> ORJSONResponse:
+        metrics.EVENTS_REJECTED.labels(exc.error).inc()
+        return _error_response(exc)
+
+    @app.exception_handler(PublishUnavailableError)
+    async def _unavailable(_request: Request, exc: PublishUnavailableError) -> ORJSONResponse:
+        log.error("edge.publish_unavailable", reason=str(exc))
+        error = ApiError(503, "unavailable", "events cannot be stored right now; retry later")
+        return _error_response(error, {"Retry-After": "5"})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+        return _error_response(ApiError(exc.status_code, "http_error", str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
+        log.exception("edge.unexpected_error", error_type=type(exc).__name__)
+        return _error_response(ApiError(500, "internal_error", "unexpected error"))
+
+    def authenticate(request: Request) -> str:
+        project_id = services.registry.authenticate(api_key(request.headers))
+        if project_id is None:
+            raise ApiError(401, "unauthorized", "missing or unknown API key (X-API-Key)")
+        return project_id
+
+    def request_info(request: Request, project_id: str) -> RequestInfo:
+        peer = request.client.host if request.client else None
+        return RequestInfo(
+            project_id=project_id,
+            received_at=int(time.time() * 1000),
+            user_agent=request.headers.get("user-agent", ""),
+            client_ip=client_ip(peer, request.headers.get("x-forwarded-for"), trusted),
+        )
+
+    def enrich(events: list[NativeEvent], info: RequestInfo) -> list[EnrichedEvent]:
+        return [services.enricher.enrich(normalize(e, info, future_ms)) for e in events]
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        response_model=EventAccepted,
+        responses=ERRORS,
+        openapi_extra=_body_schema(NativeEvent),
+    )
+    async def post_event(request: Request) -> ORJSONResponse:
+        """Accept one event."""
+        project_id = authenticate(request)
+        event = parse_single(await _read_body(request, limits.max_event_bytes, "the event"), limits)
+        [enriched] = enrich([event], request_info(request, project_id))
+        await services.publisher.publish([enriched])
+        metrics.EVENTS_ACCEPTED.inc()
+        body = {
+            "id": enriched.event_id,
+            "event": enriched.event,
+            "timestamp": _iso_ms(enriched.timestamp),
+        }
+        return ORJSONResponse(body, status_code=202)
+
+    @app.post(
+        "/v1/batch",
+        status_code=202,
+        response_model=BatchAccepted,
+        responses=ERRORS,
+        openapi_extra=_body_schema(EventBatch),
+    )
+    async def post_batch(request: Request) -> ORJSONResponse:
+        """Accept a batch; valid events are kept even when others are refused."""
+        project_id = authenticate(request)
+        items = parse_batch(await _read_body(request, limits.max_batch_bytes, "the batch"), limits)
+        good = [item.event for item in items if item.event is not None]
+        if good:
+            await services.publisher.publish(enrich(good, request_info(request, project_id)))
+        metrics.EVENTS_ACCEPTED.inc(len(good))
+        errors = [_batch_error(item) for item in items if item.error is not None]
+        for error in errors:
+            metrics.EVENTS_REJECTED.labels(error["error"]).inc()
+        status = 202 if good else min(e["status"] for e in errors)
+        body = {
+            "accepted": len(good),
+            "total": len(items),
+            "errors": [{k: v for k, v in e.items() if k != "status"} for e in errors],
+        }
+        return ORJSONResponse(body, status_code=status)
+
+    @app.get("/v1/events", responses=ERRORS)
+    async def list_events(request: Request) -> ORJSONResponse:
+        """Events of the key's project, newest first, with the user resolved retroactively."""
+        project_id = authenticate(request)
+        q = event_query.build_query(project_id, request.query_params)
+        db = services.clickhouse.database
+        sql = (
+            f"SELECT * FROM {db}.events_resolved WHERE {q.where} "
+            f"ORDER BY timestamp DESC, event_id LIMIT {q.limit} OFFSET {q.offset}"
+        )
+        count_sql = f"SELECT count() FROM {db}.events_resolved WHERE {q.where}"
+        columns, rows = await run_in_threadpool(services.clickhouse.query, sql, q.parameters)
+        _, total = await run_in_threadpool(services.clickhouse.query, count_sql, q.parameters)
+        return ORJSONResponse(
+            {
+                "events": [event_query.row_to_json(columns, row) for row in rows],
+                "pagination": {"total": total[0][0], "limit": q.limit, "offset": q.offset},
+            }
+        )
+
+    @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
+    async def get_event(event_id: str, request: Request) -> ORJSONResponse:
+        """One event of the key's project."""
+        project_id = authenticate(request)
+        db = services.clickhouse.database
+        sql = (
+            f"SELECT * FROM {db}.events_resolved WHERE project_id = {{p:String}} "
+            "AND toString(event_id) = {id:String} LIMIT 1"
+        )
+        columns, rows = await run_in_threadpool(
+            services.clickhouse.query, sql, {"p": project_id, "id": event_id}
+        )
+        if not rows:
+            raise ApiError(404, "not_found", "no such event in this project", "id")
+        return ORJSONResponse(event_query.row_to_json(columns, rows[0]))
+
+    @app.get("/v1/sessions", responses=ERRORS)
+    async def list_sessions(request: Request) -> ORJSONResponse:
+        """Sessions of the key's project (one row each, current), newest first."""
+        project_id = authenticate(request)
+        q = event_query.build_session_query(project_id, request.query_params)
+        db = services.clickhouse.database
+        sql = (
+            f"SELECT * FROM {db}.sessions FINAL WHERE {q.where} "
+            f"ORDER BY start DESC, session_id LIMIT {q.limit} OFFSET {q.offset}"
+        )
+        count_sql = f"SELECT count() FROM {db}.sessions FINAL WHERE {q.where}"
+        columns, rows = await run_in_threadpool(services.clickhouse.query, sql, q.parameters)
+        _, total = await run_in_threadpool(services.clickhouse.query, count_sql, q.parameters)
+        return ORJSONResponse(
+            {
+                "sessions": [event_query.row_to_json(columns, row) for row in rows],
+                "pagination": {"total": total[0][0], "limit": q.limit, "offset": q.offset},
+            }
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _batch_error(item: BatchItem) -> dict[str, Any]:
+    assert item.error is not None
+    return {
+        "index": item.index,
+        "error": item.error.error,
+        "message": item.error.message,
+        "field": item.error.field,
+        "status": item.error.status,
+    }

@@ -1,0 +1,154 @@
+"""``GET /v1/events``: filters -> parameterised SQL over ``events_resolved``, rows -> JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from pipeline.edge.errors import ApiError
+
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+STRING_FILTERS = (
+    "event",
+    "channel",
+    "type",
+    "visitor_id",
+    "user_id",
+    "session_id",
+    "message_id",
+    "url",
+    "path",
+    "referrer",
+    "referrer_domain",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "browser",
+    "browser_version",
+    "os",
+    "os_version",
+    "device_type",
+    "device_brand",
+    "device_model",
+    "country",
+    "region",
+    "city",
+    "locale",
+    "screen",
+    "title",
+)
+BOOL_FILTERS = ("is_bot", "notify")
+SESSION_STRING_FILTERS = (
+    "session_id",
+    "visitor_id",
+    "user_id",
+    "entry_path",
+    "exit_path",
+    "referrer_domain",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "country",
+    "browser",
+    "os",
+    "device_type",
+)
+JSON_COLUMNS = ("properties", "traits")
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    where: str
+    parameters: dict[str, Any]
+    limit: int
+    offset: int
+
+
+def _epoch_ms(name: str, value: str) -> int:
+    try:
+        if value.lstrip("-").isdigit():
+            return int(value)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, "invalid_field", f"{name}: ISO 8601 or epoch ms", name) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ApiError(422, "invalid_field", f"{name}: must be an integer", name) from None
+    if not low <= number <= high:
+        raise ApiError(422, "invalid_field", f"{name}: must be between {low} and {high}", name)
+    return number
+
+
+def build_query(
+    project_id: str,
+    params: Mapping[str, str],
+    string_filters: tuple[str, ...] = STRING_FILTERS,
+    bool_filters: tuple[str, ...] = BOOL_FILTERS,
+    time_column: str = "timestamp",
+) -> EventQuery:
+    """Filters are exact matches; ``start``/``end`` bound the time (ISO 8601 or epoch ms)."""
+    clauses = ["project_id = {project_id:String}"]
+    parameters: dict[str, Any] = {"project_id": project_id}
+    for name in string_filters:
+        if name in params:
+            clauses.append(f"{name} = {{{name}:String}}")
+            parameters[name] = params[name]
+    for name in bool_filters:
+        if name in params:
+            value = params[name].lower()
+            if value not in ("true", "false", "1", "0"):
+                raise ApiError(422, "invalid_field", f"{name}: true or false", name)
+            clauses.append(f"{name} = {{{name}:Bool}}")
+            parameters[name] = value in ("true", "1")
+    for name, op in (("start", ">="), ("end", "<")):
+        if name in params:
+            clauses.append(f"{time_column} {op} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')")
+            parameters[name] = _epoch_ms(name, params[name])
+    return EventQuery(
+        where=" AND ".join(clauses),
+        parameters=parameters,
+        limit=_int("limit", params.get("limit"), DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=_int("offset", params.get("offset"), 0, 0, 10**9),
+    )
+
+
+def build_session_query(project_id: str, params: Mapping[str, str]) -> EventQuery:
+    return build_query(project_id, params, SESSION_STRING_FILTERS, ("is_bounce",), "start")
+
+
+def _iso(value: datetime) -> str:
+    return value.replace(tzinfo=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def row_to_json(columns: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A ClickHouse row as the API shows it: ``id``, ISO times, JSON objects decoded."""
+    out: dict[str, Any] = {}
+    for name, value in zip(columns, row, strict=True):
+        if name == "event_id":
+            out["id"] = str(value)
+        elif isinstance(value, datetime):
+            out[name] = _iso(value)
+        elif isinstance(value, UUID):
+            out[name] = str(value)
+        elif name in JSON_COLUMNS:
+            out[name] = orjson.loads(value) if value else {}
+        else:
+            out[name] = value
+    return out

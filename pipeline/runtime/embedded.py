@@ -1,0 +1,213 @@
+"""The embedded runtime: one process, no Kafka. The edge appends enriched records to the spool;
+a processor thread runs sessionize + stitch over them and bulk-inserts into ClickHouse (chDB),
+then checkpoints state and spool offset together. After a crash it resumes at the checkpoint;
+replayed rows are identical and collapse in the ReplacingMergeTree tables."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+
+import orjson
+import structlog
+
+from pipeline import metrics
+from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.runtime.spool import Spool, SpoolFullError
+from pipeline.runtime.state_store import StateStore, state_key
+from pipeline.settings import Settings
+from pipeline.sink import rows
+from pipeline.sink.clickhouse import ClickHouse
+from pipeline.stages.chain import process_event
+from pipeline.stages.sessionize import Session, VisitorSessions
+from pipeline.stages.stitch import VisitorIdentity
+from schemas.records import EnrichedEvent, IdentityLink, UserUpdate
+
+log = structlog.get_logger(__name__)
+CLEAN_CACHE_SIZE = 100_000
+
+
+def encode_event(event: EnrichedEvent) -> bytes:
+    return orjson.dumps(event)
+
+
+def decode_event(payload: bytes) -> EnrichedEvent:
+    return EnrichedEvent(**orjson.loads(payload))
+
+
+class _StateCache:
+    """Changed-since-checkpoint state (``dirty``) in front of a bounded cache of clean state."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.dirty_sessions: dict[bytes, VisitorSessions] = {}
+        self.dirty_identities: dict[bytes, VisitorIdentity] = {}
+        self._clean_sessions: OrderedDict[bytes, VisitorSessions] = OrderedDict()
+        self._clean_identities: OrderedDict[bytes, VisitorIdentity] = OrderedDict()
+
+    def sessions(self, key: bytes) -> VisitorSessions | None:
+        state = self.dirty_sessions.get(key) or self._clean_sessions.pop(key, None)
+        return state if state is not None else self.store.sessions(key)
+
+    def identity(self, key: bytes) -> VisitorIdentity | None:
+        state = self.dirty_identities.get(key) or self._clean_identities.pop(key, None)
+        return state if state is not None else self.store.identity(key)
+
+    def commit(self, checkpoint: int) -> None:
+        self.store.commit(self.dirty_sessions, self.dirty_identities, checkpoint)
+        for clean, dirty in (
+            (self._clean_sessions, self.dirty_sessions),
+            (self._clean_identities, self.dirty_identities),
+        ):
+            clean.update(dirty)
+            while len(clean) > CLEAN_CACHE_SIZE:
+                clean.popitem(last=False)
+            dirty.clear()
+
+    def discard(self) -> None:
+        """Forget uncommitted changes (the batch will be replayed from the checkpoint)."""
+        self.dirty_sessions.clear()
+        self.dirty_identities.clear()
+        self._clean_sessions.clear()
+        self._clean_identities.clear()
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.events: list[EnrichedEvent] = []
+        self.sessions: list[Session] = []
+        self.links: list[IdentityLink] = []
+        self.users: list[UserUpdate] = []
+        self.started = time.monotonic()
+
+
+class Processor:
+    """Reads the spool from the checkpoint, runs stages 3-4, sinks in batches, checkpoints."""
+
+    def __init__(
+        self, spool: Spool, store: StateStore, clickhouse: ClickHouse, settings: Settings
+    ) -> None:
+        self.spool = spool
+        self.clickhouse = clickhouse
+        self.settings = settings
+        self.timeout_ms = settings.session_timeout_seconds * 1000
+        self.state = _StateCache(store)
+        self.offset = store.checkpoint()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trackhouse-processor", daemon=True)
+
+    def start(self) -> None:
+        log.info("processor.start", checkpoint=self.offset, spool_end=self.spool.end_offset)
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Drain what the spool holds, flush, checkpoint."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def lag_bytes(self) -> int:
+        return self.spool.end_offset - self.offset
+
+    def _run(self) -> None:
+        batch, read_offset = _Batch(), self.offset
+        flush_every = self.settings.sink_flush_seconds
+        while True:
+            stopping = self._stop.is_set()
+            if read_offset >= self.spool.end_offset and not stopping:
+                self.spool.wait_for_data(read_offset, flush_every / 2)
+            records, read_offset = self.spool.read(read_offset)
+            for payload in records:
+                self._process(decode_event(payload), batch)
+            caught_up = read_offset >= self.spool.end_offset
+            due = time.monotonic() - batch.started >= flush_every
+            full = len(batch.events) >= self.settings.sink_batch_size
+            if read_offset > self.offset and (full or due or (caught_up and stopping)):
+                if self._flush(batch, read_offset):
+                    batch = _Batch()
+                else:
+                    batch, read_offset = _Batch(), self.offset
+            elif not batch.events and due:
+                batch.started = time.monotonic()
+            if stopping and caught_up and read_offset == self.offset:
+                log.info("processor.stopped", checkpoint=self.offset)
+                return
+
+    def _process(self, event: EnrichedEvent, batch: _Batch) -> None:
+        key = state_key(event.project_id, event.visitor_key)
+        outcome = process_event(
+            event, self.state.sessions(key), self.state.identity(key), self.timeout_ms
+        )
+        self.state.dirty_sessions[key] = outcome.sessions_state
+        self.state.dirty_identities[key] = outcome.identity_state
+        if outcome.event is None:
+            metrics.EVENTS_DUPLICATE.inc()
+            return
+        batch.events.append(outcome.event)
+        if outcome.session is not None:
+            batch.sessions.append(outcome.session)
+        if outcome.stitched is not None:
+            batch.links.extend(outcome.stitched.links)
+            batch.users.extend(outcome.stitched.user_updates)
+
+    def _flush(self, batch: _Batch, offset: int) -> bool:
+        """Insert the batch, then checkpoint. On failure keep the old checkpoint and replay."""
+        started = time.perf_counter()
+        try:
+            self.clickhouse.insert(rows.event_block(batch.events))
+            self.clickhouse.insert(rows.session_block(batch.sessions))
+            self.clickhouse.insert(rows.identity_block(batch.links))
+            self.clickhouse.insert(rows.user_block(batch.users))
+            self.state.commit(offset)
+        except Exception:
+            metrics.SINK_FAILURES.inc()
+            log.exception("sink.flush_failed", events=len(batch.events))
+            self.state.discard()
+            time.sleep(1.0)
+            return False
+        self.offset = offset
+        self.spool.release(offset)
+        elapsed = time.perf_counter() - started
+        metrics.EVENTS_STORED.inc(len(batch.events))
+        metrics.SINK_BATCH_ROWS.observe(len(batch.events))
+        metrics.SINK_BATCH_SECONDS.observe(elapsed)
+        metrics.SPOOL_LAG_BYTES.set(self.lag_bytes)
+        log.debug(
+            "sink.flushed",
+            events=len(batch.events),
+            sessions=len(batch.sessions),
+            seconds=round(elapsed, 4),
+        )
+        return True
+
+
+class EmbeddedRuntime:
+    """Owns the spool, the state store, ClickHouse and the processor of one data directory."""
+
+    def __init__(self, settings: Settings, clickhouse: ClickHouse) -> None:
+        self.settings = settings
+        self.clickhouse = clickhouse
+        self.spool = Spool(settings.spool_dir, settings.spool_segment_bytes, settings.spool_fsync)
+        self.store = StateStore(settings.state_dir)
+        self.processor = Processor(self.spool, self.store, clickhouse, settings)
+        self._sync_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-sync")
+
+    def start(self) -> None:
+        self.processor.start()
+
+    async def publish(self, events: list[EnrichedEvent]) -> None:
+        """Persist accepted events durably; returns once they survive a crash."""
+        try:
+            end = self.spool.append([encode_event(e) for e in events])
+            await asyncio.get_running_loop().run_in_executor(self._sync_pool, self.spool.sync, end)
+        except SpoolFullError as exc:
+            raise PublishUnavailableError(str(exc)) from exc
+
+    def stop(self) -> None:
+        self.processor.stop()
+        self._sync_pool.shutdown()
+        self.spool.close()
+        self.store.close()

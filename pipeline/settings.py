@@ -1,0 +1,78 @@
+"""The one settings object: environment variables with a ``TRACKHOUSE_`` prefix, then CLI flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of Trackhouse. Each field is also the env var ``TRACKHOUSE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACKHOUSE_", extra="ignore")
+
+    # HTTP edge
+    host: str = "127.0.0.1"
+    port: int = 8000
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated IPs/CIDRs whose X-Forwarded-For is honoured.",
+    )
+    max_event_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+    max_batch_events: int = 1000
+    future_tolerance_seconds: int = 3600
+
+    # Storage
+    data_dir: Path = Path("./trackhouse-data")
+    clickhouse_url: str = Field(
+        default="",
+        description="clickhouse-connect DSN; empty means chdb://<data_dir>/clickhouse (embedded).",
+    )
+    clickhouse_database: str = "trackhouse"
+    geo_database: Path | None = Field(
+        default=None, description="GeoLite2/GeoIP2/DB-IP City mmdb; default: bundled DB-IP Lite."
+    )
+
+    # Stages
+    session_timeout_seconds: int = 30 * 60
+
+    # Embedded runtime
+    sink_batch_size: int = 20_000
+    sink_flush_seconds: float = 0.5
+    spool_fsync: bool = True
+    spool_segment_bytes: int = 64 * 1024 * 1024
+
+    bootstrap_project: str = Field(
+        default="default",
+        description="Name of a project created (key logged once) when none exists; '' disables.",
+    )
+
+    log_level: str = "info"
+    log_json: bool = True
+
+    def model_post_init(self, _context: object) -> None:
+        self.data_dir = self.data_dir.expanduser().resolve()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def clickhouse_dsn(self) -> str:
+        """The DSN clickhouse-connect opens: the configured URL, else chDB in the data dir."""
+        return self.clickhouse_url or f"chdb://{self.data_dir / 'clickhouse'}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / "state"

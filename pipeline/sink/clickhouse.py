@@ -1,0 +1,89 @@
+"""The clickhouse-connect client (server URL or in-process chDB), migrations and inserts."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import clickhouse_connect
+import structlog
+from clickhouse_connect.driver.client import Client
+from tenacity import retry, stop_after_attempt, wait_exponential_jitter
+
+from pipeline.sink.rows import Block
+
+log = structlog.get_logger(__name__)
+
+
+def ddl_statements(database: str) -> list[tuple[str, str]]:
+    """``(file name, statement)`` for every DDL statement in ``schemas/clickhouse``, in order."""
+    files = sorted(
+        (
+            f
+            for f in resources.files("schemas").joinpath("clickhouse").iterdir()
+            if f.name.endswith(".sql")
+        ),
+        key=lambda f: f.name,
+    )
+    out: list[tuple[str, str]] = []
+    for file in files:
+        text = file.read_text().replace("{db}", database)
+        body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+        out.extend((file.name, stmt.strip()) for stmt in body.split(";") if stmt.strip())
+    return out
+
+
+class ClickHouse:
+    """One client shared by the process (chDB allows one engine per path and process).
+
+    Calls are serialised by a lock: clickhouse-connect's chDB backend is synchronous.
+    """
+
+    def __init__(self, dsn: str, database: str) -> None:
+        self.dsn = dsn
+        self.database = database
+        self._lock = threading.Lock()
+        self._client: Client = clickhouse_connect.get_client(dsn=dsn)
+
+    def migrate(self) -> int:
+        """Apply the DDL idempotently; returns how many statements ran."""
+        statements = ddl_statements(self.database)
+        with self._lock:
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            for _, statement in statements:
+                self._client.command(statement)
+        log.info("clickhouse.migrated", statements=len(statements), database=self.database)
+        return len(statements)
+
+    @retry(
+        wait=wait_exponential_jitter(initial=0.2, max=10), stop=stop_after_attempt(8), reraise=True
+    )
+    def insert(self, block: Block) -> None:
+        """Insert one column-oriented block (retried with backoff on failure)."""
+        if not block.row_count:
+            return
+        with self._lock:
+            self._client.insert(
+                f"{self.database}.{block.table}",
+                block.columns,
+                column_names=list(block.column_names),
+                column_oriented=True,
+            )
+
+    def query(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
+        """Run a SELECT; returns column names and rows."""
+        with self._lock:
+            result = self._client.query(sql, parameters=parameters or {})
+        return result.column_names, result.result_rows
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            return self._client.command(sql, parameters=parameters or {})
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()

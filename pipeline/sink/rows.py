@@ -1,0 +1,171 @@
+"""Pure conversion of stage outputs into column-oriented insert blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+import orjson
+
+from pipeline.stages.sessionize import Session
+from schemas.records import EnrichedEvent, FirstTouch, IdentityLink, UserUpdate
+
+NO_TOUCH_AT = 10_413_705_600_000  # 2299-12-31: "no first touch yet" (loses every min())
+NO_TOUCH = (NO_TOUCH_AT, "", "", "", "", "", "", "", "")
+NO_TRAITS = (0, "{}")
+JSON_COLUMNS = frozenset({"properties", "traits"})
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EnrichedEvent))
+SESSION_COLUMNS: tuple[str, ...] = (
+    "session_id",
+    "project_id",
+    "visitor_id",
+    "user_id",
+    "start",
+    "end",
+    "duration_ms",
+    "events",
+    "pageviews",
+    "is_bounce",
+    "entry_path",
+    "exit_path",
+    "referrer",
+    "referrer_domain",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "country",
+    "region",
+    "city",
+    "browser",
+    "os",
+    "device_type",
+    "version",
+)
+IDENTITY_COLUMNS: tuple[str, ...] = ("project_id", "visitor_id", "user_id", "linked_at")
+USER_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "user_id",
+    "first_seen",
+    "last_seen",
+    "first_touch",
+    "traits",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """Column-oriented rows for one table."""
+
+    table: str
+    column_names: tuple[str, ...]
+    columns: list[list[Any]]
+
+    @property
+    def row_count(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+
+def _json(value: dict[str, Any]) -> str:
+    return orjson.dumps(value).decode() if value else "{}"
+
+
+def event_block(events: list[EnrichedEvent]) -> Block:
+    columns: list[list[Any]] = []
+    for name in EVENT_COLUMNS:
+        if name in JSON_COLUMNS:
+            columns.append([_json(getattr(e, name)) for e in events])
+        else:
+            columns.append([getattr(e, name) for e in events])
+    return Block("events", EVENT_COLUMNS, columns)
+
+
+def _session_row(s: Session) -> tuple[Any, ...]:
+    return (
+        s.session_id,
+        s.project_id,
+        s.visitor_id,
+        s.user_id,
+        s.start,
+        s.end,
+        s.duration_ms,
+        s.events,
+        s.pageviews,
+        s.is_bounce,
+        s.entry_path,
+        s.exit_path,
+        s.referrer,
+        s.referrer_domain,
+        s.utm_source,
+        s.utm_medium,
+        s.utm_campaign,
+        s.utm_term,
+        s.utm_content,
+        s.country,
+        s.region,
+        s.city,
+        s.browser,
+        s.os,
+        s.device_type,
+        s.version,
+    )
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def session_block(sessions: list[Session]) -> Block:
+    """The latest version of each session (one row per session id)."""
+    latest: dict[str, Session] = {}
+    for s in sessions:
+        if s.session_id not in latest or s.version >= latest[s.session_id].version:
+            latest[s.session_id] = s
+    rows = [_session_row(s) for s in latest.values()]
+    return Block("sessions", SESSION_COLUMNS, _columns(rows, len(SESSION_COLUMNS)))
+
+
+def identity_block(links: list[IdentityLink]) -> Block:
+    rows = [(k.project_id, k.visitor_id, k.user_id, k.linked_at) for k in links]
+    return Block("identities", IDENTITY_COLUMNS, _columns(rows, len(IDENTITY_COLUMNS)))
+
+
+def _touch_tuple(touch: FirstTouch | None) -> tuple[Any, ...]:
+    if touch is None:
+        return NO_TOUCH
+    return (
+        touch.at,
+        touch.landing_path,
+        touch.referrer,
+        touch.referrer_domain,
+        touch.utm_source,
+        touch.utm_medium,
+        touch.utm_campaign,
+        touch.utm_term,
+        touch.utm_content,
+    )
+
+
+def user_block(updates: list[UserUpdate]) -> Block:
+    """One row per user of the batch; the table's min/max columns merge rows idempotently."""
+    merged: dict[tuple[str, str], list[Any]] = {}
+    for u in updates:
+        touch = _touch_tuple(u.first_touch)
+        traits = (u.seen_at, _json(u.traits)) if u.traits is not None else NO_TRAITS
+        row = merged.get((u.project_id, u.user_id))
+        if row is None:
+            merged[(u.project_id, u.user_id)] = [
+                u.project_id,
+                u.user_id,
+                u.seen_at,
+                u.seen_at,
+                touch,
+                traits,
+            ]
+            continue
+        row[2], row[3] = min(row[2], u.seen_at), max(row[3], u.seen_at)
+        row[4], row[5] = min(row[4], touch), max(row[5], traits)
+    rows = [tuple(row) for row in merged.values()]
+    return Block("users", USER_COLUMNS, _columns(rows, len(USER_COLUMNS)))

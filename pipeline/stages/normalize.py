@@ -1,0 +1,83 @@
+"""Stage 1: a validated API event plus what the request tells us -> ``RawEvent``."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from schemas.events import NativeEvent, ScreenContext
+from schemas.records import RawEvent
+
+EVENT_ID_NAMESPACE = uuid.UUID("6f1c7e1e-6c1b-4d55-9a51-5d1f2b1f7a01")
+DEFAULT_EVENT_NAMES = {"page": "pageview", "identify": "identify"}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What the edge knows about the HTTP request an event came in."""
+
+    project_id: str
+    received_at: int  # epoch ms
+    user_agent: str = ""
+    client_ip: str = ""
+
+
+def event_id_for(project_id: str, message_id: str | None) -> str:
+    """Deterministic id for a client ``message_id`` (so retries collapse), else a random one."""
+    if message_id:
+        return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{project_id}\x00{message_id}"))
+    return str(uuid.uuid4())
+
+
+def to_epoch_ms(value: datetime | int | None, received_at: int, future_tolerance_ms: int) -> int:
+    """ISO datetime or epoch ms -> epoch ms; absent or far in the future -> received time."""
+    if value is None:
+        return received_at
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        millis = int(value.timestamp() * 1000)
+    else:
+        millis = value
+    if millis > received_at + future_tolerance_ms:
+        return received_at
+    return millis
+
+
+def _screen_text(screen: ScreenContext | str | None) -> str:
+    if screen is None:
+        return ""
+    if isinstance(screen, ScreenContext):
+        return f"{screen.width}x{screen.height}"
+    return screen
+
+
+def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int) -> RawEvent:
+    """Fill defaults and resolve times; the request's UA/IP stand in when ``context`` lacks them."""
+    context = event.context
+    page = context.page if context else None
+    return RawEvent(
+        event_id=event_id_for(request.project_id, event.message_id),
+        project_id=request.project_id,
+        type=event.type,
+        event=event.event or DEFAULT_EVENT_NAMES.get(event.type, event.type),
+        timestamp=to_epoch_ms(event.timestamp, request.received_at, future_tolerance_ms),
+        received_at=request.received_at,
+        channel=event.channel or "",
+        visitor_id=event.visitor_id or "",
+        user_id=event.user_id or "",
+        message_id=event.message_id or "",
+        properties=event.properties,
+        traits=event.traits,
+        icon=event.icon or "",
+        notify=event.notify,
+        description=event.description or "",
+        url=(page.url or page.path or "") if page else "",
+        referrer=(page.referrer or "") if page else "",
+        title=(page.title or "") if page else "",
+        locale=(context.locale or "") if context else "",
+        screen=_screen_text(context.screen) if context else "",
+        user_agent=(context.user_agent if context and context.user_agent else request.user_agent),
+        ip=(context.ip if context and context.ip else request.client_ip),
+    )

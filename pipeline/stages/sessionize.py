@@ -1,0 +1,157 @@
+"""Stage 3: group a visitor's events into sessions (a new one after ``timeout`` of inactivity,
+by event time). State: the visitor's few most recent sessions plus the ids of its latest events
+(so a re-delivered event is recognised and counted once)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from schemas.records import EnrichedEvent
+
+SESSION_ID_NAMESPACE = uuid.UUID("0b5e7c2a-3f7e-4d0e-8a63-2f4b8f0f9c11")
+KEPT_SESSIONS = 4
+KEPT_EVENT_IDS = 128
+PAGEVIEW_TYPES = frozenset({"page"})
+
+
+@dataclass(slots=True)
+class Session:
+    """One session as the ``sessions`` table shows it; ``version`` grows with every change."""
+
+    session_id: str
+    project_id: str
+    visitor_id: str
+    start: int
+    end: int
+    events: int = 0
+    pageviews: int = 0
+    entry_path: str = ""
+    entry_at: int = 0
+    exit_path: str = ""
+    exit_at: int = 0
+    user_id: str = ""
+    referrer: str = ""
+    referrer_domain: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_term: str = ""
+    utm_content: str = ""
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    browser: str = ""
+    os: str = ""
+    device_type: str = ""
+    version: int = 0
+
+    @property
+    def duration_ms(self) -> int:
+        return self.end - self.start
+
+    @property
+    def is_bounce(self) -> bool:
+        """A single-event session (one page view and nothing else)."""
+        return self.events <= 1
+
+
+@dataclass(slots=True)
+class VisitorSessions:
+    """Sessionize state of one (project, visitor)."""
+
+    sessions: list[Session] = field(default_factory=list)
+    recent_event_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> VisitorSessions:
+        return cls(
+            sessions=[Session(**s) for s in data.get("sessions", ())],
+            recent_event_ids=list(data.get("recent_event_ids", ())),
+        )
+
+
+def _new_session(event: EnrichedEvent) -> Session:
+    return Session(
+        session_id=str(uuid.uuid5(SESSION_ID_NAMESPACE, f"{event.project_id}\x00{event.event_id}")),
+        project_id=event.project_id,
+        visitor_id=event.visitor_key,
+        start=event.timestamp,
+        end=event.timestamp,
+    )
+
+
+def _take_first_touch(session: Session, event: EnrichedEvent) -> None:
+    """The session's attribution and device are those of its earliest event."""
+    session.referrer = event.referrer
+    session.referrer_domain = event.referrer_domain
+    session.utm_source = event.utm_source
+    session.utm_medium = event.utm_medium
+    session.utm_campaign = event.utm_campaign
+    session.utm_term = event.utm_term
+    session.utm_content = event.utm_content
+    session.country = event.country
+    session.region = event.region
+    session.city = event.city
+    session.browser = event.browser
+    session.os = event.os
+    session.device_type = event.device_type
+
+
+def _add_event(session: Session, event: EnrichedEvent) -> None:
+    ts = event.timestamp
+    if session.events == 0 or ts < session.start:
+        _take_first_touch(session, event)
+    session.start = min(session.start, ts)
+    session.end = max(session.end, ts)
+    session.events += 1
+    if event.user_id:
+        session.user_id = event.user_id
+    if event.type in PAGEVIEW_TYPES:
+        session.pageviews += 1
+    if event.path:
+        if not session.entry_path or ts < session.entry_at:
+            session.entry_path, session.entry_at = event.path, ts
+        if not session.exit_path or ts >= session.exit_at:
+            session.exit_path, session.exit_at = event.path, ts
+    session.version += 1
+
+
+def _closest_session(sessions: list[Session], ts: int, timeout_ms: int) -> Session | None:
+    """The session whose span, widened by the timeout on both sides, holds ``ts`` (nearest wins)."""
+    best, best_gap = None, None
+    for session in sessions:
+        if session.start - timeout_ms <= ts <= session.end + timeout_ms:
+            gap = (
+                0
+                if session.start <= ts <= session.end
+                else min(abs(ts - session.start), abs(ts - session.end))
+            )
+            if best_gap is None or gap < best_gap:
+                best, best_gap = session, gap
+    return best
+
+
+def sessionize(
+    state: VisitorSessions | None, event: EnrichedEvent, timeout_ms: int
+) -> tuple[VisitorSessions, Session | None]:
+    """Assign ``event`` to a session and set its ``session_id``.
+
+    Returns the updated state and the session as it now stands, or ``None`` for a duplicate
+    delivery of an event already counted (same ``event_id``). An event arriving out of order
+    joins the session whose window holds it; one that bridges two sessions joins the nearer.
+    """
+    state = state or VisitorSessions()
+    if event.event_id in state.recent_event_ids:
+        return state, None
+    session = _closest_session(state.sessions, event.timestamp, timeout_ms)
+    if session is None:
+        session = _new_session(event)
+        state.sessions.append(session)
+        state.sessions.sort(key=lambda s: s.start)
+        del state.sessions[:-KEPT_SESSIONS]
+    _add_event(session, event)
+    event.session_id = session.session_id
+    state.recent_event_ids.append(event.event_id)
+    del state.recent_event_ids[:-KEPT_EVENT_IDS]
+    return state, session

@@ -1,0 +1,50 @@
+"""Write the JSON Schema of every API payload and record into ``schemas/jsonschema/``.
+
+Run ``python -m schemas.export`` after changing a model; a test fails when the files are stale.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
+from schemas.records import EnrichedEvent, IdentityLink, RawEvent
+
+OUT_DIR = Path(__file__).parent / "jsonschema"
+CONTRACTS: dict[str, Any] = {
+    "api.event.v1": NativeEvent,
+    "api.batch.v1": EventBatch,
+    "api.event-accepted.v1": EventAccepted,
+    "api.batch-accepted.v1": BatchAccepted,
+    "api.error.v1": ErrorBody,
+    "record.raw-event.v1": RawEvent,
+    "record.enriched-event.v1": EnrichedEvent,
+    "record.identity-link.v1": IdentityLink,
+}
+
+
+def render() -> dict[str, str]:
+    """File name -> JSON text for every contract."""
+    out = {}
+    for name, model in CONTRACTS.items():
+        schema = TypeAdapter(model).json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"{name}.schema.json"
+        out[f"{name}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out
+
+
+def main() -> None:
+    OUT_DIR.mkdir(exist_ok=True)
+    for stale in OUT_DIR.glob("*.schema.json"):
+        stale.unlink()
+    for file_name, text in render().items():
+        (OUT_DIR / file_name).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

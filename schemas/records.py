@@ -1,0 +1,126 @@
+"""Records that flow between the stages (and, in Kafka mode, on the topics).
+
+``RawEvent`` is what the edge accepted (the only record that may carry an IP);
+``EnrichedEvent`` is what enrichment makes of it: the IP is gone, geo/device/page columns are
+filled; sessionize and stitch fill ``session_id`` and ``user_id``.
+Times are epoch milliseconds (UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class RawEvent:
+    event_id: str
+    project_id: str
+    type: str
+    event: str
+    timestamp: int
+    received_at: int
+    channel: str = ""
+    visitor_id: str = ""
+    user_id: str = ""
+    message_id: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    icon: str = ""
+    notify: bool = False
+    description: str = ""
+    url: str = ""
+    referrer: str = ""
+    title: str = ""
+    locale: str = ""
+    screen: str = ""
+    user_agent: str = ""
+    ip: str = ""
+
+
+@dataclass(slots=True)
+class EnrichedEvent:
+    event_id: str
+    project_id: str
+    type: str
+    event: str
+    timestamp: int
+    received_at: int
+    channel: str = ""
+    visitor_id: str = ""
+    user_id: str = ""
+    session_id: str = ""
+    message_id: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)
+    icon: str = ""
+    notify: bool = False
+    description: str = ""
+    title: str = ""
+    locale: str = ""
+    screen: str = ""
+    user_agent: str = ""
+    # page
+    url: str = ""
+    path: str = ""
+    referrer: str = ""
+    referrer_domain: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_term: str = ""
+    utm_content: str = ""
+    # device
+    browser: str = ""
+    browser_version: str = ""
+    os: str = ""
+    os_version: str = ""
+    device_type: str = ""
+    device_brand: str = ""
+    device_model: str = ""
+    is_bot: bool = False
+    # geo
+    country: str = ""
+    region: str = ""
+    city: str = ""
+
+    @property
+    def visitor_key(self) -> str:
+        """The key state is kept under: the visitor, or the user for server-side events."""
+        return self.visitor_id or f"user:{self.user_id}"
+
+
+@dataclass(slots=True)
+class FirstTouch:
+    """How a visitor first arrived: promoted to the user it is identified as."""
+
+    at: int
+    landing_path: str = ""
+    referrer: str = ""
+    referrer_domain: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    utm_term: str = ""
+    utm_content: str = ""
+
+
+@dataclass(slots=True)
+class IdentityLink:
+    """Visitor -> user, as the ``identities`` table (and topic) holds it."""
+
+    project_id: str
+    visitor_id: str
+    user_id: str
+    linked_at: int
+
+
+@dataclass(slots=True)
+class UserUpdate:
+    """A change to a user's record: seen at a time, maybe new traits, maybe a first touch."""
+
+    project_id: str
+    user_id: str
+    seen_at: int
+    traits: dict[str, Any] | None = None
+    first_touch: FirstTouch | None = None

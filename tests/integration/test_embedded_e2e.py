@@ -1,0 +1,418 @@
+"""End to end through a running embedded server: HTTP -> stages -> chDB -> read API."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from tests.integration.server import Server, cli, wait_for
+
+CHROME_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+    "like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+MINUTE_MS = 60_000
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def key_headers(project) -> dict[str, str]:
+    return {"X-API-Key": project["write_key"]}
+
+
+def fetch(server: Server, project, path: str = "/v1/events", **params):
+    response = httpx.get(server.url + path, params=params, headers=key_headers(project))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_rows(server, project, count, path="/v1/events", timeout=30, **params):
+    key = "sessions" if path.endswith("sessions") else "events"
+    body = wait_for(
+        lambda: (b := fetch(server, project, path, **params))["pagination"]["total"] >= count and b,
+        timeout,
+    )
+    assert body, f"fewer than {count} rows for {params}: {fetch(server, project, path, **params)}"
+    return body[key]
+
+
+def post_batch(server, project, events, headers=None):
+    response = httpx.post(
+        f"{server.url}/v1/batch",
+        json={"events": events},
+        headers={**key_headers(project), **(headers or {})},
+    )
+    return response
+
+
+def test_enrichment_from_user_agent_ip_and_page(embedded):
+    project = embedded.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    page = {
+        "url": "https://shop.test/pricing?utm_source=newsletter&utm_medium=email&utm_campaign="
+        "launch",
+        "referrer": "https://www.google.com/search?q=x",
+    }
+    events = [
+        {
+            "type": "page",
+            "visitor_id": visitor,
+            "timestamp": T0,
+            "context": {"user_agent": CHROME_WINDOWS, "ip": "81.2.69.142", "page": page},
+        },
+        {
+            "event": "tap",
+            "visitor_id": visitor,
+            "timestamp": T0 + 1000,
+            "context": {"user_agent": IPHONE},
+        },
+        {
+            "event": "crawl",
+            "visitor_id": visitor,
+            "timestamp": T0 + 2000,
+            "context": {"user_agent": GOOGLEBOT},
+        },
+    ]
+    # The request's own IP (X-Forwarded-For from the trusted loopback proxy) fills the gaps.
+    response = post_batch(embedded, project, events, {"X-Forwarded-For": "8.8.8.8"})
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": 3, "total": 3, "errors": []}
+    rows = {r["event"]: r for r in wait_rows(embedded, project, 3, visitor_id=visitor)}
+
+    chrome = rows["pageview"]
+    assert (chrome["browser"], chrome["os"], chrome["device_type"]) == (
+        "Chrome",
+        "Windows",
+        "desktop",
+    )
+    assert chrome["browser_version"].startswith("120")
+    assert (chrome["country"], chrome["region"], chrome["city"]) == ("GB", "England", "London")
+    assert chrome["path"] == "/pricing"
+    assert chrome["referrer_domain"] == "google.com"
+    assert (chrome["utm_source"], chrome["utm_medium"], chrome["utm_campaign"]) == (
+        "newsletter",
+        "email",
+        "launch",
+    )
+    assert chrome["is_bot"] is False
+
+    iphone = rows["tap"]
+    assert (iphone["device_type"], iphone["device_brand"], iphone["os"]) == (
+        "mobile",
+        "Apple",
+        "iOS",
+    )
+    assert (iphone["country"], iphone["city"]) == ("US", "Mountain View")
+
+    bot = rows["crawl"]
+    assert bot["is_bot"] is True and bot["device_type"] == "bot"
+
+    for row in rows.values():
+        assert "ip" not in row
+        assert "81.2.69.142" not in str(row) and "8.8.8.8" not in str(row)
+    assert fetch(embedded, project, country="GB", visitor_id=visitor)["pagination"]["total"] == 1
+    assert fetch(embedded, project, is_bot="true", visitor_id=visitor)["pagination"]["total"] == 1
+
+
+def test_sessions_split_after_thirty_minutes_of_inactivity(embedded):
+    project = embedded.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    minutes = [0, 10, 25, 56, 70]  # gap 25 -> 56 is 31 minutes
+    events = [
+        {
+            "type": "page",
+            "visitor_id": visitor,
+            "timestamp": T0 + m * MINUTE_MS,
+            "context": {"page": {"url": f"https://a.test/p{m}"}},
+        }
+        for m in minutes
+    ]
+    assert post_batch(embedded, project, events).status_code == 202
+    rows = wait_rows(embedded, project, 5, visitor_id=visitor)
+    by_path = {r["path"]: r["session_id"] for r in rows}
+    assert by_path["/p0"] == by_path["/p10"] == by_path["/p25"]
+    assert by_path["/p56"] == by_path["/p70"] != by_path["/p0"]
+
+    sessions = wait_rows(embedded, project, 2, "/v1/sessions", visitor_id=visitor)
+    assert len(sessions) == 2
+    first = next(s for s in sessions if s["session_id"] == by_path["/p0"])
+    assert (first["events"], first["pageviews"], first["entry_path"], first["exit_path"]) == (
+        3,
+        3,
+        "/p0",
+        "/p25",
+    )
+    assert first["duration_ms"] == 25 * MINUTE_MS and first["is_bounce"] is False
+
+
+def test_out_of_order_event_joins_its_session_and_updates_the_session_row(embedded):
+    project = embedded.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    first = [
+        {
+            "type": "page",
+            "visitor_id": visitor,
+            "timestamp": T0 + m * MINUTE_MS,
+            "context": {"page": {"url": f"https://a.test/p{m}"}},
+        }
+        for m in (0, 20)
+    ]
+    assert post_batch(embedded, project, first).status_code == 202
+    wait_rows(embedded, project, 2, visitor_id=visitor)
+    late = {
+        "type": "page",
+        "visitor_id": visitor,
+        "timestamp": T0 + 40 * MINUTE_MS,
+        "context": {"page": {"url": "https://a.test/late"}},
+    }
+    assert post_batch(embedded, project, [late]).status_code == 202
+    rows = wait_rows(embedded, project, 3, visitor_id=visitor)
+    assert len({r["session_id"] for r in rows}) == 1
+    session = wait_for(
+        lambda: [
+            s
+            for s in fetch(embedded, project, "/v1/sessions", visitor_id=visitor)["sessions"]
+            if s["events"] == 3
+        ]
+    )
+    assert session and session[0]["exit_path"] == "/late"
+
+
+def test_identify_resolves_earlier_anonymous_events_to_the_user(embedded):
+    project = embedded.projects[0]
+    visitor, user = f"vis_{uuid.uuid4().hex}", f"user_{uuid.uuid4().hex}"
+    anonymous = [
+        {
+            "event": f"browse{i}",
+            "visitor_id": visitor,
+            "timestamp": T0 + i * 1000,
+            "context": {"page": {"url": f"https://a.test/?utm_source=ad{i}"}},
+        }
+        for i in range(2)
+    ]
+    assert post_batch(embedded, project, anonymous).status_code == 202
+    wait_rows(embedded, project, 2, visitor_id=visitor)
+    identify = {
+        "type": "identify",
+        "visitor_id": visitor,
+        "user_id": user,
+        "timestamp": T0 + 5000,
+        "traits": {"plan": "pro"},
+    }
+    response = httpx.post(
+        f"{embedded.url}/v1/events",
+        json=identify,
+        headers={"Authorization": f"Bearer {project['write_key']}"},
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["event"] == "identify"
+    later = {"event": "purchase", "visitor_id": visitor, "timestamp": T0 + 6000}
+    assert post_batch(embedded, project, [later]).status_code == 202
+
+    rows = wait_rows(embedded, project, 4, user_id=user)
+    assert {r["event"] for r in rows} == {"browse0", "browse1", "identify", "purchase"}
+    assert all(r["user_id"] == user for r in rows)
+    assert [r["event"] for r in rows] == ["purchase", "identify", "browse1", "browse0"]
+
+
+def test_duplicate_message_ids_store_one_row(embedded):
+    project = embedded.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    event = {"event": "signup", "visitor_id": visitor, "message_id": f"m-{uuid.uuid4()}"}
+    first = httpx.post(f"{embedded.url}/v1/events", json=event, headers=key_headers(project))
+    again = httpx.post(f"{embedded.url}/v1/events", json=event, headers=key_headers(project))
+    assert first.status_code == again.status_code == 202
+    assert first.json()["id"] == again.json()["id"]
+    assert post_batch(embedded, project, [event, event]).status_code == 202
+    marker = {"event": "marker", "visitor_id": visitor}
+    assert post_batch(embedded, project, [marker]).status_code == 202
+    wait_rows(embedded, project, 1, visitor_id=visitor, event="marker")
+    body = fetch(embedded, project, visitor_id=visitor, event="signup")
+    assert body["pagination"]["total"] == 1
+    sessions = fetch(embedded, project, "/v1/sessions", visitor_id=visitor)["sessions"]
+    assert sum(s["events"] for s in sessions) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "error", "field"),
+    [
+        ("/v1/events", b"{oops", 400, "invalid_json", None),
+        ("/v1/events", b'{"visitor_id": "v"}', 400, "missing_field", "event"),
+        ("/v1/events", b'{"event": "x"}', 400, "missing_field", "visitor_id"),
+        (
+            "/v1/events",
+            b'{"event": "x", "visitor_id": "v", "properties": {"a": {}}}',
+            422,
+            "invalid_field",
+            "properties.a",
+        ),
+        ("/v1/events", b'{"event": "x", "visitor_id": 7}', 422, "invalid_field", "visitor_id"),
+        (
+            "/v1/events",
+            b'{"event": "x", "visitor_id": "v", "pad": "' + b"a" * 33_000 + b'"}',
+            413,
+            "payload_too_large",
+            None,
+        ),
+        (
+            "/v1/batch",
+            b'{"events": ['
+            + b'{"event": "x", "visitor_id": "v"},' * 16_000
+            + b'{"event": "x", "visitor_id": "v"}]}',
+            413,
+            "payload_too_large",
+            None,
+        ),
+        ("/v1/batch", b'{"events": []}', 400, "missing_field", "events"),
+        ("/v1/batch", b'{"events": [{"visitor_id": "v"}]}', 400, None, None),
+    ],
+)
+def test_error_statuses_name_the_field(embedded, path, body, status, error, field):
+    response = httpx.post(
+        embedded.url + path,
+        content=body,
+        headers={**key_headers(embedded.projects[0]), "Content-Type": "application/json"},
+    )
+    assert response.status_code == status, response.text
+    payload = response.json()
+    if error:
+        assert (payload["error"], payload["field"]) == (error, field)
+        assert payload["message"]
+    else:
+        assert payload["accepted"] == 0 and payload["errors"][0]["field"] == "event"
+
+
+def test_partly_invalid_batch_keeps_the_valid_events(embedded):
+    project = embedded.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    events = [
+        {"event": "ok", "visitor_id": visitor},
+        {"visitor_id": visitor},
+        {"event": "typed", "visitor_id": visitor, "notify": "yes"},
+    ]
+    response = post_batch(embedded, project, events)
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["accepted"], body["total"]) == (1, 3)
+    assert [(e["index"], e["error"], e["field"]) for e in body["errors"]] == [
+        (1, "missing_field", "event"),
+        (2, "invalid_field", "notify"),
+    ]
+    assert wait_rows(embedded, project, 1, visitor_id=visitor)[0]["event"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"X-API-Key": "th_unknown"}, {"Authorization": "Bearer x"}]
+)
+def test_missing_or_unknown_key_is_401(embedded, headers):
+    for method, path in (
+        ("POST", "/v1/events"),
+        ("POST", "/v1/batch"),
+        ("GET", "/v1/events"),
+        ("GET", f"/v1/events/{uuid.uuid4()}"),
+        ("GET", "/v1/sessions"),
+    ):
+        response = httpx.request(
+            method, embedded.url + path, headers=headers, json={"event": "x", "visitor_id": "v"}
+        )
+        assert response.status_code == 401, (method, path)
+        assert response.json()["error"] == "unauthorized"
+
+
+def test_one_projects_key_cannot_read_anothers_events(embedded):
+    alpha, beta = embedded.projects
+    visitor = f"vis_{uuid.uuid4().hex}"
+    accepted = httpx.post(
+        f"{embedded.url}/v1/events",
+        headers=key_headers(alpha),
+        json={"event": "secret", "visitor_id": visitor},
+    )
+    event_id = accepted.json()["id"]
+    wait_rows(embedded, alpha, 1, visitor_id=visitor)
+    assert (
+        httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=key_headers(alpha)).status_code
+        == 200
+    )
+    assert fetch(embedded, beta, visitor_id=visitor)["pagination"]["total"] == 0
+    response = httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=key_headers(beta))
+    assert response.status_code == 404
+
+
+def test_limit_and_offset_paginate_newest_first(embedded):
+    project = embedded.projects[1]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    events = [{"event": f"e{i}", "visitor_id": visitor, "timestamp": T0 + i} for i in range(5)]
+    assert post_batch(embedded, project, events).status_code == 202
+    wait_rows(embedded, project, 5, visitor_id=visitor)
+    page = fetch(embedded, project, visitor_id=visitor, limit=2, offset=1)
+    assert [r["event"] for r in page["events"]] == ["e3", "e2"]
+    assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1}
+    response = httpx.get(
+        f"{embedded.url}/v1/events", params={"limit": 1001}, headers=key_headers(project)
+    )
+    assert response.status_code == 422 and response.json()["field"] == "limit"
+
+
+def test_kill_9_right_after_202_loses_nothing_and_restart_resumes(tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "crash")
+    server = Server(data_dir, env={"TRACKHOUSE_SINK_FLUSH_SECONDS": "5"}).start()
+    run = uuid.uuid4().hex
+    sent = 0
+    with httpx.Client(base_url=server.url, headers=key_headers(project)) as client:
+        for batch in range(20):
+            events = [
+                {
+                    "event": "load",
+                    "visitor_id": f"vis_{i % 37}",
+                    "message_id": f"{run}-{batch}-{i}",
+                    "timestamp": T0 + batch * 1000 + i,
+                }
+                for i in range(100)
+            ]
+            response = client.post("/v1/batch", json={"events": events})
+            assert response.status_code == 202
+            sent += response.json()["accepted"]
+    server.kill()  # before the 5 s flush: the rows exist only in the spool
+    restarted = Server(data_dir, port=server.port).start()
+    try:
+        total = wait_for(
+            lambda: fetch(restarted, project, event="load", limit=1)["pagination"]["total"] >= sent,
+            60,
+        )
+        body = fetch(restarted, project, event="load", limit=1)
+        assert total and body["pagination"]["total"] == sent == 2000
+        sessions = fetch(restarted, project, "/v1/sessions", limit=1000)["sessions"]
+        assert sum(s["events"] for s in sessions) == sent
+        assert len(sessions) == 37
+    finally:
+        assert restarted.stop() == 0, restarted.log()
+
+
+def test_sigterm_drains_and_flushes(tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "drain")
+    server = Server(data_dir, env={"TRACKHOUSE_SINK_FLUSH_SECONDS": "30"}).start()
+    events = [{"event": "e", "visitor_id": "v", "timestamp": T0 + i} for i in range(50)]
+    assert post_batch(server, project, events).status_code == 202
+    assert server.stop() == 0, server.log()
+    restarted = Server(data_dir).start()
+    try:
+        # Already flushed by the drain: visible at once, no replay needed.
+        assert fetch(restarted, project, event="e")["pagination"]["total"] == 50
+    finally:
+        restarted.stop()
+
+
+def test_projects_cli_refuses_while_the_server_owns_the_data_dir(embedded):
+    import subprocess
+
+    with pytest.raises(subprocess.CalledProcessError) as caught:
+        cli(embedded.data_dir, "projects", "create", "late")
+    assert b"another trackhouse process" in caught.value.stderr

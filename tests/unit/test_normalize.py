@@ -1,0 +1,45 @@
+from datetime import UTC, datetime
+
+from pipeline.stages.normalize import RequestInfo, event_id_for, normalize, to_epoch_ms
+from schemas.events import NativeEvent
+
+NOW = 1_767_225_600_000
+REQUEST = RequestInfo("prj_1", NOW, user_agent="UA/1.0", client_ip="81.2.69.142")
+
+
+def test_defaults_come_from_the_request():
+    raw = normalize(NativeEvent(type="page", visitor_id="v"), REQUEST, 3_600_000)
+    assert raw.event == "pageview"
+    assert raw.timestamp == NOW
+    assert raw.user_agent == "UA/1.0"
+    assert raw.ip == "81.2.69.142"
+
+
+def test_context_overrides_request_user_agent_and_ip():
+    event = NativeEvent(
+        event="x",
+        visitor_id="v",
+        context={
+            "user_agent": "Other/2",
+            "ip": "8.8.8.8",
+            "screen": {"width": 390, "height": 844},
+            "page": {"url": "https://a.test/x", "referrer": "https://b.test/", "title": "X"},
+        },
+    )
+    raw = normalize(event, REQUEST, 3_600_000)
+    assert (raw.user_agent, raw.ip, raw.screen) == ("Other/2", "8.8.8.8", "390x844")
+    assert (raw.url, raw.referrer, raw.title) == ("https://a.test/x", "https://b.test/", "X")
+
+
+def test_timestamps_iso_naive_epoch_and_far_future_clamped():
+    aware = datetime(2026, 1, 1, tzinfo=UTC)
+    assert to_epoch_ms(aware, NOW, 1000) == NOW
+    assert to_epoch_ms(datetime(2026, 1, 1), NOW, 1000) == NOW
+    assert to_epoch_ms(NOW - 5, NOW, 1000) == NOW - 5
+    assert to_epoch_ms(NOW + 10_000_000, NOW, 1000) == NOW
+
+
+def test_message_id_gives_a_deterministic_event_id_per_project():
+    assert event_id_for("p", "m1") == event_id_for("p", "m1")
+    assert event_id_for("p", "m1") != event_id_for("q", "m1")
+    assert event_id_for("p", None) != event_id_for("p", None)

@@ -1,0 +1,86 @@
+from pipeline.stages.sessionize import KEPT_EVENT_IDS, sessionize
+from tests.factories import BASE_MS, MINUTE_MS, enriched
+
+TIMEOUT = 30 * MINUTE_MS
+
+
+def run(events, timeout=TIMEOUT):
+    state, sessions = None, []
+    for event in events:
+        state, session = sessionize(state, event, timeout)
+        sessions.append(session)
+    return state, sessions
+
+
+def test_events_within_timeout_share_a_session():
+    events = [enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 10, 39, 68)]
+    _, sessions = run(events)
+    assert len({e.session_id for e in events}) == 1
+    assert sessions[-1].events == 4
+    assert sessions[-1].duration_ms == 68 * MINUTE_MS
+
+
+def test_new_session_after_thirty_minutes_of_inactivity():
+    events = [enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 29, 60, 61)]
+    run(events)
+    assert events[0].session_id == events[1].session_id
+    assert events[2].session_id == events[3].session_id
+    assert events[1].session_id != events[2].session_id
+
+
+def test_timeout_is_configurable():
+    events = [enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 6)]
+    run(events, timeout=5 * MINUTE_MS)
+    assert events[0].session_id != events[1].session_id
+
+
+def test_out_of_order_event_joins_the_session_whose_window_holds_it():
+    first = enriched(timestamp=BASE_MS, type="page", path="/a")
+    second = enriched(timestamp=BASE_MS + 120 * MINUTE_MS, type="page", path="/b")
+    late = enriched(timestamp=BASE_MS + 10 * MINUTE_MS, type="page", path="/c")
+    earlier = enriched(timestamp=BASE_MS - 5 * MINUTE_MS, type="page", path="/landing")
+    _, sessions = run([first, second, late, earlier])
+    assert late.session_id == first.session_id != second.session_id
+    assert earlier.session_id == first.session_id
+    session = sessions[-1]
+    assert session.entry_path == "/landing"
+    assert session.exit_path == "/c"
+    assert session.start == BASE_MS - 5 * MINUTE_MS
+    assert session.pageviews == 3
+
+
+def test_duplicate_delivery_is_counted_once():
+    event = enriched()
+    state, session = sessionize(None, event, TIMEOUT)
+    again = enriched(event_id=event.event_id)
+    state, duplicate = sessionize(state, again, TIMEOUT)
+    assert duplicate is None
+    assert session.events == 1
+    assert len(state.recent_event_ids) == 1
+
+
+def test_recent_event_ids_are_bounded():
+    state, _ = run([enriched(timestamp=BASE_MS + i) for i in range(KEPT_EVENT_IDS + 10)])
+    assert len(state.recent_event_ids) == KEPT_EVENT_IDS
+
+
+def test_session_takes_first_touch_from_its_earliest_event_and_is_deterministic():
+    a = enriched(timestamp=BASE_MS, referrer_domain="google.com", utm_source="news", country="GB")
+    b = enriched(timestamp=BASE_MS + MINUTE_MS, referrer_domain="bing.com")
+    _, sessions = run([a, b])
+    assert sessions[-1].referrer_domain == "google.com"
+    assert sessions[-1].utm_source == "news"
+    assert sessions[-1].country == "GB"
+    assert not sessions[-1].is_bounce
+    _, replayed = sessionize(None, enriched(event_id=a.event_id, timestamp=a.timestamp), TIMEOUT)
+    assert replayed.session_id == sessions[0].session_id
+
+
+def test_state_round_trips_through_json():
+    import orjson
+
+    from pipeline.stages.sessionize import VisitorSessions
+
+    state, _ = run([enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 90)])
+    restored = VisitorSessions.from_dict(orjson.loads(orjson.dumps(state)))
+    assert restored == state

@@ -1,0 +1,71 @@
+import os
+
+import pytest
+
+from pipeline.runtime.spool import HEADER, Spool
+
+
+def read_all(spool, offset=0):
+    out = []
+    while True:
+        records, offset = spool.read(offset)
+        if not records:
+            return out, offset
+        out.extend(records)
+
+
+def test_appended_records_read_back_in_order(tmp_path):
+    spool = Spool(tmp_path)
+    end = spool.append([b"a", b"bb"])
+    spool.sync(end)
+    end = spool.append([b"ccc"])
+    records, offset = read_all(spool)
+    assert records == [b"a", b"bb", b"ccc"]
+    assert offset == end == spool.end_offset
+
+
+def test_records_survive_reopen_and_reading_resumes_at_an_offset(tmp_path):
+    spool = Spool(tmp_path)
+    middle = spool.append([b"one"])
+    spool.append([b"two"])
+    spool.close()
+    reopened = Spool(tmp_path)
+    assert read_all(reopened, middle)[0] == [b"two"]
+
+
+def test_torn_tail_is_cut_on_open(tmp_path):
+    spool = Spool(tmp_path)
+    good_end = spool.append([b"complete"])
+    spool.close()
+    [segment] = list(tmp_path.glob("*.log"))
+    with open(segment, "ab") as f:
+        f.write(HEADER.pack(100, 0) + b"partial")
+    reopened = Spool(tmp_path)
+    assert reopened.end_offset == good_end
+    assert read_all(reopened)[0] == [b"complete"]
+    reopened.append([b"next"])
+    assert read_all(reopened)[0] == [b"complete", b"next"]
+
+
+def test_segments_roll_and_released_ones_are_deleted(tmp_path):
+    spool = Spool(tmp_path, segment_bytes=64)
+    offsets = [spool.append([bytes([65 + i]) * 40]) for i in range(5)]
+    assert len(list(tmp_path.glob("*.log"))) > 2
+    records, _ = read_all(spool)
+    assert [r[0] for r in records] == [65, 66, 67, 68, 69]
+    spool.release(offsets[3])
+    assert read_all(spool, offsets[3])[0] == [b"E" * 40]
+    assert len(list(tmp_path.glob("*.log"))) <= 3
+
+
+def test_write_failure_raises_spool_full(tmp_path, monkeypatch):
+    from pipeline.runtime.spool import SpoolFullError
+
+    spool = Spool(tmp_path)
+
+    def no_space(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", no_space)
+    with pytest.raises(SpoolFullError):
+        spool.append([b"x"])

@@ -1,0 +1,42 @@
+from pipeline.stages.stitch import stitch
+from tests.factories import BASE_MS, MINUTE_MS, enriched
+
+
+def test_identify_links_visitor_and_later_events_carry_the_user():
+    state, result = stitch(None, enriched(timestamp=BASE_MS, path="/", utm_source="ads"))
+    assert result.links == [] and result.user_updates == []
+    identify = enriched(
+        type="identify", user_id="u1", timestamp=BASE_MS + MINUTE_MS, traits={"plan": "pro"}
+    )
+    state, result = stitch(state, identify)
+    assert [(k.visitor_id, k.user_id) for k in result.links] == [("vis_1", "u1")]
+    [update] = result.user_updates
+    assert update.traits == {"plan": "pro"}
+    assert update.first_touch.utm_source == "ads"
+    assert update.first_touch.landing_path == "/"
+    later = enriched(timestamp=BASE_MS + 2 * MINUTE_MS)
+    state, result = stitch(state, later)
+    assert later.user_id == "u1"
+    assert result.links == []
+
+
+def test_first_link_wins_for_a_visitor_identified_as_two_users():
+    state, _ = stitch(None, enriched(type="identify", user_id="u1"))
+    other = enriched(type="identify", user_id="u2", timestamp=BASE_MS + 1)
+    state, result = stitch(state, other)
+    assert result.conflict and result.links == []
+    assert state.user_id == "u1"
+    assert other.user_id == "u2"  # the event keeps the user it names
+
+
+def test_server_side_event_without_visitor_is_not_linked():
+    state, result = stitch(None, enriched(visitor_id="", user_id="u9"))
+    assert result.links == []
+    assert result.user_updates[0].user_id == "u9"
+    assert state.user_id == ""
+
+
+def test_one_user_many_visitors():
+    _, first = stitch(None, enriched(visitor_id="phone", user_id="u1", type="identify"))
+    _, second = stitch(None, enriched(visitor_id="laptop", user_id="u1", type="identify"))
+    assert {k.visitor_id for k in first.links + second.links} == {"phone", "laptop"}
