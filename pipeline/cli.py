@@ -9,11 +9,13 @@ from typing import Any
 
 import click
 import orjson
+import structlog
 from filelock import FileLock, Timeout
 
 from pipeline.log_config import configure_logging
 from pipeline.settings import Settings
 
+log = structlog.get_logger(__name__)
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(path_type=Path),
@@ -82,6 +84,12 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         settings, registry, Enricher(settings.geo_database), runtime, clickhouse
     )
     app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
+    log.info(
+        "edge.listening",
+        url=f"http://{settings.host}:{settings.port}",
+        data_dir=str(settings.data_dir),
+        clickhouse=settings.clickhouse_dsn.split("@")[-1],
+    )
     uvicorn.run(
         app,
         host=settings.host,
@@ -102,6 +110,21 @@ def migrate(data_dir: Path | None) -> None:
     with _lock_data_dir(settings):
         statements = _clickhouse(settings).migrate()
     click.echo(orjson.dumps({"statements": statements}).decode())
+
+
+@main.command()
+@click.argument("statement")
+@data_dir_option
+def sql(statement: str, data_dir: Path | None) -> None:
+    """Run one SQL statement on the data dir's ClickHouse; prints {"columns", "rows"} as JSON.
+
+    For the embedded engine this works while the server is stopped (one process owns chDB).
+    """
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        columns, rows = _clickhouse(settings).query(statement)
+    out = {"columns": list(columns), "rows": [list(row) for row in rows]}
+    sys.stdout.write(orjson.dumps(out, default=str).decode() + "\n")
 
 
 @main.group()

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,6 +33,13 @@ from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, 
 from schemas.records import EnrichedEvent
 
 log = structlog.get_logger(__name__)
+
+
+class ORJSONResponse(JSONResponse):
+    """JSON rendered by orjson (datetimes, UUIDs and dataclasses included)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 @dataclass

@@ -33,10 +33,10 @@ def fetch(server: Server, project, path: str = "/v1/events", **params):
 
 
 def wait_rows(server, project, count, path="/v1/events", timeout=30, **params):
+    """Poll the read API until at least ``count`` rows are listed; returns them."""
     key = "sessions" if path.endswith("sessions") else "events"
     body = wait_for(
-        lambda: (b := fetch(server, project, path, **params))["pagination"]["total"] >= count and b,
-        timeout,
+        lambda: len((b := fetch(server, project, path, **params))[key]) >= count and b, timeout
     )
     assert body, f"fewer than {count} rows for {params}: {fetch(server, project, path, **params)}"
     return body[key]
@@ -85,6 +85,7 @@ def test_enrichment_from_user_agent_ip_and_page(embedded):
     assert response.json() == {"accepted": 3, "total": 3, "errors": []}
     rows = {r["event"]: r for r in wait_rows(embedded, project, 3, visitor_id=visitor)}
 
+    assert set(rows) == {"pageview", "tap", "crawl"}, rows
     chrome = rows["pageview"]
     assert (chrome["browser"], chrome["os"], chrome["device_type"]) == (
         "Chrome",
@@ -416,3 +417,38 @@ def test_projects_cli_refuses_while_the_server_owns_the_data_dir(embedded):
     with pytest.raises(subprocess.CalledProcessError) as caught:
         cli(embedded.data_dir, "projects", "create", "late")
     assert b"another trackhouse process" in caught.value.stderr
+
+
+def test_the_ip_is_stored_nowhere(tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "privacy")
+    server = Server(data_dir, env={"TRACKHOUSE_LOG_LEVEL": "debug"}).start()
+    events = [
+        {"event": "a", "visitor_id": "v1", "context": {"ip": "81.2.69.142"}},
+        {"event": "b", "visitor_id": "v2"},  # takes the X-Forwarded-For address
+    ]
+    response = post_batch(server, project, events, {"X-Forwarded-For": "8.8.4.4"})
+    assert response.status_code == 202
+    rows = wait_rows(server, project, 2)
+    assert {r["country"] for r in rows} == {"GB", "US"}  # the IPs were used...
+    assert server.stop() == 0
+    needles = (b"81.2.69.142", b"8.8.4.4")
+    for path in [p for p in data_dir.rglob("*") if p.is_file()] + [server.log_path]:
+        content = path.read_bytes()
+        assert not any(n in content for n in needles), f"an IP was written to {path}"
+    tables = cli(
+        data_dir,
+        "sql",
+        "SELECT name FROM system.tables WHERE database = 'trackhouse' "
+        "AND engine NOT IN ('View', 'MaterializedView')",
+    )["rows"]
+    assert {t[0] for t in tables} >= {"events", "sessions", "identities", "users", "projects"}
+    for (table,) in tables:
+        hits = cli(
+            data_dir,
+            "sql",
+            f"SELECT count() FROM trackhouse.{table} WHERE "
+            "toJSONString(tuple(*)) LIKE '%81.2.69.142%' OR "
+            "toJSONString(tuple(*)) LIKE '%8.8.4.4%'",
+        )["rows"]
+        assert hits == [[0]], table  # ...and then dropped

@@ -1,0 +1,1 @@
+"""Event enrichment helpers: user agent -> device, IP -> geo, page/referrer -> path/UTM."""
