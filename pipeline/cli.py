@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,11 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         settings, registry, Enricher(settings.geo_database), runtime, clickhouse
     )
     app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
+    # Long-lived state (caches, parsers) need not be scanned by every collection, and a
+    # high first threshold keeps the collector off the per-event hot path.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     log.info(
         "edge.listening",
         url=f"http://{settings.host}:{settings.port}",

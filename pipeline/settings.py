@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     # Embedded runtime
     sink_batch_size: int = 20_000
     sink_flush_seconds: float = 0.5
+    state_checkpoint_seconds: float = 5.0
     spool_fsync: bool = True
     spool_segment_bytes: int = 64 * 1024 * 1024
 

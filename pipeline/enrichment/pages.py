@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 MAX_URL_LENGTH = 2048
@@ -55,6 +56,7 @@ def _utm(query: str) -> dict[str, str]:
     return found
 
 
+@lru_cache(maxsize=65_536)  # real traffic repeats (url, referrer) pairs; PageInfo is immutable
 def parse_page(url: str | None, referrer: str | None) -> PageInfo:
     """Parse a page URL and its referrer.
 

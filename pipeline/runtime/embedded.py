@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -28,6 +28,7 @@ from schemas.records import EnrichedEvent, IdentityLink, UserUpdate
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000
+HANDOFF_MAX_EVENTS = 200_000
 
 
 def encode_event(event: EnrichedEvent) -> bytes:
@@ -84,8 +85,22 @@ class _Batch:
         self.started = time.monotonic()
 
 
+class _Chunk:
+    __slots__ = ("end", "events", "start")
+
+    def __init__(self, start: int, end: int, events: list[EnrichedEvent]) -> None:
+        self.start, self.end, self.events = start, end, events
+
+
 class Processor:
-    """Reads the spool from the checkpoint, runs stages 3-4, sinks in batches, checkpoints."""
+    """Reads the spool from the checkpoint, runs stages 3-4, sinks in batches, checkpoints.
+
+    The spool is the source of truth. Events the edge just appended are also handed over in
+    memory (``offer``) so the steady state skips decoding them again; whenever the hand-over
+    queue has a gap (it is bounded, and empty after a restart) the processor reads the spool.
+    State and offset are checkpointed every ``state_checkpoint_seconds``, after the rows they
+    cover were inserted; a crash replays from there, and the replayed rows collapse.
+    """
 
     def __init__(
         self, spool: Spool, store: StateStore, clickhouse: ClickHouse, settings: Settings
@@ -96,6 +111,10 @@ class Processor:
         self.timeout_ms = settings.session_timeout_seconds * 1000
         self.state = _StateCache(store)
         self.offset = store.checkpoint()
+        self.inserted_offset = self.offset
+        self._checkpointed_at = time.monotonic()
+        self._handoff: deque[_Chunk] = deque()
+        self._handoff_events = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trackhouse-processor", daemon=True)
 
@@ -110,7 +129,25 @@ class Processor:
 
     @property
     def lag_bytes(self) -> int:
-        return self.spool.end_offset - self.offset
+        return self.spool.end_offset - self.inserted_offset
+
+    def offer(self, start: int, end: int, events: list[EnrichedEvent]) -> None:
+        """Hand over events just appended at ``[start, end)`` (dropped when the queue is full)."""
+        if self._handoff_events < HANDOFF_MAX_EVENTS:
+            self._handoff.append(_Chunk(start, end, events))
+            self._handoff_events += len(events)
+
+    def _next_events(self, offset: int) -> tuple[list[EnrichedEvent], int]:
+        """Events from ``offset`` on: from the hand-over queue when it continues there, else
+        decoded from the spool."""
+        while self._handoff and self._handoff[0].start < offset:
+            self._handoff_events -= len(self._handoff.popleft().events)
+        if self._handoff and self._handoff[0].start == offset:
+            chunk = self._handoff.popleft()
+            self._handoff_events -= len(chunk.events)
+            return chunk.events, chunk.end
+        records, offset = self.spool.read(offset)
+        return [decode_event(payload) for payload in records], offset
 
     def _run(self) -> None:
         batch, read_offset = _Batch(), self.offset
@@ -119,22 +156,36 @@ class Processor:
             stopping = self._stop.is_set()
             if read_offset >= self.spool.end_offset and not stopping:
                 self.spool.wait_for_data(read_offset, flush_every / 2)
-            records, read_offset = self.spool.read(read_offset)
-            for payload in records:
-                self._process(decode_event(payload), batch)
+            events, read_offset = self._next_events(read_offset)
+            for event in events:
+                self._process(event, batch)
             caught_up = read_offset >= self.spool.end_offset
             due = time.monotonic() - batch.started >= flush_every
             full = len(batch.events) >= self.settings.sink_batch_size
-            if read_offset > self.offset and (full or due or (caught_up and stopping)):
+            if read_offset > self.inserted_offset and (full or due or (caught_up and stopping)):
                 if self._flush(batch, read_offset):
                     batch = _Batch()
+                    self._maybe_checkpoint()
                 else:
                     batch, read_offset = _Batch(), self.offset
             elif not batch.events and due:
                 batch.started = time.monotonic()
-            if stopping and caught_up and read_offset == self.offset:
+            if stopping and caught_up and read_offset == self.inserted_offset:
+                self._maybe_checkpoint(force=True)
                 log.info("processor.stopped", checkpoint=self.offset)
                 return
+
+    def _maybe_checkpoint(self, force: bool = False) -> None:
+        """Persist state and offset (one atomic write) once the interval has passed."""
+        interval = self.settings.state_checkpoint_seconds
+        if self.offset == self.inserted_offset or (
+            not force and time.monotonic() - self._checkpointed_at < interval
+        ):
+            return
+        self.state.commit(self.inserted_offset)
+        self.offset = self.inserted_offset
+        self._checkpointed_at = time.monotonic()
+        self.spool.release(self.offset)
 
     def _process(self, event: EnrichedEvent, batch: _Batch) -> None:
         key = state_key(event.project_id, event.visitor_key)
@@ -154,22 +205,22 @@ class Processor:
             batch.users.extend(outcome.stitched.user_updates)
 
     def _flush(self, batch: _Batch, offset: int) -> bool:
-        """Insert the batch, then checkpoint. On failure keep the old checkpoint and replay."""
+        """Insert the batch. On failure, drop uncommitted state and replay from the checkpoint
+        (rows inserted since then come again, identical, and collapse)."""
         started = time.perf_counter()
         try:
             self.clickhouse.insert(rows.event_block(batch.events))
             self.clickhouse.insert(rows.session_block(batch.sessions))
             self.clickhouse.insert(rows.identity_block(batch.links))
             self.clickhouse.insert(rows.user_block(batch.users))
-            self.state.commit(offset)
         except Exception:
             metrics.SINK_FAILURES.inc()
             log.exception("sink.flush_failed", events=len(batch.events))
             self.state.discard()
+            self.inserted_offset = self.offset
             time.sleep(1.0)
             return False
-        self.offset = offset
-        self.spool.release(offset)
+        self.inserted_offset = offset
         elapsed = time.perf_counter() - started
         metrics.EVENTS_STORED.inc(len(batch.events))
         metrics.SINK_BATCH_ROWS.observe(len(batch.events))
@@ -201,7 +252,8 @@ class EmbeddedRuntime:
     async def publish(self, events: list[EnrichedEvent]) -> None:
         """Persist accepted events durably; returns once they survive a crash."""
         try:
-            end = self.spool.append([encode_event(e) for e in events])
+            start, end = self.spool.append([encode_event(e) for e in events])
+            self.processor.offer(start, end, events)
             await asyncio.get_running_loop().run_in_executor(self._sync_pool, self.spool.sync, end)
         except SpoolFullError as exc:
             raise PublishUnavailableError(str(exc)) from exc

@@ -70,13 +70,21 @@ class Spool:
     def end_offset(self) -> int:
         return self._written
 
-    def append(self, payloads: list[bytes]) -> int:
-        """Write records (not yet durable); returns the offset just past them."""
+    def append(self, payloads: list[bytes]) -> tuple[int, int]:
+        """Write records (not yet durable); returns their start and end offsets.
+
+        A failed or short write (disk full) is cut off again, so the log never holds a torn
+        record in its middle, and raises ``SpoolFullError``.
+        """
         frame = b"".join(HEADER.pack(len(p), zlib.crc32(p)) + p for p in payloads)
         with self._append_lock:
+            start = self._written
             try:
-                os.write(self._fd, frame)
+                written = os.write(self._fd, frame)
+                if written != len(frame):
+                    raise OSError(28, "short write")
             except OSError as exc:
+                os.ftruncate(self._fd, start - self._base)
                 raise SpoolFullError(exc.errno, f"spool write failed: {exc.strerror}") from exc
             self._written += len(frame)
             end = self._written
@@ -84,7 +92,7 @@ class Spool:
                 self._roll()
         with self._data_ready:
             self._data_ready.notify_all()
-        return end
+        return start, end
 
     def _roll(self) -> None:
         if self.fsync_enabled:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
+from pipeline.stages.normalize import fast_uuid5
 from schemas.records import EnrichedEvent
 
 SESSION_ID_NAMESPACE = uuid.UUID("0b5e7c2a-3f7e-4d0e-8a63-2f4b8f0f9c11")
@@ -73,7 +74,7 @@ class VisitorSessions:
 
 def _new_session(event: EnrichedEvent) -> Session:
     return Session(
-        session_id=str(uuid.uuid5(SESSION_ID_NAMESPACE, f"{event.project_id}\x00{event.event_id}")),
+        session_id=fast_uuid5(SESSION_ID_NAMESPACE, f"{event.project_id}\x00{event.event_id}"),
         project_id=event.project_id,
         visitor_id=event.visitor_key,
         start=event.timestamp,

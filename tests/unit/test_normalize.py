@@ -43,3 +43,12 @@ def test_message_id_gives_a_deterministic_event_id_per_project():
     assert event_id_for("p", "m1") == event_id_for("p", "m1")
     assert event_id_for("p", "m1") != event_id_for("q", "m1")
     assert event_id_for("p", None) != event_id_for("p", None)
+
+
+def test_fast_uuid5_matches_the_standard_library():
+    import uuid
+
+    from pipeline.stages.normalize import EVENT_ID_NAMESPACE, fast_uuid5
+
+    for name in ("", "a", "prj\x00message-1", "ü" * 40):
+        assert fast_uuid5(EVENT_ID_NAMESPACE, name) == str(uuid.uuid5(EVENT_ID_NAMESPACE, name))

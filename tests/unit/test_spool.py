@@ -16,9 +16,9 @@ def read_all(spool, offset=0):
 
 def test_appended_records_read_back_in_order(tmp_path):
     spool = Spool(tmp_path)
-    end = spool.append([b"a", b"bb"])
+    _, end = spool.append([b"a", b"bb"])
     spool.sync(end)
-    end = spool.append([b"ccc"])
+    _, end = spool.append([b"ccc"])
     records, offset = read_all(spool)
     assert records == [b"a", b"bb", b"ccc"]
     assert offset == end == spool.end_offset
@@ -26,7 +26,7 @@ def test_appended_records_read_back_in_order(tmp_path):
 
 def test_records_survive_reopen_and_reading_resumes_at_an_offset(tmp_path):
     spool = Spool(tmp_path)
-    middle = spool.append([b"one"])
+    _, middle = spool.append([b"one"])
     spool.append([b"two"])
     spool.close()
     reopened = Spool(tmp_path)
@@ -35,7 +35,7 @@ def test_records_survive_reopen_and_reading_resumes_at_an_offset(tmp_path):
 
 def test_torn_tail_is_cut_on_open(tmp_path):
     spool = Spool(tmp_path)
-    good_end = spool.append([b"complete"])
+    _, good_end = spool.append([b"complete"])
     spool.close()
     [segment] = list(tmp_path.glob("*.log"))
     with open(segment, "ab") as f:
@@ -49,7 +49,7 @@ def test_torn_tail_is_cut_on_open(tmp_path):
 
 def test_segments_roll_and_released_ones_are_deleted(tmp_path):
     spool = Spool(tmp_path, segment_bytes=64)
-    offsets = [spool.append([bytes([65 + i]) * 40]) for i in range(5)]
+    offsets = [spool.append([bytes([65 + i]) * 40])[1] for i in range(5)]
     assert len(list(tmp_path.glob("*.log"))) > 2
     records, _ = read_all(spool)
     assert [r[0] for r in records] == [65, 66, 67, 68, 69]
@@ -58,14 +58,20 @@ def test_segments_roll_and_released_ones_are_deleted(tmp_path):
     assert len(list(tmp_path.glob("*.log"))) <= 3
 
 
-def test_write_failure_raises_spool_full(tmp_path, monkeypatch):
+def test_a_short_write_on_a_full_disk_is_cut_off_and_refused(tmp_path, monkeypatch):
     from pipeline.runtime.spool import SpoolFullError
 
     spool = Spool(tmp_path)
+    spool.append([b"before"])
+    real_write = os.write
 
-    def no_space(fd, data):
-        raise OSError(28, "No space left on device")
+    def disk_fills_up(fd, data):
+        return real_write(fd, data[:5])  # part of the frame reached the disk
 
-    monkeypatch.setattr(os, "write", no_space)
+    monkeypatch.setattr(os, "write", disk_fills_up)
     with pytest.raises(SpoolFullError):
-        spool.append([b"x"])
+        spool.append([b"lost-but-refused"])
+    monkeypatch.undo()
+    spool.append([b"after"])
+    assert read_all(spool)[0] == [b"before", b"after"]
+    assert read_all(Spool(tmp_path))[0] == [b"before", b"after"]
