@@ -25,7 +25,7 @@ LongText = Annotated[StrictStr, Field(max_length=2048)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class PageContext(_Model):

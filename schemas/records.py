@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(slots=True)
+@dataclass
 class RawEvent:
     event_id: str
     project_id: str
@@ -38,7 +38,7 @@ class RawEvent:
     ip: str = ""
 
 
-@dataclass(slots=True)
+@dataclass
 class EnrichedEvent:
     event_id: str
     project_id: str
@@ -90,7 +90,7 @@ class EnrichedEvent:
         return self.visitor_id or f"user:{self.user_id}"
 
 
-@dataclass(slots=True)
+@dataclass
 class FirstTouch:
     """How a visitor first arrived: promoted to the user it is identified as."""
 
@@ -105,7 +105,7 @@ class FirstTouch:
     utm_content: str = ""
 
 
-@dataclass(slots=True)
+@dataclass
 class IdentityLink:
     """Visitor -> user, as the ``identities`` table (and topic) holds it."""
 
@@ -115,7 +115,7 @@ class IdentityLink:
     linked_at: int
 
 
-@dataclass(slots=True)
+@dataclass
 class UserUpdate:
     """A change to a user's record: seen at a time, maybe new traits, maybe a first touch."""
 

@@ -16,7 +16,7 @@ KEPT_EVENT_IDS = 128
 PAGEVIEW_TYPES = frozenset({"page"})
 
 
-@dataclass(slots=True)
+@dataclass
 class Session:
     """One session as the ``sessions`` table shows it; ``version`` grows with every change."""
 
@@ -57,7 +57,7 @@ class Session:
         return self.events <= 1
 
 
-@dataclass(slots=True)
+@dataclass
 class VisitorSessions:
     """Sessionize state of one (project, visitor)."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from schemas.records import EnrichedEvent, FirstTouch, IdentityLink, UserUpdate
 
 
-@dataclass(slots=True)
+@dataclass
 class VisitorIdentity:
     """Stitch state of one (project, visitor)."""
 
@@ -35,7 +35,7 @@ class VisitorIdentity:
         )
 
 
-@dataclass(slots=True)
+@dataclass
 class StitchResult:
     links: list[IdentityLink] = field(default_factory=list)
     user_updates: list[UserUpdate] = field(default_factory=list)
