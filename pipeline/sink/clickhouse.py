@@ -10,6 +10,7 @@ from typing import Any
 import clickhouse_connect
 import structlog
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.insert import InsertContext
 from tenacity import retry, stop_after_attempt, wait_exponential_jitter
 
 from pipeline.sink.rows import Block
@@ -46,6 +47,7 @@ class ClickHouse:
         self.database = database
         self._lock = threading.Lock()
         self._client: Client = clickhouse_connect.get_client(dsn=dsn)
+        self._insert_contexts: dict[tuple[str, tuple[str, ...]], InsertContext] = {}
 
     def migrate(self) -> int:
         """Apply the DDL idempotently; returns how many statements ran."""
@@ -65,12 +67,17 @@ class ClickHouse:
         if not block.row_count:
             return
         with self._lock:
-            self._client.insert(
-                f"{self.database}.{block.table}",
-                block.columns,
-                column_names=list(block.column_names),
-                column_oriented=True,
-            )
+            key = (block.table, block.column_names)
+            context = self._insert_contexts.get(key)
+            if context is None:  # looks the column types up once, not on every insert
+                context = self._client.create_insert_context(
+                    f"{self.database}.{block.table}",
+                    column_names=list(block.column_names),
+                    column_oriented=True,
+                )
+                self._insert_contexts[key] = context
+            context.data = block.columns
+            self._client.insert(context=context)
 
     def query(
         self, sql: str, parameters: dict[str, Any] | None = None
