@@ -396,17 +396,45 @@ def test_kill_9_right_after_202_loses_nothing_and_restart_resumes(tmp_path):
         assert restarted.stop() == 0, restarted.log()
 
 
-def test_sigterm_drains_and_flushes(tmp_path):
+def test_sigterm_drains_and_state_survives_a_restart(tmp_path):
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "drain")
     server = Server(data_dir, env={"TRACKHOUSE_SINK_FLUSH_SECONDS": "30"}).start()
-    events = [{"event": "e", "visitor_id": "v", "timestamp": T0 + i} for i in range(50)]
+    page = {"url": "https://a.test/landing?utm_source=ads"}
+    events = [
+        {"type": "page", "visitor_id": "v", "timestamp": T0 + i * 1000, "context": {"page": page}}
+        for i in range(50)
+    ]
+    events.append(
+        {
+            "type": "identify",
+            "visitor_id": "v",
+            "user_id": "u1",
+            "timestamp": T0 + 60_000,
+            "traits": {"plan": "pro"},
+        }
+    )
     assert post_batch(server, project, events).status_code == 202
     assert server.stop() == 0, server.log()
+
+    # The drain flushed everything (the 30 s flush interval never came): rows are there at once.
+    assert cli(data_dir, "sql", "SELECT count() FROM trackhouse.events FINAL")["rows"] == [[51]]
+    user = cli(
+        data_dir,
+        "sql",
+        "SELECT first_landing_path, first_utm_source, traits "
+        "FROM trackhouse.users_current WHERE user_id = 'u1'",
+    )["rows"]
+    assert user == [["/landing", "ads", '{"plan":"pro"}']]
+
     restarted = Server(data_dir).start()
     try:
-        # Already flushed by the drain: visible at once, no replay needed.
-        assert fetch(restarted, project, event="e")["pagination"]["total"] == 50
+        before = fetch(restarted, project, event="identify")["events"][0]
+        later = {"event": "after", "visitor_id": "v", "timestamp": T0 + 11 * MINUTE_MS}
+        assert post_batch(restarted, project, [later]).status_code == 202
+        [row] = wait_rows(restarted, project, 1, event="after")
+        assert row["session_id"] == before["session_id"]  # the session went on across the restart
+        assert row["user_id"] == "u1"  # and so did the identity
     finally:
         restarted.stop()
 
