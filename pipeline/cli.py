@@ -73,7 +73,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     settings = _settings(host=host, port=port, data_dir=data_dir)
     lock = _lock_data_dir(settings)
     clickhouse = _clickhouse(settings)
-    runtime = EmbeddedRuntime(settings, clickhouse)
+    runtime = EmbeddedRuntime(settings, clickhouse, Enricher(settings.geo_database))
     runtime.start()
     registry = ProjectRegistry(clickhouse)
     if settings.bootstrap_project and registry.count() == 0:
@@ -81,9 +81,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         click.echo(
             f"Created project {created.project_id!r}; write key: {created.write_key}", err=True
         )
-    services = EdgeServices(
-        settings, registry, Enricher(settings.geo_database), runtime, clickhouse
-    )
+    services = EdgeServices(settings, registry, runtime, clickhouse)
     app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
     # Long-lived state (caches, parsers) need not be scanned by every collection, and a
     # high first threshold keeps the collector off the per-event hot path.

@@ -37,6 +37,20 @@ class Settings(BaseSettings):
         default=None, description="GeoLite2/GeoIP2/DB-IP City mmdb; default: bundled DB-IP Lite."
     )
 
+    # Kafka runtime (edge -> Kafka -> Faust workers -> ClickHouse)
+    kafka_bootstrap: str = Field(default="", description="host:port[,host:port]; '' = embedded.")
+    topic_raw: str = "events.raw"
+    topic_enriched: str = "events.enriched"
+    topic_identities: str = "identities"
+    topic_dead: str = "events.dead"
+    topic_notifications: str = "notifications"
+    topic_partitions: int = 3
+    topic_replication: int = 1
+    raw_retention_hours: int = 24
+    enriched_retention_hours: int = 168
+    faust_app_id: str = "trackhouse"
+    faust_store: str = Field(default="rocksdb://", description="memory:// in tests")
+
     # Stages
     session_timeout_seconds: int = 30 * 60
 

@@ -27,10 +27,9 @@ from pipeline.edge.publisher import Publisher, PublishUnavailableError
 from pipeline.registry.projects import ProjectRegistry
 from pipeline.settings import Settings
 from pipeline.sink.clickhouse import ClickHouse
-from pipeline.stages.enrich import Enricher
 from pipeline.stages.normalize import RequestInfo, normalize
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
-from schemas.records import EnrichedEvent
+from schemas.records import RawEvent
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +45,6 @@ class ORJSONResponse(JSONResponse):
 class EdgeServices:
     settings: Settings
     registry: ProjectRegistry
-    enricher: Enricher
     publisher: Publisher
     clickhouse: ClickHouse
 
@@ -149,8 +147,8 @@ def create_app(
             client_ip=client_ip(peer, request.headers.get("x-forwarded-for"), trusted),
         )
 
-    def enrich(events: list[NativeEvent], info: RequestInfo) -> list[EnrichedEvent]:
-        return [services.enricher.enrich(normalize(e, info, future_ms)) for e in events]
+    def normalized(events: list[NativeEvent], info: RequestInfo) -> list[RawEvent]:
+        return [normalize(e, info, future_ms) for e in events]
 
     @app.post(
         "/v1/events",
@@ -163,14 +161,10 @@ def create_app(
         """Accept one event."""
         project_id = authenticate(request)
         event = parse_single(await _read_body(request, limits.max_event_bytes, "the event"), limits)
-        [enriched] = enrich([event], request_info(request, project_id))
-        await services.publisher.publish([enriched])
+        [raw] = normalized([event], request_info(request, project_id))
+        await services.publisher.publish([raw])
         metrics.EVENTS_ACCEPTED.inc()
-        body = {
-            "id": enriched.event_id,
-            "event": enriched.event,
-            "timestamp": _iso_ms(enriched.timestamp),
-        }
+        body = {"id": raw.event_id, "event": raw.event, "timestamp": _iso_ms(raw.timestamp)}
         return ORJSONResponse(body, status_code=202)
 
     @app.post(
@@ -186,7 +180,7 @@ def create_app(
         items = parse_batch(await _read_body(request, limits.max_batch_bytes, "the batch"), limits)
         good = [item.event for item in items if item.event is not None]
         if good:
-            await services.publisher.publish(enrich(good, request_info(request, project_id)))
+            await services.publisher.publish(normalized(good, request_info(request, project_id)))
         metrics.EVENTS_ACCEPTED.inc(len(good))
         errors = [_batch_error(item) for item in items if item.error is not None]
         for error in errors:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from schemas.records import EnrichedEvent
+from schemas.records import RawEvent
 
 
 class PublishUnavailableError(RuntimeError):
@@ -12,5 +12,8 @@ class PublishUnavailableError(RuntimeError):
 
 
 class Publisher(Protocol):
-    async def publish(self, events: list[EnrichedEvent]) -> None:
-        """Return only once ``events`` are durable; raise ``PublishUnavailableError`` if not."""
+    async def publish(self, events: list[RawEvent]) -> None:
+        """Return only once ``events`` are durable; raise ``PublishUnavailableError`` if not.
+
+        The embedded runtime enriches first (so the IP never reaches its disk); the Kafka
+        publisher sends the raw records to ``events.raw``."""

@@ -22,9 +22,10 @@ from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.chain import process_event
+from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import Session, VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
-from schemas.records import EnrichedEvent, IdentityLink, UserUpdate
+from schemas.records import EnrichedEvent, IdentityLink, RawEvent, UserUpdate
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000
@@ -238,9 +239,10 @@ class Processor:
 class EmbeddedRuntime:
     """Owns the spool, the state store, ClickHouse and the processor of one data directory."""
 
-    def __init__(self, settings: Settings, clickhouse: ClickHouse) -> None:
+    def __init__(self, settings: Settings, clickhouse: ClickHouse, enricher: Enricher) -> None:
         self.settings = settings
         self.clickhouse = clickhouse
+        self.enricher = enricher
         self.spool = Spool(settings.spool_dir, settings.spool_segment_bytes, settings.spool_fsync)
         self.store = StateStore(settings.state_dir)
         self.processor = Processor(self.spool, self.store, clickhouse, settings)
@@ -249,8 +251,10 @@ class EmbeddedRuntime:
     def start(self) -> None:
         self.processor.start()
 
-    async def publish(self, events: list[EnrichedEvent]) -> None:
-        """Persist accepted events durably; returns once they survive a crash."""
+    async def publish(self, raws: list[RawEvent]) -> None:
+        """Enrich (resolving geo, dropping the IP) and persist durably; returns once the events
+        survive a crash."""
+        events = [self.enricher.enrich(raw) for raw in raws]
         try:
             start, end = self.spool.append([encode_event(e) for e in events])
             self.processor.offer(start, end, events)

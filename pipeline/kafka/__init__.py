@@ -1,0 +1,1 @@
+"""Kafka side of the distributed runtime: topic registry and the edge's producer."""

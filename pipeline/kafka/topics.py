@@ -1,0 +1,71 @@
+"""The topic registry (names, partitions, retention from settings) and idempotent creation."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from pipeline.settings import Settings
+
+log = structlog.get_logger(__name__)
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    retention_ms: int
+    key: str
+    schema: str
+
+    def new_topic(self) -> NewTopic:
+        return NewTopic(
+            name=self.name,
+            num_partitions=self.partitions,
+            replication_factor=self.replication,
+            topic_configs={"retention.ms": str(self.retention_ms)},
+        )
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic of the pipeline. Keys keep one visitor's records on one partition."""
+    parts, repl = settings.topic_partitions, settings.topic_replication
+    raw_ms = settings.raw_retention_hours * HOUR_MS
+    enriched_ms = settings.enriched_retention_hours * HOUR_MS
+    visitor_key = "project_id \\0 visitor_id (or user:<user_id>)"
+    return [
+        TopicSpec(settings.topic_raw, parts, repl, raw_ms, visitor_key,
+                  "record.raw-event.v1.schema.json"),
+        TopicSpec(settings.topic_enriched, parts, repl, enriched_ms, visitor_key,
+                  "record.enriched-event.v1.schema.json"),
+        TopicSpec(settings.topic_identities, parts, repl, enriched_ms, visitor_key,
+                  "record.identity-link.v1.schema.json"),
+        TopicSpec(settings.topic_dead, parts, repl, enriched_ms, "as the original record",
+                  "record.dead-letter.v1.schema.json"),
+        TopicSpec(settings.topic_notifications, parts, repl, enriched_ms, visitor_key,
+                  "record.enriched-event.v1.schema.json"),
+    ]  # fmt: skip
+
+
+async def create_topics(settings: Settings) -> dict[str, str]:
+    """Create missing topics; returns ``{name: "created" | "exists"}``. Safe to repeat."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        result = {spec.name: "exists" for spec in topic_specs(settings) if spec.name in existing}
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another process won the race
+                await admin.create_topics([spec.new_topic() for spec in wanted])
+            result.update({spec.name: "created" for spec in wanted})
+        log.info("kafka.topics", **result)
+        return result
+    finally:
+        await admin.close()

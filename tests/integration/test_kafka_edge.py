@@ -1,0 +1,144 @@
+"""The Kafka side of the edge against a real broker: topics, publishing, broker outages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.kafka.publisher import KafkaPublisher
+from pipeline.kafka.topics import create_topics, topic_specs
+from pipeline.settings import Settings
+from schemas.records import RawEvent
+from tests.kafka_broker import LocalBroker, docker_engine_answers
+
+
+def settings_for(bootstrap: str) -> Settings:
+    suffix = uuid.uuid4().hex[:8]
+    return Settings(
+        kafka_bootstrap=bootstrap,
+        topic_raw=f"events.raw.{suffix}",
+        topic_enriched=f"events.enriched.{suffix}",
+        topic_identities=f"identities.{suffix}",
+        topic_dead=f"events.dead.{suffix}",
+        topic_notifications=f"notifications.{suffix}",
+    )
+
+
+def raw(visitor: str, n: int) -> RawEvent:
+    return RawEvent(
+        event_id=str(uuid.uuid4()),
+        project_id="prj_k",
+        type="track",
+        event=f"e{n}",
+        timestamp=1_767_225_600_000 + n,
+        received_at=1_767_225_600_000,
+        visitor_id=visitor,
+        ip="81.2.69.142",
+    )
+
+
+async def consume_all(settings: Settings, expected: int) -> list:
+    consumer = AIOKafkaConsumer(
+        settings.topic_raw,
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
+    await consumer.start()
+    records = []
+    try:
+        while len(records) < expected:
+            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
+            for messages in batch.values():
+                records.extend(messages)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def test_topics_are_created_idempotently_with_their_settings(kafka):
+    settings = settings_for(kafka)
+    first = asyncio.run(create_topics(settings))
+    assert set(first.values()) == {"created"} and len(first) == 5
+    second = asyncio.run(create_topics(settings))
+    assert set(second.values()) == {"exists"}
+
+    async def describe() -> dict[str, int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        await admin.start()
+        try:
+            names = [spec.name for spec in topic_specs(settings)]
+            return {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics(names)}
+        finally:
+            await admin.close()
+
+    assert set(asyncio.run(describe()).values()) == {settings.topic_partitions}
+
+
+def test_published_events_are_keyed_by_visitor_and_keep_their_order(kafka):
+    settings = settings_for(kafka)
+    asyncio.run(create_topics(settings))
+    events = [raw(f"vis_{n % 3}", n) for n in range(30)]
+
+    async def scenario() -> list:
+        publisher = KafkaPublisher(settings)
+        await publisher.start()
+        try:
+            await publisher.publish(events[:10])
+            await publisher.publish(events[10:])
+        finally:
+            await publisher.stop()
+        return await consume_all(settings, len(events))
+
+    records = asyncio.run(scenario())
+    assert len(records) == 30
+    by_visitor: dict[bytes, list] = {}
+    for record in records:
+        by_visitor.setdefault(record.key, []).append(record)
+    assert set(by_visitor) == {f"prj_k\x00vis_{v}".encode() for v in range(3)}
+    for visitor_records in by_visitor.values():
+        assert len({r.partition for r in visitor_records}) == 1
+        events_in_order = [orjson.loads(r.value)["event"] for r in visitor_records]
+        assert events_in_order == sorted(events_in_order, key=lambda e: int(e[1:]))
+    decoded = RawEvent(**orjson.loads(records[0].value))
+    assert decoded.project_id == "prj_k"
+
+
+@pytest.mark.skipif(docker_engine_answers(), reason="needs the local broker it can stop")
+def test_broker_outage_is_reported_not_acknowledged_and_recovers(tmp_path):
+    broker = LocalBroker(tmp_path / "kafka")
+    settings = settings_for(broker.start())
+    try:
+        asyncio.run(create_topics(settings))
+
+        async def scenario() -> None:
+            publisher = KafkaPublisher(settings, send_timeout_seconds=3)
+            await publisher.start()
+            try:
+                await publisher.publish([raw("v", 0)])
+                broker.stop()
+                with pytest.raises(PublishUnavailableError):
+                    await publisher.publish([raw("v", 1)])
+                broker.start()
+                for _ in range(30):  # the producer reconnects by itself
+                    try:
+                        await publisher.publish([raw("v", 2)])
+                        break
+                    except PublishUnavailableError:
+                        await asyncio.sleep(1)
+                else:
+                    pytest.fail("publishing did not recover after the broker came back")
+            finally:
+                await publisher.stop()
+
+        asyncio.run(scenario())
+        events = [orjson.loads(r.value)["event"] for r in asyncio.run(consume_all(settings, 2))]
+        assert "e0" in events and "e2" in events
+    finally:
+        broker.stop()
