@@ -132,6 +132,27 @@ def sql(statement: str, data_dir: Path | None) -> None:
 
 
 @main.group()
+def topics() -> None:
+    """Manage the Kafka topics of the distributed runtime."""
+
+
+@topics.command("create")
+@click.option(
+    "--bootstrap", default=None, help="Kafka bootstrap servers [TRACKHOUSE_KAFKA_BOOTSTRAP]."
+)
+def topics_create(bootstrap: str | None) -> None:
+    """Create the pipeline's topics (names, partitions, retention from settings); idempotent."""
+    import asyncio
+
+    from pipeline.kafka.topics import create_topics
+
+    settings = _settings(kafka_bootstrap=bootstrap)
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    sys.stdout.write(orjson.dumps(asyncio.run(create_topics(settings))).decode() + "\n")
+
+
+@main.group()
 def projects() -> None:
     """Manage projects and their keys."""
 

@@ -142,3 +142,29 @@ def test_broker_outage_is_reported_not_acknowledged_and_recovers(tmp_path):
         assert "e0" in events and "e2" in events
     finally:
         broker.stop()
+
+
+def test_topics_create_cli_is_idempotent(kafka, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    settings = settings_for(kafka)
+    env = {
+        **os.environ,
+        "TRACKHOUSE_TOPIC_RAW": settings.topic_raw,
+        "TRACKHOUSE_TOPIC_ENRICHED": settings.topic_enriched,
+        "TRACKHOUSE_TOPIC_IDENTITIES": settings.topic_identities,
+        "TRACKHOUSE_TOPIC_DEAD": settings.topic_dead,
+        "TRACKHOUSE_TOPIC_NOTIFICATIONS": settings.topic_notifications,
+        "TRACKHOUSE_DATA_DIR": str(tmp_path),
+    }
+    command = [sys.executable, "-m", "pipeline.cli", "topics", "create", "--bootstrap", kafka]
+    outputs = [
+        orjson.loads(
+            subprocess.run(command, env=env, capture_output=True, check=True, timeout=60).stdout
+        )
+        for _ in range(2)
+    ]
+    assert outputs[0][settings.topic_raw] == "created"
+    assert outputs[1][settings.topic_raw] == "exists"
