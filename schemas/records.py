@@ -13,7 +13,9 @@ from typing import Any
 
 
 @dataclass
-class RawEvent:
+class EventCore:
+    """What every event record carries, before and after enrichment."""
+
     event_id: str
     project_id: str
     type: str
@@ -35,35 +37,27 @@ class RawEvent:
     locale: str = ""
     screen: str = ""
     user_agent: str = ""
+
+    @property
+    def visitor_key(self) -> str:
+        """The key state is kept under: the visitor, or the user for server-side events."""
+        return self.visitor_id or f"user:{self.user_id}"
+
+
+@dataclass
+class RawEvent(EventCore):
+    """What the edge accepted: ``ip`` is the end user's address, used for geo and dropped."""
+
     ip: str = ""
 
 
 @dataclass
-class EnrichedEvent:
-    event_id: str
-    project_id: str
-    type: str
-    event: str
-    timestamp: int
-    received_at: int
-    channel: str = ""
-    visitor_id: str = ""
-    user_id: str = ""
+class EnrichedEvent(EventCore):
+    """After enrichment (no IP); ``session_id`` and ``user_id`` are filled by stages 3-4."""
+
     session_id: str = ""
-    message_id: str = ""
-    properties: dict[str, Any] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
-    icon: str = ""
-    notify: bool = False
-    description: str = ""
-    title: str = ""
-    locale: str = ""
-    screen: str = ""
-    user_agent: str = ""
     # page
-    url: str = ""
     path: str = ""
-    referrer: str = ""
     referrer_domain: str = ""
     utm_source: str = ""
     utm_medium: str = ""
@@ -83,11 +77,6 @@ class EnrichedEvent:
     country: str = ""
     region: str = ""
     city: str = ""
-
-    @property
-    def visitor_key(self) -> str:
-        """The key state is kept under: the visitor, or the user for server-side events."""
-        return self.visitor_id or f"user:{self.user_id}"
 
 
 @dataclass

@@ -193,25 +193,28 @@ def create_app(
         }
         return ORJSONResponse(body, status_code=status)
 
-    @app.get("/v1/events", responses=ERRORS)
-    async def list_events(request: Request) -> ORJSONResponse:
-        """Events of the key's project, newest first, with the user resolved retroactively."""
-        project_id = authenticate(request)
-        q = event_query.build_query(project_id, request.query_params)
-        db = services.clickhouse.database
+    async def paginated(source: str, order: str, key: str, q: event_query.EventQuery) -> Any:
+        """One page of ``source`` rows under ``key`` with the total matching ``q``."""
         sql = (
-            f"SELECT * FROM {db}.events_resolved WHERE {q.where} "
-            f"ORDER BY timestamp DESC, event_id LIMIT {q.limit} OFFSET {q.offset}"
+            f"SELECT * FROM {source} WHERE {q.where} ORDER BY {order} "
+            f"LIMIT {q.limit} OFFSET {q.offset}"
         )
-        count_sql = f"SELECT count() FROM {db}.events_resolved WHERE {q.where}"
+        count_sql = f"SELECT count() FROM {source} WHERE {q.where}"
         columns, rows = await run_in_threadpool(services.clickhouse.query, sql, q.parameters)
         _, total = await run_in_threadpool(services.clickhouse.query, count_sql, q.parameters)
         return ORJSONResponse(
             {
-                "events": [event_query.row_to_json(columns, row) for row in rows],
+                key: [event_query.row_to_json(columns, row) for row in rows],
                 "pagination": {"total": total[0][0], "limit": q.limit, "offset": q.offset},
             }
         )
+
+    @app.get("/v1/events", responses=ERRORS)
+    async def list_events(request: Request) -> ORJSONResponse:
+        """Events of the key's project, newest first, with the user resolved retroactively."""
+        q = event_query.build_query(authenticate(request), request.query_params)
+        source = f"{services.clickhouse.database}.events_resolved"
+        return await paginated(source, "timestamp DESC, event_id", "events", q)
 
     @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
     async def get_event(event_id: str, request: Request) -> ORJSONResponse:
@@ -232,22 +235,9 @@ def create_app(
     @app.get("/v1/sessions", responses=ERRORS)
     async def list_sessions(request: Request) -> ORJSONResponse:
         """Sessions of the key's project (one row each, current), newest first."""
-        project_id = authenticate(request)
-        q = event_query.build_session_query(project_id, request.query_params)
-        db = services.clickhouse.database
-        sql = (
-            f"SELECT * FROM {db}.sessions FINAL WHERE {q.where} "
-            f"ORDER BY start DESC, session_id LIMIT {q.limit} OFFSET {q.offset}"
-        )
-        count_sql = f"SELECT count() FROM {db}.sessions FINAL WHERE {q.where}"
-        columns, rows = await run_in_threadpool(services.clickhouse.query, sql, q.parameters)
-        _, total = await run_in_threadpool(services.clickhouse.query, count_sql, q.parameters)
-        return ORJSONResponse(
-            {
-                "sessions": [event_query.row_to_json(columns, row) for row in rows],
-                "pagination": {"total": total[0][0], "limit": q.limit, "offset": q.offset},
-            }
-        )
+        q = event_query.build_session_query(authenticate(request), request.query_params)
+        source = f"{services.clickhouse.database}.sessions FINAL"
+        return await paginated(source, "start DESC, session_id", "sessions", q)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -22,29 +22,12 @@ class Enricher:
         device = self.user_agents.parse(raw.user_agent)
         geo = self.geo.lookup(raw.ip)
         page = parse_page(raw.url, raw.referrer)
+        core = raw.__dict__.copy()
+        del core["ip"]  # used for the lookup above, then dropped
+        core["url"], core["referrer"] = page.url, page.referrer
         return EnrichedEvent(
-            event_id=raw.event_id,
-            project_id=raw.project_id,
-            type=raw.type,
-            event=raw.event,
-            timestamp=raw.timestamp,
-            received_at=raw.received_at,
-            channel=raw.channel,
-            visitor_id=raw.visitor_id,
-            user_id=raw.user_id,
-            message_id=raw.message_id,
-            properties=raw.properties,
-            traits=raw.traits,
-            icon=raw.icon,
-            notify=raw.notify,
-            description=raw.description,
-            title=raw.title,
-            locale=raw.locale,
-            screen=raw.screen,
-            user_agent=raw.user_agent,
-            url=page.url,
+            **core,
             path=page.path if raw.url else "",
-            referrer=page.referrer,
             referrer_domain=page.referrer_domain,
             utm_source=page.utm_source,
             utm_medium=page.utm_medium,
