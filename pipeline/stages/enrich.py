@@ -38,7 +38,7 @@ class Enricher:
             browser_version=device.browser_version,
             os=device.os,
             os_version=device.os_version,
-            device_type=device.device_type if raw.user_agent else "",
+            device_type=device.device_type,
             device_brand=device.device_brand,
             device_model=device.device_model,
             is_bot=device.is_bot,
