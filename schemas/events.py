@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -13,10 +13,12 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+MAX_TIMESTAMP_MS = 10_413_792_000_000  # 2300-01-01: past ClickHouse DateTime64's range
 PropertyValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 """Event properties are flat: string, number, boolean or null values."""
 
@@ -75,6 +77,17 @@ class NativeEvent(_Model):
     icon: ShortText | None = None
     notify: StrictBool = False
     description: LongText | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_in_range(cls, value: datetime | int | None) -> datetime | int | None:
+        millis = value if isinstance(value, int) else None
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+            millis = int(aware.timestamp() * 1000)
+        if millis is not None and not 0 <= millis < MAX_TIMESTAMP_MS:
+            raise ValueError("must be between 1970 and 2299 (epoch milliseconds or ISO 8601)")
+        return value
 
     @model_validator(mode="after")
     def _required_by_type(self) -> NativeEvent:

@@ -22,6 +22,8 @@ def single(doc):
         ({"event": "x", "visitor_id": "v", "notify": "yes"}, 422, "notify"),
         ({"event": "x", "visitor_id": "v", "timestamp": "yesterday"}, 422, "timestamp"),
         ({"event": "x", "visitor_id": "v", "type": "alias"}, 422, "type"),
+        ({"event": "x", "visitor_id": "v", "timestamp": -5}, 422, "timestamp"),
+        ({"event": "x", "visitor_id": "v", "timestamp": "1800-01-01T00:00:00Z"}, 422, "timestamp"),
         ({"event": "x", "visitor_id": "v", "colour": "red"}, 422, "colour"),
         (
             {"event": "x", "visitor_id": "v", "context": {"page": {"url": 3}}},
