@@ -63,9 +63,10 @@ def parse_batch(body: bytes, limits: Limits) -> list[BatchItem]:
     if len(items) > limits.max_batch_events:
         raise payload_too_large(limits.max_batch_events, "the number of events")
     out = []
+    check_sizes = len(body) > limits.max_event_bytes  # else no single event can be too large
     for index, item in enumerate(items):
         try:
-            if len(orjson.dumps(item)) > limits.max_event_bytes:
+            if check_sizes and len(orjson.dumps(item)) > limits.max_event_bytes:
                 raise payload_too_large(limits.max_event_bytes, "the event")
             out.append(BatchItem(index, event=validate_event(item)))
         except ApiError as error:
