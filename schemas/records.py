@@ -3,17 +3,20 @@
 ``RawEvent`` is what the edge accepted (the only record that may carry an IP);
 ``EnrichedEvent`` is what enrichment makes of it: the IP is gone, geo/device/page columns are
 filled; sessionize and stitch fill ``session_id`` and ``user_id``.
-Times are epoch milliseconds (UTC).
+Times are epoch milliseconds (UTC). Records are msgspec Structs: built, encoded and decoded in
+C (``encode_record`` / ``decode_record``), several times faster than dataclasses here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
+
+T = TypeVar("T")
 
 
-@dataclass
-class EventCore:
+class EventCore(msgspec.Struct):
     """What every event record carries, before and after enrichment."""
 
     event_id: str
@@ -26,8 +29,8 @@ class EventCore:
     visitor_id: str = ""
     user_id: str = ""
     message_id: str = ""
-    properties: dict[str, Any] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = {}
+    traits: dict[str, Any] = {}
     icon: str = ""
     notify: bool = False
     description: str = ""
@@ -44,14 +47,12 @@ class EventCore:
         return self.visitor_id or f"user:{self.user_id}"
 
 
-@dataclass
 class RawEvent(EventCore):
     """What the edge accepted: ``ip`` is the end user's address, used for geo and dropped."""
 
     ip: str = ""
 
 
-@dataclass
 class EnrichedEvent(EventCore):
     """After enrichment (no IP); ``session_id`` and ``user_id`` are filled by stages 3-4."""
 
@@ -79,8 +80,7 @@ class EnrichedEvent(EventCore):
     city: str = ""
 
 
-@dataclass
-class FirstTouch:
+class FirstTouch(msgspec.Struct):
     """How a visitor first arrived: promoted to the user it is identified as."""
 
     at: int
@@ -94,8 +94,7 @@ class FirstTouch:
     utm_content: str = ""
 
 
-@dataclass
-class IdentityLink:
+class IdentityLink(msgspec.Struct):
     """Visitor -> user, as the ``identities`` table (and topic) holds it."""
 
     project_id: str
@@ -104,8 +103,7 @@ class IdentityLink:
     linked_at: int
 
 
-@dataclass
-class UserUpdate:
+class UserUpdate(msgspec.Struct):
     """A change to a user's record: seen at a time, maybe new traits, maybe a first touch."""
 
     project_id: str
@@ -113,3 +111,21 @@ class UserUpdate:
     seen_at: int
     traits: dict[str, Any] | None = None
     first_touch: FirstTouch | None = None
+
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type, msgspec.json.Decoder] = {}
+
+
+def encode_record(record: Any) -> bytes:
+    """JSON bytes of a record (or of any structure of records, dataclasses and builtins)."""
+    return _encoder.encode(record)
+
+
+def decode_record(data: bytes, record_type: type[T]) -> T:
+    """A record of ``record_type`` from JSON bytes; raises ``msgspec.ValidationError`` when the
+    bytes do not match the record's schema."""
+    decoder = _decoders.get(record_type)
+    if decoder is None:
+        decoder = _decoders[record_type] = msgspec.json.Decoder(record_type)
+    return decoder.decode(data)

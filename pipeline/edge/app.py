@@ -29,6 +29,7 @@ from pipeline.settings import Settings
 from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.normalize import RequestInfo, normalize
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
+from schemas.export import json_schema
 from schemas.records import RawEvent
 
 log = structlog.get_logger(__name__)
@@ -76,13 +77,9 @@ def _body_schema(model: type) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {
-                "application/json": {
-                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },
+            "content": {"application/json": {"schema": json_schema(model)}},
         }
-    }  # type: ignore[attr-defined]
+    }
 
 
 ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 422, 503)}

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+import msgspec
 
-UNION_TAGS = frozenset(
-    {
-        "datetime",
-        "int",
-        "str",
-        "float",
-        "bool",
-        "none",
-        "ScreenContext",
-        "constrained-str",
-        "str-constrained",
-        "dict[str,any]",
-    }
-)
+from schemas.events import EventRuleError
+
+# msgspec's messages: "<reason> - at `$.context.page.url`"; a missing or unknown field is
+# named in the reason: "Object missing required field `x`", "Object contains unknown field `x`".
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`$")
 
 
 @dataclass(slots=True)
@@ -34,30 +26,31 @@ class ApiError(Exception):
         return {"error": self.error, "message": self.message, "field": self.field}
 
 
-def _field_path(detail: ErrorDetails) -> str | None:
-    ctx = detail.get("ctx") or {}
-    if "field" in ctx:
-        return str(ctx["field"])
-    parts = [
-        str(part)
-        for part in detail["loc"]
-        if not (isinstance(part, str) and (part in UNION_TAGS or "[" in part))
-    ]
-    return ".".join(parts) or None
+def _dotted(path: str) -> str:
+    """``.context.page[0]`` -> ``context.page``; ``.properties[...]`` -> ``properties``."""
+    return re.sub(r"\[[^\]]*\]", "", path).strip(".")
 
 
-def from_validation_error(exc: ValidationError) -> ApiError:
-    """First problem of an event: a missing required field is 400, anything else 422."""
-    details = exc.errors(include_url=False)
-    missing = [d for d in details if d["type"] == "missing"]
-    detail = missing[0] if missing else details[0]
-    field = _field_path(detail)
-    if detail["type"] == "missing":
-        message = (detail.get("ctx") or {}).get("message") or "field required"
-        return ApiError(400, "missing_field", f"{field}: {message}", field)
-    if detail["type"] == "extra_forbidden":
+def from_validation_error(exc: msgspec.ValidationError) -> ApiError:
+    """One event's problem: a missing required field is 400, anything else 422."""
+    match = _AT.match(str(exc))
+    reason = match["reason"] if match else str(exc)
+    field = _dotted(match["path"] or "") if match else ""
+    named = _NAMED.match(reason)
+    if named:
+        field = ".".join(part for part in (field, named["name"]) if part)
+        if named["what"] == "missing required":
+            return ApiError(400, "missing_field", f"{field}: field required", field)
         return ApiError(422, "unknown_field", f"{field}: not a field of the event", field)
-    return ApiError(422, "invalid_field", f"{field}: {detail['msg']}", field)
+    if not field:
+        return ApiError(400, "invalid_event", f"an event must be a JSON object ({reason})")
+    return ApiError(422, "invalid_field", f"{field}: {reason}", field)
+
+
+def from_rule_error(exc: EventRuleError) -> ApiError:
+    if exc.kind == "missing":
+        return ApiError(400, "missing_field", str(exc), exc.field)
+    return ApiError(422, "invalid_field", str(exc), exc.field)
 
 
 def payload_too_large(limit: int, what: str) -> ApiError:

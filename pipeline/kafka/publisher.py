@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import orjson
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.settings import Settings
-from schemas.records import RawEvent
+from schemas.records import RawEvent, encode_record
 
 log = structlog.get_logger(__name__)
 
@@ -48,7 +47,7 @@ class KafkaPublisher:
         """Send and wait for the broker's acknowledgement of every event; ``503`` otherwise."""
         try:
             sends = [
-                await self._producer.send(self.topic, orjson.dumps(e), key=record_key(e))
+                await self._producer.send(self.topic, encode_record(e), key=record_key(e))
                 for e in events
             ]
             await asyncio.wait_for(asyncio.gather(*sends), self.send_timeout)

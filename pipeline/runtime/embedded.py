@@ -11,7 +11,6 @@ import time
 from collections import OrderedDict, deque
 from concurrent.futures import ThreadPoolExecutor
 
-import orjson
 import structlog
 
 from pipeline import metrics
@@ -25,7 +24,14 @@ from pipeline.stages.chain import process_event
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import Session, VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
-from schemas.records import EnrichedEvent, IdentityLink, RawEvent, UserUpdate
+from schemas.records import (
+    EnrichedEvent,
+    IdentityLink,
+    RawEvent,
+    UserUpdate,
+    decode_record,
+    encode_record,
+)
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000
@@ -33,11 +39,11 @@ HANDOFF_MAX_EVENTS = 200_000
 
 
 def encode_event(event: EnrichedEvent) -> bytes:
-    return orjson.dumps(event)
+    return encode_record(event)
 
 
 def decode_event(payload: bytes) -> EnrichedEvent:
-    return EnrichedEvent(**orjson.loads(payload))
+    return decode_record(payload, EnrichedEvent)
 
 
 class _StateCache:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
 from rocksdict import Options, Rdict, WriteBatch
 
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
+from schemas.records import decode_record, encode_record
 
 CHECKPOINT_KEY = b"meta:checkpoint"
 
@@ -32,11 +32,11 @@ class StateStore:
 
     def sessions(self, key: bytes) -> VisitorSessions | None:
         value = self._db.get(b"s:" + key)
-        return VisitorSessions.from_dict(orjson.loads(value)) if value else None
+        return decode_record(value, VisitorSessions) if value else None
 
     def identity(self, key: bytes) -> VisitorIdentity | None:
         value = self._db.get(b"i:" + key)
-        return VisitorIdentity.from_dict(orjson.loads(value)) if value else None
+        return decode_record(value, VisitorIdentity) if value else None
 
     def commit(
         self,
@@ -47,9 +47,9 @@ class StateStore:
         """Write changed state and the new checkpoint atomically."""
         batch = WriteBatch(raw_mode=True)
         for key, state in sessions.items():
-            batch.put(b"s:" + key, orjson.dumps(state))
+            batch.put(b"s:" + key, encode_record(state))
         for key, identity in identities.items():
-            batch.put(b"i:" + key, orjson.dumps(identity))
+            batch.put(b"i:" + key, encode_record(identity))
         batch.put(CHECKPOINT_KEY, str(checkpoint).encode())
         self._db.write(batch)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import operator
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,7 +16,7 @@ NO_TOUCH = (NO_TOUCH_AT, "", "", "", "", "", "", "", "")
 NO_TRAITS = (0, "{}")
 JSON_COLUMNS = frozenset({"properties", "traits"})
 
-EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EnrichedEvent))
+EVENT_COLUMNS: tuple[str, ...] = EnrichedEvent.__struct_fields__
 SESSION_COLUMNS: tuple[str, ...] = (
     "session_id",
     "project_id",
@@ -72,13 +73,14 @@ def _json(value: dict[str, Any]) -> str:
     return orjson.dumps(value).decode() if value else "{}"
 
 
+_event_values = operator.attrgetter(*EVENT_COLUMNS)  # one C call per row, then a transpose
+_JSON_COLUMN_INDEXES = tuple(EVENT_COLUMNS.index(name) for name in sorted(JSON_COLUMNS))
+
+
 def event_block(events: list[EnrichedEvent]) -> Block:
-    columns: list[list[Any]] = []
-    for name in EVENT_COLUMNS:
-        if name in JSON_COLUMNS:
-            columns.append([_json(getattr(e, name)) for e in events])
-        else:
-            columns.append([getattr(e, name) for e in events])
+    columns = _columns(list(map(_event_values, events)), len(EVENT_COLUMNS))
+    for index in _JSON_COLUMN_INDEXES:
+        columns[index] = [_json(value) for value in columns[index]]
     return Block("events", EVENT_COLUMNS, columns)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from pipeline.enrichment.geo import GeoResolver
 from pipeline.enrichment.pages import parse_page
 from pipeline.enrichment.useragent import UserAgentParser
@@ -22,7 +24,7 @@ class Enricher:
         device = self.user_agents.parse(raw.user_agent)
         geo = self.geo.lookup(raw.ip)
         page = parse_page(raw.url, raw.referrer)
-        core = raw.__dict__.copy()
+        core = msgspec.structs.asdict(raw)
         del core["ip"]  # used for the lookup above, then dropped
         core["url"], core["referrer"] = page.url, page.referrer
         return EnrichedEvent(

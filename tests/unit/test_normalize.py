@@ -1,5 +1,7 @@
 from datetime import UTC, datetime
 
+import msgspec
+
 from pipeline.stages.normalize import RequestInfo, event_id_for, normalize, to_epoch_ms
 from schemas.events import NativeEvent
 
@@ -16,15 +18,18 @@ def test_defaults_come_from_the_request():
 
 
 def test_context_overrides_request_user_agent_and_ip():
-    event = NativeEvent(
-        event="x",
-        visitor_id="v",
-        context={
-            "user_agent": "Other/2",
-            "ip": "8.8.8.8",
-            "screen": {"width": 390, "height": 844},
-            "page": {"url": "https://a.test/x", "referrer": "https://b.test/", "title": "X"},
-        },
+    event = msgspec.convert(
+        dict(
+            event="x",
+            visitor_id="v",
+            context={
+                "user_agent": "Other/2",
+                "ip": "8.8.8.8",
+                "screen": {"width": 390, "height": 844},
+                "page": {"url": "https://a.test/x", "referrer": "https://b.test/", "title": "X"},
+            },
+        ),
+        NativeEvent,
     )
     raw = normalize(event, REQUEST, 3_600_000)
     assert (raw.user_agent, raw.ip, raw.screen) == ("Other/2", "8.8.8.8", "390x844")
