@@ -188,10 +188,14 @@ class Load:
 
 
 def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak RSS of the server and its storage process (both are part of the embedded runtime)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for process in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def main() -> None:
@@ -244,7 +248,7 @@ def main() -> None:
         f"POST -> row visible latency:       p50 {p50:.3f} s   p99 {p99:.3f} s   "
         f"({len(lat)} probes)"
     )
-    print(f"server peak RSS:                   {rss:10,.0f} MiB")
+    print(f"server peak RSS (edge + storage):  {rss:10,.0f} MiB")
     if not args.skip_floor:
         print(f"pipeline stored / chDB insert floor: {stored_rate / insert_rate:.2f}")
 

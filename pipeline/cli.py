@@ -62,7 +62,7 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port [TRACKHOUSE_PORT, default 8000].")
 @data_dir_option
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
-    """Run the embedded pipeline: HTTP edge, stages and ClickHouse (chDB) in one process."""
+    """Run the embedded pipeline: HTTP edge, stages and ClickHouse (chDB), no Kafka."""
     import uvicorn
 
     from pipeline.edge.app import EdgeServices, create_app
@@ -72,16 +72,17 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
     lock = _lock_data_dir(settings)
-    clickhouse = _clickhouse(settings)
-    runtime = EmbeddedRuntime(settings, clickhouse, Enricher(settings.geo_database))
+    runtime = EmbeddedRuntime(settings, Enricher(settings.geo_database))
     runtime.start()
-    registry = ProjectRegistry(clickhouse)
+    registry = ProjectRegistry(runtime.clickhouse)
     if settings.bootstrap_project and registry.count() == 0:
         created = registry.create(settings.bootstrap_project)
         click.echo(
             f"Created project {created.project_id!r}; write key: {created.write_key}", err=True
         )
-    services = EdgeServices(settings, registry, runtime, clickhouse)
+    services = EdgeServices(
+        settings, registry, runtime, runtime.clickhouse, metrics_text=runtime.owner.metrics_text
+    )
     app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
     # Long-lived state (caches, parsers) need not be scanned by every collection, and a
     # high first threshold keeps the collector off the per-event hot path.

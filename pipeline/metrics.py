@@ -1,18 +1,54 @@
-"""Prometheus metrics (served at ``/metrics``). Labels never carry personal data."""
+"""Prometheus metrics (served at ``/metrics``). Labels never carry personal data.
+
+Edge metrics live in the default registry; the processor's in ``PROCESSOR_REGISTRY``, because
+in the embedded runtime the processor runs in its own process and its figures are fetched from
+there when ``/metrics`` is scraped.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+PROCESSOR_REGISTRY = CollectorRegistry()
 
 EVENTS_ACCEPTED = Counter("trackhouse_events_accepted", "Events answered 202 (durable).")
 EVENTS_REJECTED = Counter("trackhouse_events_rejected", "Events refused, by reason.", ["reason"])
-EVENTS_STORED = Counter("trackhouse_events_stored", "Events inserted into ClickHouse.")
-EVENTS_DUPLICATE = Counter("trackhouse_events_duplicate", "Re-deliveries dropped by sessionize.")
+EVENTS_STORED = Counter(
+    "trackhouse_events_stored", "Events inserted into ClickHouse.", registry=PROCESSOR_REGISTRY
+)
+EVENTS_DUPLICATE = Counter(
+    "trackhouse_events_duplicate",
+    "Re-deliveries dropped by sessionize.",
+    registry=PROCESSOR_REGISTRY,
+)
 SINK_BATCH_ROWS = Histogram(
     "trackhouse_sink_batch_rows",
     "Events per ClickHouse insert batch.",
     buckets=(10, 100, 1000, 5000, 10_000, 20_000, 50_000),
+    registry=PROCESSOR_REGISTRY,
 )
-SINK_BATCH_SECONDS = Histogram("trackhouse_sink_batch_seconds", "Time to insert one batch.")
-SINK_FAILURES = Counter("trackhouse_sink_failures", "Failed flushes (retried from checkpoint).")
-SPOOL_LAG_BYTES = Gauge("trackhouse_spool_lag_bytes", "Spool bytes not yet in ClickHouse.")
+SINK_BATCH_SECONDS = Histogram(
+    "trackhouse_sink_batch_seconds", "Time to insert one batch.", registry=PROCESSOR_REGISTRY
+)
+SINK_FAILURES = Counter(
+    "trackhouse_sink_failures",
+    "Failed flushes (retried from checkpoint).",
+    registry=PROCESSOR_REGISTRY,
+)
+SPOOL_LAG_BYTES = Gauge(
+    "trackhouse_spool_lag_bytes", "Spool bytes not yet in ClickHouse.", registry=PROCESSOR_REGISTRY
+)
+
+
+def edge_text() -> bytes:
+    return generate_latest(REGISTRY)
+
+
+def processor_text() -> bytes:
+    return generate_latest(PROCESSOR_REGISTRY)
+
+
+def local_text() -> bytes:
+    """Both registries, for a process that runs the edge and the processor itself."""
+    return edge_text() + processor_text()

@@ -15,7 +15,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import metrics
@@ -48,6 +48,7 @@ class EdgeServices:
     registry: ProjectRegistry
     publisher: Publisher
     clickhouse: ClickHouse
+    metrics_text: Callable[[], bytes] = metrics.local_text
 
 
 def _iso_ms(millis: int) -> str:
@@ -242,7 +243,8 @@ def create_app(
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        text = await run_in_threadpool(services.metrics_text)
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -1,21 +1,23 @@
-"""The embedded runtime: one process, no Kafka. The edge appends enriched records to the spool;
-a processor thread runs sessionize + stitch over them and bulk-inserts into ClickHouse (chDB),
-then checkpoints state and spool offset together. After a crash it resumes at the checkpoint;
-replayed rows are identical and collapse in the ReplacingMergeTree tables."""
+"""The embedded runtime: no Kafka, one command. The edge appends enriched records to the spool
+and makes them durable; the processor (in the storage process, see ``owner``) runs sessionize +
+stitch over them and bulk-inserts into ClickHouse (chDB), then checkpoints state and spool
+offset together. After a crash it resumes at the checkpoint; replayed rows are identical and
+collapse in the ReplacingMergeTree tables."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import structlog
 
 from pipeline import metrics
 from pipeline.edge.publisher import PublishUnavailableError
-from pipeline.runtime.spool import Spool, SpoolFullError
+from pipeline.runtime.owner import StorageOwner
+from pipeline.runtime.spool import Spool, SpoolFullError, SpoolReader
 from pipeline.runtime.state_store import StateStore, state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
@@ -35,7 +37,6 @@ from schemas.records import (
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000
-HANDOFF_MAX_EVENTS = 200_000
 
 
 def encode_event(event: EnrichedEvent) -> bytes:
@@ -92,25 +93,16 @@ class _Batch:
         self.started = time.monotonic()
 
 
-class _Chunk:
-    __slots__ = ("end", "events", "start")
-
-    def __init__(self, start: int, end: int, events: list[EnrichedEvent]) -> None:
-        self.start, self.end, self.events = start, end, events
-
-
 class Processor:
     """Reads the spool from the checkpoint, runs stages 3-4, sinks in batches, checkpoints.
 
-    The spool is the source of truth. Events the edge just appended are also handed over in
-    memory (``offer``) so the steady state skips decoding them again; whenever the hand-over
-    queue has a gap (it is bounded, and empty after a restart) the processor reads the spool.
-    State and offset are checkpointed every ``state_checkpoint_seconds``, after the rows they
-    cover were inserted; a crash replays from there, and the replayed rows collapse.
+    It runs in the storage process and reads the spool up to the offset the edge declared
+    durable. State and offset are checkpointed every ``state_checkpoint_seconds``, after the
+    rows they cover were inserted; a crash replays from there, and the replayed rows collapse.
     """
 
     def __init__(
-        self, spool: Spool, store: StateStore, clickhouse: ClickHouse, settings: Settings
+        self, spool: SpoolReader, store: StateStore, clickhouse: ClickHouse, settings: Settings
     ) -> None:
         self.spool = spool
         self.clickhouse = clickhouse
@@ -120,8 +112,6 @@ class Processor:
         self.offset = store.checkpoint()
         self.inserted_offset = self.offset
         self._checkpointed_at = time.monotonic()
-        self._handoff: deque[_Chunk] = deque()
-        self._handoff_events = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trackhouse-processor", daemon=True)
 
@@ -138,21 +128,7 @@ class Processor:
     def lag_bytes(self) -> int:
         return self.spool.end_offset - self.inserted_offset
 
-    def offer(self, start: int, end: int, events: list[EnrichedEvent]) -> None:
-        """Hand over events just appended at ``[start, end)`` (dropped when the queue is full)."""
-        if self._handoff_events < HANDOFF_MAX_EVENTS:
-            self._handoff.append(_Chunk(start, end, events))
-            self._handoff_events += len(events)
-
     def _next_events(self, offset: int) -> tuple[list[EnrichedEvent], int]:
-        """Events from ``offset`` on: from the hand-over queue when it continues there, else
-        decoded from the spool."""
-        while self._handoff and self._handoff[0].start < offset:
-            self._handoff_events -= len(self._handoff.popleft().events)
-        if self._handoff and self._handoff[0].start == offset:
-            chunk = self._handoff.popleft()
-            self._handoff_events -= len(chunk.events)
-            return chunk.events, chunk.end
         records, offset = self.spool.read(offset)
         return [decode_event(payload) for payload in records], offset
 
@@ -243,33 +219,32 @@ class Processor:
 
 
 class EmbeddedRuntime:
-    """Owns the spool, the state store, ClickHouse and the processor of one data directory."""
+    """The edge's side of the embedded runtime: enrich, append to the spool, make it durable,
+    then tell the storage process (which owns chDB and runs the ``Processor``) how far to read."""
 
-    def __init__(self, settings: Settings, clickhouse: ClickHouse, enricher: Enricher) -> None:
+    def __init__(self, settings: Settings, enricher: Enricher) -> None:
         self.settings = settings
-        self.clickhouse = clickhouse
         self.enricher = enricher
         self.spool = Spool(settings.spool_dir, settings.spool_segment_bytes, settings.spool_fsync)
-        self.store = StateStore(settings.state_dir)
-        self.processor = Processor(self.spool, self.store, clickhouse, settings)
+        self.owner = StorageOwner(settings)
+        self.clickhouse = self.owner.clickhouse
         self._sync_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-sync")
 
     def start(self) -> None:
-        self.processor.start()
+        self.owner.start(self.spool.end_offset)
 
     async def publish(self, raws: list[RawEvent]) -> None:
         """Enrich (resolving geo, dropping the IP) and persist durably; returns once the events
         survive a crash."""
         events = [self.enricher.enrich(raw) for raw in raws]
         try:
-            start, end = self.spool.append([encode_event(e) for e in events])
-            self.processor.offer(start, end, events)
+            _start, end = self.spool.append([encode_event(e) for e in events])
             await asyncio.get_running_loop().run_in_executor(self._sync_pool, self.spool.sync, end)
         except SpoolFullError as exc:
             raise PublishUnavailableError(str(exc)) from exc
+        self.owner.advance(end)
 
     def stop(self) -> None:
-        self.processor.stop()
+        self.owner.stop()
         self._sync_pool.shutdown()
         self.spool.close()
-        self.store.close()

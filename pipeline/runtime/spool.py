@@ -24,8 +24,56 @@ class SpoolFullError(OSError):
     """The spool could not be written (disk full or similar): the edge answers 503."""
 
 
-class Spool:
-    """Append-only, segmented, crash-safe record log with group-committed fsync."""
+class _Segments:
+    """Reading and releasing the segment files of a spool directory."""
+
+    directory: Path
+    _bases: list[int]
+
+    def _segment_path(self, base: int) -> Path:
+        return self.directory / f"{base:020d}.log"
+
+    def _scan_bases(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.directory.glob("*.log")) or [0]
+
+    @property
+    def end_offset(self) -> int:
+        raise NotImplementedError
+
+    def read(self, offset: int, max_bytes: int = 8 << 20) -> tuple[list[bytes], int]:
+        """Records from ``offset`` on (about ``max_bytes`` of them), and the offset after them."""
+        end = self.end_offset
+        if offset >= end:
+            return [], offset
+        bases = self._bases
+        if len(bases) == 1 or offset >= bases[-1]:
+            bases = self._bases = self._scan_bases()  # the writer may have rolled
+        index = max(i for i, b in enumerate(bases) if b <= offset)
+        base = bases[index]
+        limit = bases[index + 1] if index + 1 < len(bases) else end
+        with open(self._segment_path(base), "rb") as segment:
+            segment.seek(offset - base)
+            data = segment.read(min(limit - offset, max_bytes + (1 << 20)))
+        records, pos = [], 0
+        while pos + HEADER.size <= len(data) and pos < max_bytes:
+            length, _crc = HEADER.unpack_from(data, pos)
+            stop = pos + HEADER.size + length
+            if stop > len(data):
+                break
+            records.append(data[pos + HEADER.size : stop])
+            pos = stop
+        return records, offset + pos
+
+    def release(self, offset: int) -> None:
+        """Delete segments wholly below ``offset`` (already checkpointed)."""
+        bases = self._scan_bases()
+        while len(bases) > 1 and bases[1] <= offset:
+            self._segment_path(bases.pop(0)).unlink(missing_ok=True)
+        self._bases = bases
+
+
+class Spool(_Segments):
+    """Append-only, segmented, crash-safe record log with group-committed fsync (the writer)."""
 
     def __init__(self, directory: Path, segment_bytes: int = 64 << 20, fsync: bool = True) -> None:
         self.directory = directory
@@ -35,9 +83,7 @@ class Spool:
         self._append_lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._data_ready = threading.Condition(threading.Lock())
-        self._bases = sorted(int(p.stem) for p in directory.glob("*.log"))
-        if not self._bases:
-            self._bases = [0]
+        self._bases = self._scan_bases()
         self._base = self._bases[-1]
         path = self._segment_path(self._base)
         valid = self._valid_length(path)
@@ -47,9 +93,6 @@ class Spool:
             os.ftruncate(self._fd, valid)
         self._written = self._base + valid
         self._synced = self._written
-
-    def _segment_path(self, base: int) -> Path:
-        return self.directory / f"{base:020d}.log"
 
     @staticmethod
     def _valid_length(path: Path) -> int:
@@ -130,36 +173,36 @@ class Spool:
             self._data_ready.wait(timeout)
             return self._written > offset
 
-    def read(self, offset: int, max_bytes: int = 8 << 20) -> tuple[list[bytes], int]:
-        """Records from ``offset`` on (about ``max_bytes`` of them), and the offset after them."""
-        end = self._written
-        if offset >= end:
-            return [], offset
-        bases = self._bases
-        index = max(i for i, b in enumerate(bases) if b <= offset)
-        base = bases[index]
-        limit = bases[index + 1] if index + 1 < len(bases) else end
-        with open(self._segment_path(base), "rb") as segment:
-            segment.seek(offset - base)
-            data = segment.read(min(limit - offset, max_bytes + (1 << 20)))
-        records, pos = [], 0
-        while pos + HEADER.size <= len(data) and pos < max_bytes:
-            length, _crc = HEADER.unpack_from(data, pos)
-            stop = pos + HEADER.size + length
-            if stop > len(data):
-                break
-            records.append(data[pos + HEADER.size : stop])
-            pos = stop
-        return records, offset + pos
-
-    def release(self, offset: int) -> None:
-        """Delete segments wholly below ``offset`` (already checkpointed)."""
-        with self._append_lock:
-            while len(self._bases) > 1 and self._bases[1] <= offset:
-                self._segment_path(self._bases.pop(0)).unlink(missing_ok=True)
-
     def close(self) -> None:
         with self._append_lock:
             if self.fsync_enabled:
                 os.fsync(self._fd)
             os.close(self._fd)
+
+
+class SpoolReader(_Segments):
+    """The read side of a spool another process appends to. It reads only up to the offset the
+    writer declared durable (``advance``), so it never sees a record still being written."""
+
+    def __init__(self, directory: Path, end_offset: int = 0) -> None:
+        self.directory = directory
+        self._bases = self._scan_bases()
+        self._end = end_offset
+        self._data_ready = threading.Condition(threading.Lock())
+
+    @property
+    def end_offset(self) -> int:
+        return self._end
+
+    def advance(self, end_offset: int) -> None:
+        with self._data_ready:
+            if end_offset > self._end:
+                self._end = end_offset
+                self._data_ready.notify_all()
+
+    def wait_for_data(self, offset: int, timeout: float) -> bool:
+        with self._data_ready:
+            if self._end > offset:
+                return True
+            self._data_ready.wait(timeout)
+            return self._end > offset
