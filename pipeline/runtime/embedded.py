@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
+import msgspec
 import structlog
 
 from pipeline import metrics
@@ -31,20 +32,23 @@ from schemas.records import (
     IdentityLink,
     RawEvent,
     UserUpdate,
-    decode_record,
-    encode_record,
 )
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000
 
 
+_spool_encoder = msgspec.msgpack.Encoder()
+_spool_decoder = msgspec.msgpack.Decoder(EnrichedEvent)
+
+
 def encode_event(event: EnrichedEvent) -> bytes:
-    return encode_record(event)
+    """Spool record of an enriched event (MessagePack: half the decode cost of JSON)."""
+    return _spool_encoder.encode(event)
 
 
 def decode_event(payload: bytes) -> EnrichedEvent:
-    return decode_record(payload, EnrichedEvent)
+    return _spool_decoder.decode(payload)
 
 
 class _StateCache:

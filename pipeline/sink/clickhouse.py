@@ -9,6 +9,7 @@ from typing import Any
 
 import clickhouse_connect
 import structlog
+from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.insert import InsertContext
 from tenacity import retry, stop_after_attempt, wait_exponential_jitter
@@ -16,6 +17,7 @@ from tenacity import retry, stop_after_attempt, wait_exponential_jitter
 from pipeline.sink.rows import Block
 
 log = structlog.get_logger(__name__)
+LOW_CARDINALITY_AS = {"LowCardinality(String)": "String"}
 
 
 def ddl_statements(database: str) -> list[tuple[str, str]]:
@@ -70,14 +72,25 @@ class ClickHouse:
             key = (block.table, block.column_names)
             context = self._insert_contexts.get(key)
             if context is None:  # looks the column types up once, not on every insert
-                context = self._client.create_insert_context(
-                    f"{self.database}.{block.table}",
-                    column_names=list(block.column_names),
-                    column_oriented=True,
-                )
+                context = self._insert_context(block)
                 self._insert_contexts[key] = context
             context.data = block.columns
             self._client.insert(context=context)
+
+    def _insert_context(self, block: Block) -> InsertContext:
+        """LowCardinality(String) columns are sent as plain String: ClickHouse converts them
+        on insert, and clickhouse-connect need not build their dictionaries in Python."""
+        table = f"{self.database}.{block.table}"
+        described = dict(
+            row[:2] for row in self._client.query(f"DESCRIBE TABLE {table}").result_rows
+        )
+        types = [
+            get_from_name(LOW_CARDINALITY_AS.get(described[name], described[name]))
+            for name in block.column_names
+        ]
+        return self._client.create_insert_context(
+            table, column_names=list(block.column_names), column_types=types, column_oriented=True
+        )
 
     def query(
         self, sql: str, parameters: dict[str, Any] | None = None
