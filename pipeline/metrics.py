@@ -14,6 +14,9 @@ PROCESSOR_REGISTRY = CollectorRegistry()
 
 EVENTS_ACCEPTED = Counter("trackhouse_events_accepted", "Events answered 202 (durable).")
 EVENTS_REJECTED = Counter("trackhouse_events_rejected", "Events refused, by reason.", ["reason"])
+EVENTS_SHED = Counter(
+    "trackhouse_events_shed", "Events refused with 503 because the pipeline was behind."
+)
 EVENTS_STORED = Counter(
     "trackhouse_events_stored", "Events inserted into ClickHouse.", registry=PROCESSOR_REGISTRY
 )

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     state_checkpoint_seconds: float = 5.0
     spool_fsync: bool = True
     spool_segment_bytes: int = 64 * 1024 * 1024
+    max_backlog_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        description="Spool bytes not yet in ClickHouse past which the edge answers 503.",
+    )
 
     bootstrap_project: str = Field(
         default="default",

@@ -10,6 +10,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import msgspec
@@ -106,8 +107,14 @@ class Processor:
     """
 
     def __init__(
-        self, spool: SpoolReader, store: StateStore, clickhouse: ClickHouse, settings: Settings
+        self,
+        spool: SpoolReader,
+        store: StateStore,
+        clickhouse: ClickHouse,
+        settings: Settings,
+        on_inserted: Callable[[int], None] = lambda _offset: None,
     ) -> None:
+        self.on_inserted = on_inserted
         self.spool = spool
         self.clickhouse = clickhouse
         self.settings = settings
@@ -208,6 +215,7 @@ class Processor:
             time.sleep(1.0)
             return False
         self.inserted_offset = offset
+        self.on_inserted(offset)
         elapsed = time.perf_counter() - started
         metrics.EVENTS_STORED.inc(len(batch.events))
         metrics.SINK_BATCH_ROWS.observe(len(batch.events))
@@ -239,7 +247,12 @@ class EmbeddedRuntime:
 
     async def publish(self, raws: list[RawEvent]) -> None:
         """Enrich (resolving geo, dropping the IP) and persist durably; returns once the events
-        survive a crash."""
+        survive a crash. Refused (503) while the storage process is more than
+        ``max_backlog_bytes`` of spool behind, so latency stays bounded under overload."""
+        backlog = self.spool.end_offset - self.owner.inserted_offset
+        if backlog > self.settings.max_backlog_bytes:
+            metrics.EVENTS_SHED.inc(len(raws))
+            raise PublishUnavailableError(f"the pipeline is {backlog} bytes behind; retry later")
         events = [self.enricher.enrich(raw) for raw in raws]
         try:
             _start, end = self.spool.append([encode_event(e) for e in events])

@@ -87,6 +87,7 @@ class StorageOwner:
         )
         self._stopping = False
         self._exited = threading.Event()
+        self.inserted_offset = 0
 
     def start(self, spool_end: int) -> None:
         """Start the child and wait until ClickHouse is migrated and the processor runs."""
@@ -95,10 +96,20 @@ class StorageOwner:
         if not self._control.poll(READY_TIMEOUT_SECONDS):
             raise OwnerError("the storage process did not start")
         try:
-            self._control.recv()
+            _ready, self.inserted_offset = self._control.recv()
         except EOFError:
             raise OwnerError("the storage process failed to start (see its log)") from None
         threading.Thread(target=self._watch, name="storage-watch", daemon=True).start()
+        threading.Thread(target=self._listen, name="storage-listen", daemon=True).start()
+
+    def _listen(self) -> None:
+        """Follow how far the storage process has inserted (the edge sheds load past a limit)."""
+        while True:
+            try:
+                _kind, offset = self._control.recv()
+            except (EOFError, OSError):
+                return
+            self.inserted_offset = max(self.inserted_offset, offset)
 
     def _watch(self) -> None:
         """Without its storage process the edge cannot keep its promises: exit (accepted events
@@ -172,7 +183,13 @@ def owner_main(
     _kind, spool_end = control.recv()
     reader = SpoolReader(settings.spool_dir, spool_end)
     store = StateStore(settings.state_dir)
-    processor = Processor(reader, store, clickhouse, settings)
+    send_lock = threading.Lock()
+
+    def report_inserted(offset: int) -> None:
+        with send_lock, contextlib.suppress(OSError):
+            control.send(("inserted", offset))
+
+    processor = Processor(reader, store, clickhouse, settings, on_inserted=report_inserted)
     threading.Thread(
         target=_serve_requests, args=(requests, clickhouse), name="storage-requests", daemon=True
     ).start()
@@ -180,7 +197,8 @@ def owner_main(
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     processor.start()
-    control.send(("ready",))
+    with send_lock:
+        control.send(("ready", processor.inserted_offset))
     while True:
         try:
             message = control.recv()

@@ -480,3 +480,39 @@ def test_the_ip_is_stored_nowhere(tmp_path):
             "toJSONString(tuple(*)) LIKE '%8.8.4.4%'",
         )["rows"]
         assert hits == [[0]], table  # ...and then dropped
+
+
+def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "backlog")
+    env = {"TRACKHOUSE_SINK_FLUSH_SECONDS": "3", "TRACKHOUSE_MAX_BACKLOG_BYTES": "20000"}
+    server = Server(data_dir, env=env).start()
+    run = uuid.uuid4().hex
+    try:
+        with httpx.Client(base_url=server.url, headers=key_headers(project)) as client:
+
+            def post(n: int) -> httpx.Response:
+                events = [
+                    {"event": "flood", "visitor_id": "v", "message_id": f"{run}-{n}-{i}"}
+                    for i in range(50)
+                ]
+                return client.post("/v1/batch", json={"events": events})
+
+            statuses = [post(n) for n in range(4)]
+            # ~50 events are well over 20 kB of spool: nothing more until the 3 s flush
+            assert statuses[0].status_code == 202
+            shed = [r for r in statuses[1:] if r.status_code == 503]
+            assert shed, [r.status_code for r in statuses]
+            assert shed[0].headers["Retry-After"] and shed[0].json()["error"] == "unavailable"
+            accepted = sum(r.json()["accepted"] for r in statuses if r.status_code == 202)
+            later = wait_for(lambda: (r := post(99)).status_code == 202 and r, 30)
+            assert later, "the edge kept refusing after the storage process caught up"
+            accepted += later.json()["accepted"]
+        total = wait_for(
+            lambda: fetch(server, project, event="flood", limit=1)["pagination"]["total"]
+            == accepted,
+            30,
+        )
+        assert total, fetch(server, project, event="flood", limit=1)["pagination"]
+    finally:
+        server.stop()
