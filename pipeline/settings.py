@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     spool_fsync: bool = True
     spool_segment_bytes: int = 64 * 1024 * 1024
     max_backlog_bytes: int = Field(
-        default=32 * 1024 * 1024,
+        default=8 * 1024 * 1024,
         description="Spool bytes not yet in ClickHouse past which the edge answers 503.",
     )
 
