@@ -172,5 +172,59 @@ def projects_create(name: str, data_dir: Path | None) -> None:
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 
+@main.group()
+def users() -> None:
+    """Users' data (privacy)."""
+
+
+@users.command("delete")
+@click.argument("user_id")
+@click.option("--project", "project_id", required=True, help="Project id (prj_...).")
+@data_dir_option
+def users_delete(user_id: str, project_id: str, data_dir: Path | None) -> None:
+    """Erase a user: its events (also those its visitors sent before identifying), sessions,
+    identity links, profile and stage state. Prints the counts as JSON.
+
+    With the embedded engine run it while the server is stopped (one process owns chDB).
+    """
+    from pipeline.privacy.erase import erase_user
+    from pipeline.runtime.state_store import StateStore, state_key
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        erased = erase_user(_clickhouse(settings), project_id, user_id)
+        store = StateStore(settings.state_dir)
+        try:
+            keys = [state_key(project_id, v) for v in [*erased.visitors, f"user:{user_id}"]]
+            store.forget(keys)
+        finally:
+            store.close()
+    out = {
+        "user_id": user_id,
+        "visitors": len(erased.visitors),
+        "events": erased.events,
+        "sessions": erased.sessions,
+        "identities": erased.identities,
+        "users": erased.users,
+    }
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+@main.command()
+@click.option("--days", type=int, default=None, help="[TRACKHOUSE_ANONYMOUS_RETENTION_DAYS]")
+@data_dir_option
+def purge(days: int | None, data_dir: Path | None) -> None:
+    """Purge events and sessions of never-identified visitors older than the retention period
+    (the running pipeline also does this every TRACKHOUSE_RETENTION_CHECK_SECONDS)."""
+    from pipeline.privacy.retention import purge_anonymous
+
+    settings = _settings(data_dir=data_dir, anonymous_retention_days=days)
+    if settings.anonymous_retention_days <= 0:
+        raise click.ClickException("retention is disabled (days <= 0)")
+    with _lock_data_dir(settings):
+        counts = purge_anonymous(_clickhouse(settings), settings.anonymous_retention_days)
+    sys.stdout.write(orjson.dumps(counts).decode() + "\n")
+
+
 if __name__ == "__main__":
     main()

@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # Stages
     session_timeout_seconds: int = 30 * 60
 
+    # Privacy
+    anonymous_retention_days: int = Field(
+        default=90, description="Purge never-identified visitors' events after N days; 0 = keep."
+    )
+    retention_check_seconds: float = 6 * 3600
+
     # Embedded runtime
     sink_batch_size: int = 20_000
     sink_flush_seconds: float = 0.5

@@ -84,6 +84,13 @@ def _epoch_ms(name: str, value: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
+def _flag(name: str, value: str) -> bool:
+    value = value.lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ApiError(422, "invalid_field", f"{name}: true or false", name)
+    return value in ("true", "1")
+
+
 def _int(name: str, value: str | None, default: int, low: int, high: int) -> int:
     if value is None:
         return default
@@ -102,9 +109,14 @@ def build_query(
     string_filters: tuple[str, ...] = STRING_FILTERS,
     bool_filters: tuple[str, ...] = BOOL_FILTERS,
     time_column: str = "timestamp",
+    bot_clause: str = "NOT is_bot",
 ) -> EventQuery:
-    """Filters are exact matches; ``start``/``end`` bound the time (ISO 8601 or epoch ms)."""
+    """Filters are exact matches; ``start``/``end`` bound the time (ISO 8601 or epoch ms).
+    Bot traffic is left out unless ``include_bots=true`` (or an explicit bot filter) asks."""
     clauses = ["project_id = {project_id:String}"]
+    bot_filter = "is_bot" in params or params.get("device_type") == "bot"
+    if not bot_filter and not _flag("include_bots", params.get("include_bots", "false")):
+        clauses.append(bot_clause)
     parameters: dict[str, Any] = {"project_id": project_id}
     for name in string_filters:
         if name in params:
@@ -112,11 +124,8 @@ def build_query(
             parameters[name] = params[name]
     for name in bool_filters:
         if name in params:
-            value = params[name].lower()
-            if value not in ("true", "false", "1", "0"):
-                raise ApiError(422, "invalid_field", f"{name}: true or false", name)
             clauses.append(f"{name} = {{{name}:Bool}}")
-            parameters[name] = value in ("true", "1")
+            parameters[name] = _flag(name, params[name])
     for name, op in (("start", ">="), ("end", "<")):
         if name in params:
             clauses.append(f"{time_column} {op} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')")
@@ -130,7 +139,9 @@ def build_query(
 
 
 def build_session_query(project_id: str, params: Mapping[str, str]) -> EventQuery:
-    return build_query(project_id, params, SESSION_STRING_FILTERS, ("is_bounce",), "start")
+    return build_query(
+        project_id, params, SESSION_STRING_FILTERS, ("is_bounce",), "start", "device_type != 'bot'"
+    )
 
 
 def _iso(value: datetime) -> str:

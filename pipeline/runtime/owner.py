@@ -171,6 +171,7 @@ def owner_main(
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
+    from pipeline.privacy.retention import RetentionJob
     from pipeline.runtime.embedded import Processor
     from pipeline.runtime.spool import SpoolReader
     from pipeline.runtime.state_store import StateStore
@@ -197,6 +198,10 @@ def owner_main(
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     processor.start()
+    retention = RetentionJob(
+        clickhouse, settings.anonymous_retention_days, settings.retention_check_seconds
+    )
+    retention.start()
     with send_lock:
         control.send(("ready", processor.inserted_offset))
     while True:
@@ -207,6 +212,7 @@ def owner_main(
         if message[0] == "stop":
             break
         reader.advance(message[1])
+    retention.stop()
     processor.stop()
     store.close()
     clickhouse.close()

@@ -53,5 +53,13 @@ class StateStore:
         batch.put(CHECKPOINT_KEY, str(checkpoint).encode())
         self._db.write(batch)
 
+    def forget(self, keys: list[bytes]) -> None:
+        """Drop the stage state of these (project, visitor) keys (erasure)."""
+        batch = WriteBatch(raw_mode=True)
+        for key in keys:
+            batch.delete(b"s:" + key)
+            batch.delete(b"i:" + key)
+        self._db.write(batch)
+
     def close(self) -> None:
         self._db.close()

@@ -83,7 +83,10 @@ def test_enrichment_from_user_agent_ip_and_page(embedded):
     response = post_batch(embedded, project, events, {"X-Forwarded-For": "8.8.8.8"})
     assert response.status_code == 202, response.text
     assert response.json() == {"accepted": 3, "total": 3, "errors": []}
-    rows = {r["event"]: r for r in wait_rows(embedded, project, 3, visitor_id=visitor)}
+    rows = {
+        r["event"]: r
+        for r in wait_rows(embedded, project, 3, visitor_id=visitor, include_bots="true")
+    }
 
     assert set(rows) == {"pageview", "tap", "crawl"}, rows
     chrome = rows["pageview"]
@@ -118,6 +121,12 @@ def test_enrichment_from_user_agent_ip_and_page(embedded):
         assert "ip" not in row
         assert "81.2.69.142" not in str(row) and "8.8.8.8" not in str(row)
     assert fetch(embedded, project, country="GB", visitor_id=visitor)["pagination"]["total"] == 1
+    # bot traffic is flagged, and left out of results unless asked for
+    default = fetch(embedded, project, visitor_id=visitor)["events"]
+    assert {r["event"] for r in default} == {"pageview", "tap"}
+    assert [
+        r["event"] for r in fetch(embedded, project, visitor_id=visitor, is_bot="true")["events"]
+    ] == ["crawl"]
     assert fetch(embedded, project, is_bot="true", visitor_id=visitor)["pagination"]["total"] == 1
 
 
@@ -509,8 +518,9 @@ def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_pa
             assert later, "the edge kept refusing after the storage process caught up"
             accepted += later.json()["accepted"]
         total = wait_for(
-            lambda: fetch(server, project, event="flood", limit=1)["pagination"]["total"]
-            == accepted,
+            lambda: (
+                fetch(server, project, event="flood", limit=1)["pagination"]["total"] == accepted
+            ),
             30,
         )
         assert total, fetch(server, project, event="flood", limit=1)["pagination"]

@@ -1,0 +1,1 @@
+"""Privacy operations on stored data: erasing a user, purging old anonymous visitors."""
