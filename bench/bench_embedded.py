@@ -215,7 +215,12 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="trackhouse-bench-")) / "data"
     project = cli(data_dir, "projects", "create", "bench")
     server = Server(
-        data_dir, env={"TRACKHOUSE_LOG_LEVEL": "warning", "TRACKHOUSE_SINK_FLUSH_SECONDS": "0.5"}
+        data_dir,
+        env={
+            "TRACKHOUSE_LOG_LEVEL": "warning",
+            "TRACKHOUSE_SINK_FLUSH_SECONDS": "0.5",
+            "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",  # one key offers the whole load
+        },
     ).start()
     try:
         load = Load(server, project["write_key"], args.rate, args.batch, args.seconds)

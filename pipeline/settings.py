@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 500 * 1024
     max_batch_events: int = 1000
     future_tolerance_seconds: int = 3600
+    rate_limit_events_per_second: float = Field(
+        default=10_000, description="Per project key, token bucket refill; 0 disables."
+    )
+    rate_limit_burst_events: int = 20_000
 
     # Storage
     data_dir: Path = Path("./trackhouse-data")

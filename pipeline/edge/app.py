@@ -21,9 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline import metrics
 from pipeline.edge import query as event_query
 from pipeline.edge.client import api_key, client_ip, parse_networks
-from pipeline.edge.errors import ApiError, payload_too_large
+from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
 from pipeline.edge.ingest import BatchItem, Limits, parse_batch, parse_single
 from pipeline.edge.publisher import Publisher, PublishUnavailableError
+from pipeline.edge.ratelimit import TokenBuckets
 from pipeline.registry.projects import ProjectRegistry
 from pipeline.settings import Settings
 from pipeline.sink.clickhouse import ClickHouse
@@ -83,7 +84,7 @@ def _body_schema(model: type) -> dict[str, Any]:
     }
 
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 422, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 422, 429, 503)}
 
 
 def create_app(
@@ -93,6 +94,12 @@ def create_app(
     settings = services.settings
     limits = Limits(settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events)
     trusted = parse_networks(settings.trusted_proxies)
+    buckets = TokenBuckets(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
+
+    def throttle(project_id: str, events: int) -> None:
+        wait = buckets.take(project_id, events)
+        if wait:
+            raise rate_limited(wait)
     future_ms = settings.future_tolerance_seconds * 1000
 
     @asynccontextmanager
@@ -113,7 +120,8 @@ def create_app(
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> ORJSONResponse:
         metrics.EVENTS_REJECTED.labels(exc.error).inc()
-        return _error_response(exc)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _error_response(exc, headers)
 
     @app.exception_handler(PublishUnavailableError)
     async def _unavailable(_request: Request, exc: PublishUnavailableError) -> ORJSONResponse:
@@ -158,6 +166,7 @@ def create_app(
     async def post_event(request: Request) -> ORJSONResponse:
         """Accept one event."""
         project_id = authenticate(request)
+        throttle(project_id, 1)
         event = parse_single(await _read_body(request, limits.max_event_bytes, "the event"), limits)
         [raw] = normalized([event], request_info(request, project_id))
         await services.publisher.publish([raw])
@@ -176,6 +185,7 @@ def create_app(
         """Accept a batch; valid events are kept even when others are refused."""
         project_id = authenticate(request)
         items = parse_batch(await _read_body(request, limits.max_batch_bytes, "the batch"), limits)
+        throttle(project_id, len(items))
         good = [item.event for item in items if item.event is not None]
         if good:
             await services.publisher.publish(normalized(good, request_info(request, project_id)))
@@ -239,7 +249,29 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    def clickhouse_answers() -> bool:
+        try:
+            services.clickhouse.query("SELECT 1")
+        except Exception as exc:  # any failure means "not ready"; the reason is logged
+            log.warning("edge.clickhouse_unreachable", error=str(exc))
+            return False
+        return True
+
+    @app.get("/readyz")
+    async def readyz() -> ORJSONResponse:
+        """Readiness: ClickHouse answers and the publisher (spool or Kafka) can take events."""
+        checks = {
+            "clickhouse": await run_in_threadpool(clickhouse_answers),
+            "publisher": await services.publisher.ready(),
+        }
+        ready = all(checks.values())
+        return ORJSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:

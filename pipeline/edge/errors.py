@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ class ApiError(Exception):
     error: str
     message: str
     field: str | None = None
+    retry_after: int | None = None
 
     def body(self) -> dict[str, str | None]:
         return {"error": self.error, "message": self.message, "field": self.field}
@@ -51,6 +53,13 @@ def from_rule_error(exc: EventRuleError) -> ApiError:
     if exc.kind == "missing":
         return ApiError(400, "missing_field", str(exc), exc.field)
     return ApiError(422, "invalid_field", str(exc), exc.field)
+
+
+def rate_limited(wait_seconds: float) -> ApiError:
+    retry = max(1, math.ceil(wait_seconds))
+    return ApiError(
+        429, "rate_limited", f"too many events for this key; retry in {retry} s", None, retry
+    )
 
 
 def payload_too_large(limit: int, what: str) -> ApiError:

@@ -17,3 +17,6 @@ class Publisher(Protocol):
 
         The embedded runtime enriches first (so the IP never reaches its disk); the Kafka
         publisher sends the raw records to ``events.raw``."""
+
+    async def ready(self) -> bool:
+        """Whether events handed over now would be accepted (for ``/readyz``)."""

@@ -43,6 +43,14 @@ class KafkaPublisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
+    async def ready(self) -> bool:
+        """A broker answers a fresh metadata request (within 2 s) that lists the raw topic."""
+        try:
+            cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
+        except (KafkaError, TimeoutError):
+            return False
+        return bool(cluster.brokers()) and self.topic in cluster.topics()
+
     async def publish(self, events: list[RawEvent]) -> None:
         """Send and wait for the broker's acknowledgement of every event; ``503`` otherwise."""
         try:

@@ -249,7 +249,7 @@ class EmbeddedRuntime:
         """Enrich (resolving geo, dropping the IP) and persist durably; returns once the events
         survive a crash. Refused (503) while the storage process is more than
         ``max_backlog_bytes`` of spool behind, so latency stays bounded under overload."""
-        backlog = self.spool.end_offset - self.owner.inserted_offset
+        backlog = self._backlog()
         if backlog > self.settings.max_backlog_bytes:
             metrics.EVENTS_SHED.inc(len(raws))
             raise PublishUnavailableError(f"the pipeline is {backlog} bytes behind; retry later")
@@ -260,6 +260,12 @@ class EmbeddedRuntime:
         except SpoolFullError as exc:
             raise PublishUnavailableError(str(exc)) from exc
         self.owner.advance(end)
+
+    async def ready(self) -> bool:
+        return self.owner.alive and self._backlog() <= self.settings.max_backlog_bytes
+
+    def _backlog(self) -> int:
+        return self.spool.end_offset - self.owner.inserted_offset
 
     def stop(self) -> None:
         self.owner.stop()

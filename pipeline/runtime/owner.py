@@ -120,6 +120,10 @@ class StorageOwner:
             log.error("storage.process_died", exitcode=self._process.exitcode)
             os._exit(70)
 
+    @property
+    def alive(self) -> bool:
+        return not self._exited.is_set()
+
     def advance(self, spool_end: int) -> None:
         """Everything below ``spool_end`` is durable: the processor may read it."""
         self._control.send(("end", spool_end))

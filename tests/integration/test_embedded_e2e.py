@@ -526,3 +526,31 @@ def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_pa
         assert total, fetch(server, project, event="flood", limit=1)["pagination"]
     finally:
         server.stop()
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "limited")
+    env = {
+        "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "5",
+        "TRACKHOUSE_RATE_LIMIT_BURST_EVENTS": "20",
+    }
+    server = Server(data_dir, env=env).start()
+    try:
+        events = [{"event": "x", "visitor_id": "v"}] * 20
+        assert post_batch(server, project, events).status_code == 202
+        refused = post_batch(server, project, events[:10])
+        assert refused.status_code == 429
+        assert refused.json()["error"] == "rate_limited"
+        assert int(refused.headers["Retry-After"]) == 2  # 10 tokens at 5/s
+    finally:
+        server.stop()
+
+
+def test_readyz_reports_clickhouse_and_publisher(embedded):
+    response = httpx.get(embedded.url + "/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"clickhouse": True, "publisher": True},
+    }
