@@ -31,6 +31,23 @@ Properties = Annotated[
 ]
 
 
+MAX_NESTING = 16
+INT64 = range(-(2**63), 2**63)
+
+
+def _check_json_value(value: Any, field: str, depth: int) -> None:
+    """Integers must fit in 64 bits and objects nest at most ``MAX_NESTING`` levels deep."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value not in INT64:
+            raise EventRuleError("invalid", field, "integers must fit in 64 bits")
+    elif isinstance(value, dict | list):
+        if depth >= MAX_NESTING:
+            raise EventRuleError("invalid", field, f"nested deeper than {MAX_NESTING} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            _check_json_value(item, f"{field}.{key}", depth + 1)
+
+
 class EventRuleError(Exception):
     """A rule msgspec's types cannot express failed; ``kind`` is ``missing`` or ``invalid``."""
 
@@ -119,12 +136,15 @@ class NativeEvent(_Model):
                 raise EventRuleError(
                     "invalid", f"properties.{key}", "must be a string, number, boolean or null"
                 )
+            _check_json_value(value, f"properties.{key}", 0)
+        _check_json_value(self.traits, "traits", 0)
 
 
-class EventBatch(BaseModel):
-    """``POST /v1/batch`` body. Items are validated one by one (see ``BatchError``)."""
+class EventBatch(msgspec.Struct):
+    """``POST /v1/batch`` body. Items are validated one by one (see ``BatchError``): the valid
+    ones are kept even when others are refused."""
 
-    events: list[Any] = Field(min_length=1)
+    events: Annotated[list[NativeEvent], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class EventAccepted(BaseModel):

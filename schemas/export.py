@@ -38,6 +38,25 @@ def json_schema(model: Any) -> dict[str, Any]:
     return TypeAdapter(model).json_schema()
 
 
+def inlined_schema(model: Any) -> dict[str, Any]:
+    """``json_schema`` with every ``#/$defs/...`` reference replaced by its definition, for
+    documents (OpenAPI) where local definitions cannot live beside the schema."""
+    schema = json_schema(model)
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(definitions[ref.rsplit("/", 1)[-1]])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)
+
+
 def schema_of_ref(ref: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
     return dict(components[ref["$ref"].rsplit("/", 1)[-1]])
 

@@ -30,7 +30,7 @@ from pipeline.settings import Settings
 from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.normalize import RequestInfo, normalize
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
-from schemas.export import json_schema
+from schemas.export import inlined_schema
 from schemas.records import RawEvent
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ def _body_schema(model: type) -> dict[str, Any]:
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": json_schema(model)}},
+            "content": {"application/json": {"schema": inlined_schema(model)}},
         }
     }
 
@@ -217,7 +217,7 @@ def create_app(
             }
         )
 
-    @app.get("/v1/events", responses=ERRORS)
+    @app.get("/v1/events", responses=ERRORS, openapi_extra=event_query.openapi_parameters())
     async def list_events(request: Request) -> ORJSONResponse:
         """Events of the key's project, newest first, with the user resolved retroactively."""
         q = event_query.build_query(authenticate(request), request.query_params)
@@ -240,7 +240,13 @@ def create_app(
             raise ApiError(404, "not_found", "no such event in this project", "id")
         return ORJSONResponse(event_query.row_to_json(columns, rows[0]))
 
-    @app.get("/v1/sessions", responses=ERRORS)
+    @app.get(
+        "/v1/sessions",
+        responses=ERRORS,
+        openapi_extra=event_query.openapi_parameters(
+            event_query.SESSION_STRING_FILTERS, ("is_bounce",)
+        ),
+    )
     async def list_sessions(request: Request) -> ORJSONResponse:
         """Sessions of the key's project (one row each, current), newest first."""
         q = event_query.build_session_query(authenticate(request), request.query_params)

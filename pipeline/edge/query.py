@@ -84,6 +84,30 @@ def _epoch_ms(name: str, value: str) -> int:
     return int(parsed.timestamp() * 1000)
 
 
+def openapi_parameters(
+    string_filters: tuple[str, ...] = STRING_FILTERS, bool_filters: tuple[str, ...] = BOOL_FILTERS
+) -> dict[str, Any]:
+    """The query parameters ``build_query`` understands, for the OpenAPI document."""
+
+    def param(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "schema": schema,
+                "description": description}  # fmt: skip
+
+    flag = {"type": "string", "enum": ["true", "false", "1", "0"]}
+    time = {"type": "string", "description": "ISO 8601 or epoch milliseconds"}
+    return {
+        "parameters": [
+            *(param(name, {"type": "string"}, "exact match") for name in string_filters),
+            *(param(name, flag) for name in bool_filters),
+            param("include_bots", flag, "bot traffic is left out unless true"),
+            param("start", time, "timestamp >= start"),
+            param("end", time, "timestamp < end"),
+            param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+            param("offset", {"type": "integer", "minimum": 0}),
+        ]
+    }
+
+
 def _flag(name: str, value: str) -> bool:
     value = value.lower()
     if value not in ("true", "false", "1", "0"):
