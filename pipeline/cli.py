@@ -63,8 +63,6 @@ def main() -> None:
 @data_dir_option
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the embedded pipeline: HTTP edge, stages and ClickHouse (chDB), no Kafka."""
-    import uvicorn
-
     from pipeline.edge.app import EdgeServices, create_app
     from pipeline.registry.projects import ProjectRegistry
     from pipeline.runtime.embedded import EmbeddedRuntime
@@ -89,17 +87,24 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+    _serve_http(app, settings)
+
+
+def _serve_http(app: Any, settings: Settings) -> None:
+    import uvicorn
+
     log.info(
         "edge.listening",
         url=f"http://{settings.host}:{settings.port}",
         data_dir=str(settings.data_dir),
         clickhouse=settings.clickhouse_dsn.split("@")[-1],
+        kafka=settings.kafka_bootstrap or None,
     )
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
-        access_log=False,
+        access_log=False,  # it would log client IPs
         log_config=None,
         loop="uvloop",
         http="httptools",
@@ -151,6 +156,41 @@ def topics_create(bootstrap: str | None) -> None:
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
     sys.stdout.write(orjson.dumps(asyncio.run(create_topics(settings))).decode() + "\n")
+
+
+@main.command()
+@click.option(
+    "--bootstrap", default=None, help="Kafka bootstrap servers [TRACKHOUSE_KAFKA_BOOTSTRAP]."
+)
+@click.option("--host", default=None, help="Bind address [TRACKHOUSE_HOST, default 127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [TRACKHOUSE_PORT, default 8000].")
+def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
+    """Run the Kafka-mode HTTP edge: validate, authenticate, publish to events.raw (acks=all).
+
+    Keys and reads come from the ClickHouse server of TRACKHOUSE_CLICKHOUSE_URL. (With the
+    embedded engine one process owns the database: `trackhouse worker` serves the API then.)
+    """
+    from pipeline.edge.app import EdgeServices, create_app
+    from pipeline.kafka.publisher import KafkaPublisher
+    from pipeline.registry.projects import ProjectRegistry
+
+    settings = _settings(kafka_bootstrap=bootstrap, host=host, port=port)
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    if not settings.clickhouse_url:
+        raise click.ClickException(
+            "the edge reads keys and events from a ClickHouse server: set "
+            "TRACKHOUSE_CLICKHOUSE_URL (with the embedded engine, `trackhouse worker` serves "
+            "the HTTP API)"
+        )
+    clickhouse = _clickhouse(settings)
+    publisher = KafkaPublisher(settings)
+    app = create_app(
+        EdgeServices(settings, ProjectRegistry(clickhouse), publisher, clickhouse),
+        startup_hooks=(publisher.start,),
+        lifespan_hooks=(publisher.stop,),
+    )
+    _serve_http(app, settings)
 
 
 @main.group()

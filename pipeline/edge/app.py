@@ -90,7 +90,9 @@ ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 422, 429, 5
 def create_app(
     services: EdgeServices,
     lifespan_hooks: tuple[Callable[[], Awaitable[None] | None], ...] = (),
+    startup_hooks: tuple[Callable[[], Awaitable[None] | None], ...] = (),
 ) -> FastAPI:
+    """The HTTP API. ``startup_hooks`` run before it serves, ``lifespan_hooks`` at shutdown."""
     settings = services.settings
     limits = Limits(settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events)
     trusted = parse_networks(settings.trusted_proxies)
@@ -104,6 +106,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for hook in startup_hooks:
+            result = hook()
+            if result is not None:
+                await result
         yield
         for hook in lifespan_hooks:
             result = hook()

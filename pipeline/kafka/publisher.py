@@ -26,27 +26,37 @@ class KafkaPublisher:
 
     def __init__(self, settings: Settings, send_timeout_seconds: float = 10.0) -> None:
         self.topic = settings.topic_raw
+        self.bootstrap = settings.kafka_bootstrap
         self.send_timeout = send_timeout_seconds
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect (inside the running event loop, as aiokafka requires)."""
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap,
+            bootstrap_servers=self.bootstrap,
             acks="all",
             enable_idempotence=True,
             compression_type="lz4",
             linger_ms=5,
             max_batch_size=1 << 20,
-            request_timeout_ms=int(send_timeout_seconds * 1000),
+            request_timeout_ms=int(self.send_timeout * 1000),
         )
-
-    async def start(self) -> None:
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise PublishUnavailableError("the Kafka producer is not started")
+        return self._producer
 
     async def ready(self) -> bool:
         """A broker answers a fresh metadata request (within 2 s) that lists the raw topic."""
         try:
-            cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
+            cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2.0)
         except (KafkaError, TimeoutError):
             return False
         return bool(cluster.brokers()) and self.topic in cluster.topics()
@@ -55,7 +65,7 @@ class KafkaPublisher:
         """Send and wait for the broker's acknowledgement of every event; ``503`` otherwise."""
         try:
             sends = [
-                await self._producer.send(self.topic, encode_record(e), key=record_key(e))
+                await self.producer.send(self.topic, encode_record(e), key=record_key(e))
                 for e in events
             ]
             await asyncio.wait_for(asyncio.gather(*sends), self.send_timeout)
