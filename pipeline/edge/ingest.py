@@ -40,6 +40,10 @@ def _malformed(exc: msgspec.DecodeError) -> ApiError:
     return ApiError(400, "invalid_json", f"malformed JSON: {exc}")
 
 
+def _not_utf8() -> ApiError:
+    return ApiError(400, "invalid_json", "malformed JSON: the text is not valid UTF-8")
+
+
 def _not_a_batch() -> ApiError:
     return ApiError(400, "missing_field", 'events: a batch is {"events": [...]}', "events")
 
@@ -54,6 +58,8 @@ def decode_event(data: bytes | msgspec.Raw) -> NativeEvent:
         raise from_validation_error(exc) from None
     except msgspec.DecodeError as exc:
         raise _malformed(exc) from None
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
 
 
 def parse_single(body: bytes, limits: Limits) -> NativeEvent:
@@ -76,6 +82,8 @@ def _batch_items(body: bytes) -> list[msgspec.Raw]:
         raise _not_a_batch() from None
     except msgspec.DecodeError as exc:
         raise _malformed(exc) from None
+    except UnicodeDecodeError:
+        raise _not_utf8() from None
     if not document.events:
         raise _not_a_batch()
     try:

@@ -96,3 +96,20 @@ def test_batch_too_large_is_413():
     with pytest.raises(ApiError) as caught:
         parse_batch(b"x" * (500 * 1024 + 1), LIMITS)
     assert caught.value.status == 413
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"event": "\xff\xfe", "visitor_id": "v"}',
+        b'{"event": "x", "visitor_id": "v", "properties": {"\xc3": 1}}',
+        b"\xef\xbb\xbf" + b'{"event": "x", "visitor_id": "v"}',
+    ],
+)
+def test_invalid_utf8_or_a_byte_order_mark_is_a_400_not_a_crash(body):
+    with pytest.raises(ApiError) as caught:
+        parse_single(body, LIMITS)
+    assert (caught.value.status, caught.value.error) == (400, "invalid_json")
+    if not body.startswith(b"\xef"):  # inside a batch, only the item is refused
+        items = parse_batch(b'{"events": [' + body + b"]}", LIMITS)
+        assert items[0].error is not None and items[0].error.status == 400
