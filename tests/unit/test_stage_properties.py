@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.edge.errors import ApiError
+from pipeline.edge.ingest import Limits, parse_batch
 from pipeline.enrichment.geo import GeoResolver
 from pipeline.enrichment.pages import parse_page
 from pipeline.enrichment.useragent import UserAgentParser
+from pipeline.runtime.embedded import decode_event, encode_event
+from pipeline.sink import rows
 from pipeline.stages.chain import process_event
+from pipeline.stages.enrich import Enricher
+from pipeline.stages.normalize import RequestInfo, normalize
 from tests.factories import BASE_MS, MINUTE_MS, enriched
 
 TIMEOUT_MS = 30 * MINUTE_MS
@@ -71,6 +78,8 @@ def test_once_linked_every_later_event_of_the_visitor_carries_the_user(visitors,
 text = st.text(max_size=300)
 _geo = GeoResolver()
 _user_agents = UserAgentParser()
+_enricher = Enricher()
+LIMITS = Limits(max_event_bytes=32 * 1024, max_batch_bytes=500 * 1024, max_batch_events=1000)
 
 
 @FAST
@@ -92,3 +101,51 @@ def test_user_agent_parsing_never_fails_on_any_text(user_agent):
 def test_geo_lookup_never_fails_on_any_text(ip):
     geo = _geo.lookup(ip)
     assert isinstance(geo.country, str) and len(geo.country) in (0, 2)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+event_like = st.fixed_dictionaries(
+    {"visitor_id": st.text(min_size=1, max_size=10)},
+    optional={
+        "type": st.sampled_from(["track", "page", "identify", "other"]),
+        "event": st.text(max_size=30),
+        "user_id": st.text(max_size=10),
+        "timestamp": st.integers() | st.text(max_size=30),
+        "properties": st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+        "traits": st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+        "context": st.dictionaries(
+            st.sampled_from(["page", "user_agent", "ip", "screen", "locale"]), json_values
+        ),
+    },
+)
+
+
+@FAST
+@given(
+    st.binary(max_size=500)
+    | st.lists(event_like, max_size=5).map(lambda events: json.dumps({"events": events}).encode())
+)
+def test_any_body_is_refused_cleanly_or_flows_through_every_stage(body):
+    """No input crashes the edge; whatever it accepts survives normalize, enrich, the spool's
+    encoding, sessionize/stitch and the row builder."""
+    try:
+        items = parse_batch(body, LIMITS)
+    except ApiError as error:
+        assert 400 <= error.status < 500
+        return
+    info = RequestInfo("prj_fuzz", BASE_MS, "UA/1", "81.2.69.142")
+    for item in items:
+        if item.event is None:
+            assert item.error is not None and 400 <= item.error.status < 500
+            continue
+        event = _enricher.enrich(normalize(item.event, info, 3_600_000))
+        assert decode_event(encode_event(event)) == event
+        outcome = process_event(event, None, None, TIMEOUT_MS)
+        assert outcome.event is event
+        assert rows.event_block([event]).row_count == 1
