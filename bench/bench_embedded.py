@@ -223,7 +223,7 @@ def main() -> None:
         },
     ).start()
     try:
-        load = Load(server, project["write_key"], args.rate, args.batch, args.seconds)
+        load = Load(server, project["secret_key"], args.rate, args.batch, args.seconds)
         result = asyncio.run(load.run(args.workers))
         rss = peak_rss_mib(server.process.pid)
     finally:

@@ -63,7 +63,7 @@ def main() -> None:
     env = {"TRACKHOUSE_LOG_LEVEL": "warning", "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0"}
     server = Server(data_dir, env=env).start()
     try:
-        load = Load(server, project["write_key"], args.rate, 200, args.seconds)
+        load = Load(server, project["secret_key"], args.rate, 200, args.seconds)
         samples = asyncio.run(soak(load, server.process.pid, 8, args.every))
     finally:
         server.stop()

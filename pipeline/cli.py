@@ -76,7 +76,9 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     if settings.bootstrap_project and registry.count() == 0:
         created = registry.create(settings.bootstrap_project)
         click.echo(
-            f"Created project {created.project_id!r}; write key: {created.write_key}", err=True
+            f"Created project {created.project_id!r}; write key: {created.write_key} "
+            f"secret key: {created.secret_key}",
+            err=True,
         )
     services = EdgeServices(
         settings, registry, runtime, runtime.clickhouse, metrics_text=runtime.owner.metrics_text
@@ -208,7 +210,74 @@ def projects_create(name: str, data_dir: Path | None) -> None:
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
         created = ProjectRegistry(_clickhouse(settings)).create(name)
-    out = {"project_id": created.project_id, "name": created.name, "write_key": created.write_key}
+    out = {
+        "project_id": created.project_id,
+        "name": created.name,
+        "write_key": created.write_key,
+        "secret_key": created.secret_key,
+    }
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+@main.group()
+def keys() -> None:
+    """List, revoke and rotate project keys (embedded engine: while the server is stopped)."""
+
+
+def _registry(settings: Settings):
+    from pipeline.registry.projects import ProjectRegistry
+
+    return ProjectRegistry(_clickhouse(settings))
+
+
+def _key_json(info: Any) -> dict[str, Any]:
+    return {
+        "project_id": info.project_id,
+        "name": info.name,
+        "kind": info.kind,
+        "prefix": info.prefix,
+        "created_at": str(info.created_at),
+        "revoked": bool(info.revoked),
+    }
+
+
+@keys.command("list")
+@click.argument("project_id", required=False)
+@data_dir_option
+def keys_list(project_id: str | None, data_dir: Path | None) -> None:
+    """Keys (prefix, kind, revoked) of one project, or of all; never the keys themselves."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        found = _registry(settings).keys(project_id)
+    sys.stdout.write(orjson.dumps({"keys": [_key_json(k) for k in found]}).decode() + "\n")
+
+
+@keys.command("revoke")
+@click.argument("key_or_prefix")
+@data_dir_option
+def keys_revoke(key_or_prefix: str, data_dir: Path | None) -> None:
+    """Revoke a key, given in full or by the prefix `keys list` shows."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        revoked = _registry(settings).revoke(key_or_prefix)
+    if not revoked:
+        raise click.ClickException("no active key matches")
+    sys.stdout.write(orjson.dumps({"revoked": [_key_json(k) for k in revoked]}).decode() + "\n")
+
+
+@keys.command("rotate")
+@click.argument("project_id")
+@click.option("--kind", type=click.Choice(["write", "secret"]), default="write")
+@data_dir_option
+def keys_rotate(project_id: str, kind: str, data_dir: Path | None) -> None:
+    """Issue a new key of KIND for the project and revoke its other keys of that kind."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        try:
+            key, revoked = _registry(settings).rotate(project_id, kind)  # type: ignore[arg-type]
+        except KeyError:
+            raise click.ClickException(f"no project {project_id}") from None
+    out = {"project_id": project_id, "kind": kind, "key": key, "revoked": len(revoked)}
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 

@@ -84,7 +84,7 @@ def _body_schema(model: type) -> dict[str, Any]:
     }
 
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 413, 422, 429, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 422, 429, 503)}
 
 
 def create_app(
@@ -145,10 +145,22 @@ def create_app(
         return _error_response(ApiError(500, "internal_error", "unexpected error"))
 
     def authenticate(request: Request) -> str:
-        project_id = services.registry.authenticate(api_key(request.headers))
-        if project_id is None:
+        """The project a write (write or secret key) goes to."""
+        principal = services.registry.authenticate(api_key(request.headers))
+        if principal is None:
             raise ApiError(401, "unauthorized", "missing or unknown API key (X-API-Key)")
-        return project_id
+        return principal.project_id
+
+    def authenticate_read(request: Request) -> str:
+        """The project a read may see: only a secret key reads (write keys are public)."""
+        principal = services.registry.authenticate(api_key(request.headers))
+        if principal is None:
+            raise ApiError(401, "unauthorized", "missing or unknown API key (X-API-Key)")
+        if not principal.can_read:
+            raise ApiError(
+                403, "forbidden", "a write key can only send events; read with the secret key"
+            )
+        return principal.project_id
 
     def request_info(request: Request, project_id: str) -> RequestInfo:
         peer = request.client.host if request.client else None
@@ -226,14 +238,14 @@ def create_app(
     @app.get("/v1/events", responses=ERRORS, openapi_extra=event_query.openapi_parameters())
     async def list_events(request: Request) -> ORJSONResponse:
         """Events of the key's project, newest first, with the user resolved retroactively."""
-        q = event_query.build_query(authenticate(request), request.query_params)
+        q = event_query.build_query(authenticate_read(request), request.query_params)
         source = f"{services.clickhouse.database}.events_resolved"
         return await paginated(source, "timestamp DESC, event_id", "events", q)
 
     @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
     async def get_event(event_id: str, request: Request) -> ORJSONResponse:
         """One event of the key's project."""
-        project_id = authenticate(request)
+        project_id = authenticate_read(request)
         db = services.clickhouse.database
         sql = (
             f"SELECT * FROM {db}.events_resolved WHERE project_id = {{p:String}} "
@@ -255,7 +267,7 @@ def create_app(
     )
     async def list_sessions(request: Request) -> ORJSONResponse:
         """Sessions of the key's project (one row each, current), newest first."""
-        q = event_query.build_session_query(authenticate(request), request.query_params)
+        q = event_query.build_session_query(authenticate_read(request), request.query_params)
         source = f"{services.clickhouse.database}.sessions FINAL"
         return await paginated(source, "start DESC, session_id", "sessions", q)
 

@@ -203,9 +203,11 @@ class Processor:
         (rows inserted since then come again, identical, and collapse)."""
         started = time.perf_counter()
         try:
+            # Links first: an event never shows up before the link that resolves its user
+            # (and the anonymous-visitor purge never sees it as never linked).
+            self.clickhouse.insert(rows.identity_block(batch.links))
             self.clickhouse.insert(rows.event_block(batch.events))
             self.clickhouse.insert(rows.session_block(batch.sessions))
-            self.clickhouse.insert(rows.identity_block(batch.links))
             self.clickhouse.insert(rows.user_block(batch.users))
         except Exception:
             metrics.SINK_FAILURES.inc()

@@ -62,7 +62,9 @@ class ClickHouse:
         return len(statements)
 
     @retry(
-        wait=wait_exponential_jitter(multiplier=0.2, max=10), stop=stop_after_attempt(8), reraise=True
+        wait=wait_exponential_jitter(multiplier=0.2, max=10),
+        stop=stop_after_attempt(8),
+        reraise=True,
     )
     def insert(self, block: Block) -> None:
         """Insert one column-oriented block (retried with backoff on failure)."""

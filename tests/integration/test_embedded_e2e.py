@@ -23,11 +23,17 @@ T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 
 def key_headers(project) -> dict[str, str]:
+    """The public write key: sends events."""
     return {"X-API-Key": project["write_key"]}
 
 
+def read_headers(project) -> dict[str, str]:
+    """The secret key: also reads."""
+    return {"X-API-Key": project["secret_key"]}
+
+
 def fetch(server: Server, project, path: str = "/v1/events", **params):
-    response = httpx.get(server.url + path, params=params, headers=key_headers(project))
+    response = httpx.get(server.url + path, params=params, headers=read_headers(project))
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -346,12 +352,26 @@ def test_one_projects_key_cannot_read_anothers_events(embedded):
     event_id = accepted.json()["id"]
     wait_rows(embedded, alpha, 1, visitor_id=visitor)
     assert (
-        httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=key_headers(alpha)).status_code
+        httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=read_headers(alpha)).status_code
         == 200
     )
     assert fetch(embedded, beta, visitor_id=visitor)["pagination"]["total"] == 0
-    response = httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=key_headers(beta))
+    response = httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=read_headers(beta))
     assert response.status_code == 404
+
+
+def test_a_write_key_sends_but_cannot_read(embedded):
+    project = embedded.projects[0]
+    for path in ("/v1/events", "/v1/sessions", "/v1/events/00000000-0000-0000-0000-000000000000"):
+        response = httpx.get(embedded.url + path, headers=key_headers(project))
+        assert response.status_code == 403, (path, response.text)
+        assert response.json()["error"] == "forbidden"
+    secret_write = httpx.post(
+        f"{embedded.url}/v1/events",
+        headers=read_headers(project),
+        json={"event": "server_side", "user_id": "u-secret"},
+    )
+    assert secret_write.status_code == 202
 
 
 def test_limit_and_offset_paginate_newest_first(embedded):
@@ -364,7 +384,7 @@ def test_limit_and_offset_paginate_newest_first(embedded):
     assert [r["event"] for r in page["events"]] == ["e3", "e2"]
     assert page["pagination"] == {"total": 5, "limit": 2, "offset": 1}
     response = httpx.get(
-        f"{embedded.url}/v1/events", params={"limit": 1001}, headers=key_headers(project)
+        f"{embedded.url}/v1/events", params={"limit": 1001}, headers=read_headers(project)
     )
     assert response.status_code == 422 and response.json()["field"] == "limit"
 

@@ -11,7 +11,7 @@ EXAMPLES_PER_OPERATION = 40
 
 def test_no_request_makes_the_server_fail(embedded):
     schema = schemathesis.openapi.from_url(embedded.url + "/openapi.json")
-    key = embedded.projects[0]["write_key"]
+    key = embedded.projects[0]["secret_key"]
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/v1/events", "/v1/batch", "/v1/sessions"}
     failures: list[str] = []

@@ -25,7 +25,7 @@ def total(server: Server, project, **params) -> int:
     response = httpx.get(
         f"{server.url}/v1/events",
         params={"limit": 1, **params},
-        headers={"X-API-Key": project["write_key"]},
+        headers={"X-API-Key": project["secret_key"]},
     )
     assert response.status_code == 200, response.text
     return response.json()["pagination"]["total"]
