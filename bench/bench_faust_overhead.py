@@ -165,7 +165,8 @@ def consume_faust(bootstrap: str, topic: str, count: int, take: bool, began: flo
             async for _value in stream:
                 tick(1)
 
-    faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
 
 
 def child(args: argparse.Namespace) -> None:
