@@ -44,12 +44,15 @@ class Settings(BaseSettings):
     topic_identities: str = "identities"
     topic_dead: str = "events.dead"
     topic_notifications: str = "notifications"
+    topic_sessions: str = "sessions"
     topic_partitions: int = 3
     topic_replication: int = 1
     raw_retention_hours: int = 24
     enriched_retention_hours: int = 168
     faust_app_id: str = "trackhouse"
     faust_store: str = Field(default="rocksdb://", description="memory:// in tests")
+    process_batch_size: int = Field(default=1000, description="Worker: raw events per take().")
+    process_flush_seconds: float = 0.2
 
     # Stages
     session_timeout_seconds: int = 30 * 60
