@@ -1,0 +1,389 @@
+"""Kafka mode: the Faust worker. Two thin agents around the stage code the embedded runtime runs.
+
+``process`` (on ``events.raw``, ``take_events`` batches): decode (msgspec, from the raw bytes),
+enrich, sessionize + stitch with per-visitor state in a Faust table keyed by the record key
+(``project\\0visitor``; changelog topic, RocksDB store by default). It publishes, under the same
+key, the enriched event to ``events.enriched`` (and to ``notifications`` when ``notify``), the
+session as it now stands to ``sessions`` (``record.session.v1``, one snapshot per event; the
+sink keeps the highest ``version``), identity links and user updates to ``identities`` (told
+apart by the ``trackhouse-record`` header). A record that fails a stage goes to ``events.dead``
+(``record.dead-letter.v1``) and the agent goes on.
+
+Order within a batch: publish everything and wait for the broker's acks, *then* write the state
+table, then the batch is acknowledged (``take_events`` acks when the loop body returns). After
+a crash the batch is replayed: events whose state was written are recognised as re-deliveries
+(sessionize keeps recent event ids) and were already published; the others are computed again
+from the same state, so they are published again identically and collapse downstream.
+
+``sink`` (on ``events.enriched`` + ``sessions`` + ``identities``, ``take_events`` of
+``sink_batch_size`` within ``sink_flush_seconds``): builds the column blocks of
+``pipeline.sink.rows`` and inserts them; the loop body returns (and the offsets are acked) only
+once the insert succeeded, a failed insert is retried forever, never skipped. Re-deliveries
+collapse in the ReplacingMergeTree tables (events by ``event_id``, sessions by ``version``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+import msgspec
+import structlog
+from faust.types import EventT
+
+from pipeline import metrics
+from pipeline.runtime.state_store import state_key
+from pipeline.settings import Settings
+from pipeline.sink import rows
+from pipeline.sink.clickhouse import ClickHouse
+from pipeline.stages.chain import process_event
+from pipeline.stages.enrich import Enricher
+from pipeline.stages.sessionize import Session, VisitorSessions
+from pipeline.stages.stitch import VisitorIdentity
+from schemas.records import (
+    DeadLetter,
+    EnrichedEvent,
+    IdentityLink,
+    RawEvent,
+    UserUpdate,
+    decode_record,
+    encode_record,
+)
+
+log = structlog.get_logger(__name__)
+RECORD_HEADER = "trackhouse-record"
+LINK, USER = b"identity-link", b"user-update"
+REASON_LIMIT = 500
+RETRY_MAX_SECONDS = 10.0
+
+
+class VisitorState(msgspec.Struct):
+    """The state table's value: both stages' state of one (project, visitor)."""
+
+    sessions: VisitorSessions
+    identity: VisitorIdentity
+
+
+def dead_letter(value: bytes | None, reason: str, stage: str, message: Any) -> DeadLetter:
+    data = value or b""
+    try:
+        record, encoding = data.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        record, encoding = base64.b64encode(data).decode("ascii"), "base64"
+    return DeadLetter(
+        record=record,
+        reason=reason[:REASON_LIMIT],
+        stage=stage,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        encoding=encoding,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class SinkBatch:
+    """What one sink ``take_events`` batch decodes into."""
+
+    def __init__(self) -> None:
+        self.events: list[EnrichedEvent] = []
+        self.sessions: list[Session] = []
+        self.links: list[IdentityLink] = []
+        self.users: list[UserUpdate] = []
+        self.undecodable = 0
+
+    def blocks(self) -> list[rows.Block]:
+        return [
+            rows.event_block(self.events),
+            rows.session_block(self.sessions),
+            rows.identity_block(self.links),
+            rows.user_block(self.users),
+        ]
+
+
+def _kafka_brokers(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+class TrackhouseWorker:
+    """The Faust app and its agents, built from ``Settings``.
+
+    ``clickhouse=None`` builds a processing-only worker (no sink agent)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        enricher: Enricher,
+        clickhouse: ClickHouse | None,
+    ) -> None:
+        self.settings = settings
+        self.enricher = enricher
+        self.clickhouse = clickhouse
+        self.timeout_ms = settings.session_timeout_seconds * 1000
+        self.inserted = 0
+        app = faust.App(
+            settings.faust_app_id,
+            broker=_kafka_brokers(settings.kafka_bootstrap),
+            store=settings.faust_store,
+            datadir=str(settings.data_dir / "faust"),
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            producer_compression_type="lz4",
+            producer_linger_ms=5,
+            web_enabled=False,
+            table_standby_replicas=0,
+        )
+        self.app = app
+
+        def topic(*names: str) -> faust.TopicT:
+            return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+        self.raw_topic = topic(settings.topic_raw)
+        self.state = app.Table(
+            "visitor-state",
+            schema=faust.Schema(
+                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
+            ),
+            partitions=settings.topic_partitions,
+        )
+        app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
+        if clickhouse is not None:
+            sink_topic = topic(
+                settings.topic_enriched, settings.topic_sessions, settings.topic_identities
+            )
+            app.agent(sink_topic, name="trackhouse.sink")(self._sink_agent)
+
+    # --- process -----------------------------------------------------------------------------
+
+    async def _process_agent(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(
+            self.settings.process_batch_size, within=self.settings.process_flush_seconds
+        ):
+            await self.process_batch(stream, events)
+
+    async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
+        s = self.settings
+        states: dict[bytes, VisitorState] = {}
+        last_event: dict[bytes, EventT] = {}
+        sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
+        dead = 0
+        for event in events:
+            message, value = event.message, event.value
+            stage = "decode"
+            try:
+                raw = decode_record(value, RawEvent)
+                stage = "enrich"
+                enriched = self.enricher.enrich(raw)
+                stage = "sessionize"
+                key = message.key or state_key(raw.project_id, raw.visitor_key)
+                state = states.get(key)
+                if state is None:
+                    stream._set_current_event(event)  # the table's partition is the event's
+                    stored = self.state.get(key)
+                    state = decode_record(stored, VisitorState) if stored else None
+                outcome = process_event(
+                    enriched,
+                    state.sessions if state else None,
+                    state.identity if state else None,
+                    self.timeout_ms,
+                )
+            except Exception as exc:
+                dead += 1
+                letter = dead_letter(value, _reason(exc), stage, message)
+                sends.append((s.topic_dead, message.key, encode_record(letter), None))
+                log.warning(
+                    "worker.dead_letter",
+                    stage=stage,
+                    reason=letter.reason,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
+                continue
+            states[key] = VisitorState(outcome.sessions_state, outcome.identity_state)
+            last_event[key] = event
+            if outcome.event is None:
+                metrics.EVENTS_DUPLICATE.inc()
+                continue
+            body = encode_record(outcome.event)
+            sends.append((s.topic_enriched, key, body, None))
+            if outcome.event.notify:
+                sends.append((s.topic_notifications, key, body, None))
+            if outcome.session is not None:
+                sends.append((s.topic_sessions, key, encode_record(outcome.session), None))
+            if outcome.stitched is not None:
+                for link in outcome.stitched.links:
+                    sends.append(
+                        (s.topic_identities, key, encode_record(link), [(RECORD_HEADER, LINK)])
+                    )
+                for user in outcome.stitched.user_updates:
+                    sends.append(
+                        (s.topic_identities, key, encode_record(user), [(RECORD_HEADER, USER)])
+                    )
+        await self._publish(sends)
+        for key, state in states.items():  # only after the broker acknowledged the outputs
+            stream._set_current_event(last_event[key])
+            self.state[key] = encode_record(state)
+        log.debug("worker.processed", events=len(events), dead=dead, published=len(sends))
+
+    async def _publish(
+        self, sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]]
+    ) -> None:
+        producer = self.app.producer
+        delay = 0.2
+        while True:
+            try:
+                pending = [
+                    await producer.send(topic, key, value, None, None, headers)
+                    for topic, key, value, headers in sends
+                ]
+                await asyncio.gather(*pending)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # resend all: duplicates are identical and collapse
+                log.error("worker.publish_failed", error=_reason(exc), records=len(sends))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    # --- sink --------------------------------------------------------------------------------
+
+    async def _sink_agent(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(
+            self.settings.sink_batch_size, within=self.settings.sink_flush_seconds
+        ):
+            try:
+                await self.sink_batch(self.decode_sink_batch(events))
+            except BaseException:
+                # Leaving the loop body acks the batch (take_events' finally): mark the messages
+                # as handled without acking them so their offsets are not committed.
+                for event in events:
+                    event.message.acked = True
+                raise
+
+    def decode_sink_batch(self, events: Sequence[EventT]) -> SinkBatch:
+        s, batch = self.settings, SinkBatch()
+        for event in events:
+            message, value = event.message, event.value
+            try:
+                if message.topic == s.topic_enriched:
+                    batch.events.append(decode_record(value, EnrichedEvent))
+                elif message.topic == s.topic_sessions:
+                    batch.sessions.append(decode_record(value, Session))
+                elif dict(message.headers or ()).get(RECORD_HEADER) == USER:
+                    batch.users.append(decode_record(value, UserUpdate))
+                else:
+                    batch.links.append(decode_record(value, IdentityLink))
+            except (msgspec.DecodeError, TypeError) as exc:
+                # Only the process agent writes these topics; log and skip a foreign record.
+                batch.undecodable += 1
+                log.error("sink.undecodable", topic=message.topic, error=_reason(exc))
+        return batch
+
+    async def sink_batch(self, batch: SinkBatch) -> None:
+        """Insert the batch; returns only once it is in ClickHouse (retries forever)."""
+        assert self.clickhouse is not None
+        blocks = [block for block in batch.blocks() if block.row_count]
+        loop, delay = asyncio.get_running_loop(), 0.5
+        while blocks:
+            started = time.perf_counter()
+            try:
+                await loop.run_in_executor(None, self._insert, blocks)
+            except Exception as exc:
+                metrics.SINK_FAILURES.inc()
+                log.error("sink.insert_failed", error=_reason(exc), events=len(batch.events))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            elapsed = time.perf_counter() - started
+            self.inserted += len(batch.events)
+            metrics.EVENTS_STORED.inc(len(batch.events))
+            metrics.SINK_BATCH_ROWS.observe(len(batch.events))
+            metrics.SINK_BATCH_SECONDS.observe(elapsed)
+            log.debug(
+                "sink.flushed",
+                events=len(batch.events),
+                sessions=len(batch.sessions),
+                seconds=round(elapsed, 4),
+            )
+            return
+
+    def _insert(self, blocks: list[rows.Block]) -> None:
+        assert self.clickhouse is not None
+        for block in blocks:
+            self.clickhouse.insert(block)
+
+
+FAUST_LOG_LEVELS = {"critical": "crit", "warning": "warn", "fatal": "crit"}
+
+
+def faust_loglevel(level: str) -> str:
+    """Our log level names -> Faust's (crit|error|warn|info|debug)."""
+    level = level.lower()
+    return FAUST_LOG_LEVELS.get(level, level if level in {"error", "info", "debug"} else "info")
+
+
+class HttpApi:
+    """The HTTP API (``create_app``) served by uvicorn inside the worker's event loop.
+
+    A mode ``Service`` so the Faust worker starts and stops it with the app; uvicorn's own
+    signal handling is disabled (the Faust worker owns SIGTERM/SIGINT)."""
+
+    @staticmethod
+    def service(
+        host: str,
+        port: int,
+        on_start: Callable[[], Awaitable[Any]],
+        on_stop: Callable[[], Awaitable[None]],
+    ) -> Any:
+        """``on_start`` runs in the worker's loop and returns the ASGI app to serve."""
+        import mode
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):  # type: ignore[override]
+                yield
+
+        class _HttpService(mode.Service):
+            server: _Server | None = None
+            task: asyncio.Task | None = None
+
+            async def on_start(self) -> None:
+                asgi = await on_start()
+                config = uvicorn.Config(
+                    asgi,
+                    host=host,
+                    port=port,
+                    access_log=False,
+                    log_config=None,
+                    lifespan="off",
+                    timeout_graceful_shutdown=10,
+                )
+                self.server = _Server(config)
+                self.task = asyncio.ensure_future(self.server.serve())
+                while not self.server.started:
+                    if self.task.done():
+                        self.task.result()  # raises why it could not start
+                        raise RuntimeError("the HTTP server stopped at start-up")
+                    await asyncio.sleep(0.05)
+                log.info("worker.http_listening", url=f"http://{host}:{port}")
+
+            async def on_stop(self) -> None:
+                if self.server is not None and self.task is not None:
+                    self.server.should_exit = True
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.task, 15)
+                await on_stop()
+
+        return _HttpService()
