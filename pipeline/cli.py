@@ -135,6 +135,8 @@ def worker(
     Creates the topics and migrates ClickHouse first. With embedded chDB this process owns the
     database, so it also serves the HTTP API (edge + reads) and publishes to Kafka."""
     import asyncio
+    import faulthandler
+    import signal
 
     import faust
 
@@ -152,6 +154,7 @@ def worker(
     )
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump thread stacks
     embedded_clickhouse = not settings.clickhouse_url
     lock = _lock_data_dir(settings) if embedded_clickhouse else None
     loop = asyncio.new_event_loop()

@@ -109,6 +109,16 @@ class SinkBatch:
         ]
 
 
+def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
+    """Make ``event`` the current event *of this task*, which the state table reads to pick the
+    store and changelog partition of a key (a batch mixes partitions). Only the task's context
+    variable: ``take_events`` reads ``stream.current_event`` to pair buffered values with their
+    events, so that attribute must stay as the stream left it."""
+    saved = stream.current_event
+    stream._set_current_event(event)
+    stream.current_event = saved
+
+
 def _kafka_brokers(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
@@ -141,6 +151,9 @@ class TrackhouseWorker:
             producer_compression_type="lz4",
             producer_linger_ms=5,
             web_enabled=False,
+            broker_session_timeout=settings.faust_session_timeout_seconds,
+            broker_rebalance_timeout=settings.faust_session_timeout_seconds,
+            broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_seconds / 3),
             table_standby_replicas=0,
         )
         self.app = app
@@ -151,9 +164,8 @@ class TrackhouseWorker:
         self.raw_topic = topic(settings.topic_raw)
         self.state = app.Table(
             "visitor-state",
-            schema=faust.Schema(
-                key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
-            ),
+            key_type=bytes,  # -> "raw" serializers for the store and the changelog
+            value_type=bytes,
             partitions=settings.topic_partitions,
         )
         app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
@@ -188,7 +200,7 @@ class TrackhouseWorker:
                 key = message.key or state_key(raw.project_id, raw.visitor_key)
                 state = states.get(key)
                 if state is None:
-                    stream._set_current_event(event)  # the table's partition is the event's
+                    _use_partition_of(stream, event)
                     stored = self.state.get(key)
                     state = decode_record(stored, VisitorState) if stored else None
                 outcome = process_event(
@@ -232,9 +244,9 @@ class TrackhouseWorker:
                     )
         await self._publish(sends)
         for key, state in states.items():  # only after the broker acknowledged the outputs
-            stream._set_current_event(last_event[key])
+            _use_partition_of(stream, last_event[key])
             self.state[key] = encode_record(state)
-        log.debug("worker.processed", events=len(events), dead=dead, published=len(sends))
+        log.info("worker.processed", events=len(events), dead=dead, published=len(sends))
 
     async def _publish(
         self, sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]]
@@ -310,7 +322,7 @@ class TrackhouseWorker:
             metrics.EVENTS_STORED.inc(len(batch.events))
             metrics.SINK_BATCH_ROWS.observe(len(batch.events))
             metrics.SINK_BATCH_SECONDS.observe(elapsed)
-            log.debug(
+            log.info(
                 "sink.flushed",
                 events=len(batch.events),
                 sessions=len(batch.sessions),
