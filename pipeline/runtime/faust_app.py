@@ -246,7 +246,7 @@ class TrackhouseWorker:
         for key, state in states.items():  # only after the broker acknowledged the outputs
             _use_partition_of(stream, last_event[key])
             self.state[key] = encode_record(state)
-        log.info("worker.processed", events=len(events), dead=dead, published=len(sends))
+        log.debug("worker.processed", events=len(events), dead=dead, published=len(sends))
 
     async def _publish(
         self, sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]]
@@ -322,7 +322,7 @@ class TrackhouseWorker:
             metrics.EVENTS_STORED.inc(len(batch.events))
             metrics.SINK_BATCH_ROWS.observe(len(batch.events))
             metrics.SINK_BATCH_SECONDS.observe(elapsed)
-            log.info(
+            log.debug(
                 "sink.flushed",
                 events=len(batch.events),
                 sessions=len(batch.sessions),
