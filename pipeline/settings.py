@@ -44,7 +44,6 @@ class Settings(BaseSettings):
     topic_identities: str = "identities"
     topic_dead: str = "events.dead"
     topic_notifications: str = "notifications"
-    topic_sessions: str = "sessions"
     topic_partitions: int = 3
     topic_replication: int = 1
     raw_retention_hours: int = 24

@@ -30,7 +30,7 @@ from tests.integration.test_embedded_e2e import (
 )
 
 pytestmark = pytest.mark.slow
-TOPIC_FIELDS = ("raw", "enriched", "identities", "dead", "notifications", "sessions")
+TOPIC_FIELDS = ("raw", "enriched", "identities", "dead", "notifications")
 
 
 def worker_env(bootstrap: str, **extra: str) -> dict[str, str]:
