@@ -157,6 +157,10 @@ def worker(
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump thread stacks
     embedded_clickhouse = not settings.clickhouse_url
     lock = _lock_data_dir(settings) if embedded_clickhouse else None
+    import uvloop
+
+    # Faust's per-message cost is mostly event-loop work: uvloop makes it ~20% cheaper.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     loop = asyncio.new_event_loop()
     loop.run_until_complete(create_topics(settings))
     loop.close()

@@ -151,7 +151,7 @@ class TrackhouseWorker:
             topic_replication_factor=settings.topic_replication,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
-            producer_compression_type="lz4",
+            producer_compression_type=None,  # CPU is the limit here, not the network
             producer_linger_ms=5,
             web_enabled=False,
             broker_session_timeout=settings.faust_session_timeout_seconds,
