@@ -299,7 +299,12 @@ def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path)
     second = start_worker(data_dir, env, port=first.port)
     try:
         sent += post(second, range(15, 30))
-        assert wait_for(lambda: stored(second) >= sent, 90), (partial, stored(second))
+        assert wait_for(lambda: stored(second) >= sent, 90), (
+            partial,
+            stored(second),
+            first.log()[-3000:],
+            second.log()[-3000:],
+        )
         assert stored(second) == sent == 3000
         sessions = fetch(second, project, "/v1/sessions", limit=1000)["sessions"]
         assert len(sessions) == 37  # one per visitor: 30 s of event time
