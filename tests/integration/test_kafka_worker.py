@@ -317,3 +317,89 @@ def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path)
         "SELECT count(), uniqExact(message_id) FROM trackhouse.events FINAL WHERE event = 'load'",
     )["rows"]
     assert counts == [[3000, 3000]]
+
+
+def test_worker_and_embedded_runtime_store_the_same_rows(worker, tmp_path):
+    """The same events through ``trackhouse serve`` and ``trackhouse worker``: identical rows,
+    but for what depends on the project (ids) or the moment (``received_at``)."""
+    run = uuid.uuid4().hex[:8]
+    visitors = [f"vis_parity_{run}_{n}" for n in range(3)]
+    agents = (CHROME_WINDOWS, IPHONE, GOOGLEBOT)
+    events = []
+    for n, visitor in enumerate(visitors):
+        for i, minute in enumerate((0, 5, 12, 50, 55, 3)):  # a 38-min gap, one late event
+            events.append(
+                native_event(
+                    visitor,
+                    type="page" if i % 2 == 0 else "track",
+                    event=None if i % 2 == 0 else f"click{i}",
+                    message_id=f"{visitor}-{i}",
+                    timestamp=BASE_MS + minute * MINUTE_MS + n,
+                    properties={"i": i},
+                    context={
+                        "user_agent": agents[n],
+                        "ip": "81.2.69.142" if n != 1 else "8.8.8.8",
+                        "page": {"url": f"https://a.test/p{i}?utm_source=s{n}"},
+                    },
+                )
+            )
+        events.append(
+            native_event(
+                visitor,
+                type="identify",
+                user_id=f"user_{visitor}",
+                message_id=f"{visitor}-identify",
+                timestamp=BASE_MS + 56 * MINUTE_MS,
+                traits={"plan": "pro"},
+            )
+        )
+    for event in events:
+        if event.get("event") is None:
+            event.pop("event", None)
+
+    data_dir = tmp_path / "data"
+    embedded_project = cli(data_dir, "projects", "create", "parity")
+    embedded = Server(data_dir).start()
+    try:
+        results = []
+        for server, project in ((embedded, embedded_project), (worker, worker.projects[0])):
+            assert post_batch(server, project, events).status_code == 202
+            rows, sessions = {}, {}
+            for visitor in visitors:
+                # by user: all 7 rows, and the identity that resolves the anonymous ones, stored
+                for row in wait_rows(server, project, 7, user_id=f"user_{visitor}"):
+                    rows[row["message_id"]] = row
+                found = wait_for(
+                    lambda s=server, p=project, v=visitor: (
+                        (got := fetch(s, p, "/v1/sessions", visitor_id=v)["sessions"])
+                        and sum(x["events"] for x in got) == 7
+                        and got
+                    )
+                )
+                assert found, visitor
+                for session in found:
+                    sessions[(visitor, session["start"])] = session
+            results.append((rows, sessions))
+    finally:
+        assert embedded.stop() == 0, embedded.log()
+
+    (embedded_rows, embedded_sessions), (worker_rows, worker_sessions) = results
+    assert len(embedded_rows) == len(worker_rows) == len(events)
+    assert len(embedded_sessions) == len(worker_sessions) == 2 * len(visitors)
+
+    def session_of(rows, sessions):  # session ids differ (they derive from the project)
+        by_id = {s["session_id"]: key for key, s in sessions.items()}
+        return {m: by_id[r["session_id"]] for m, r in rows.items()}
+
+    assert session_of(embedded_rows, embedded_sessions) == session_of(worker_rows, worker_sessions)
+    ignored = {"id", "event_id", "project_id", "session_id", "received_at"}
+    for message_id, row in embedded_rows.items():
+        mine = {k: v for k, v in row.items() if k not in ignored}
+        theirs = {k: v for k, v in worker_rows[message_id].items() if k not in ignored}
+        assert mine == theirs, message_id
+    for key, session in embedded_sessions.items():
+        mine = {k: v for k, v in session.items() if k not in {"session_id", "project_id"}}
+        theirs = {
+            k: v for k, v in worker_sessions[key].items() if k not in {"session_id", "project_id"}
+        }
+        assert mine == theirs, key
