@@ -30,7 +30,7 @@ import asyncio
 import base64
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import faust
@@ -122,6 +122,19 @@ def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
     stream.current_event = saved
 
 
+@contextlib.contextmanager
+def _acked_only_when_done(events: Sequence[EventT]) -> Iterator[None]:
+    """``take_events`` acks a batch when the loop body is left, even by an exception or a
+    cancellation (shutdown). When the body did not finish, mark the messages as acked without
+    acking them, so their offsets are never committed and the batch is consumed again."""
+    try:
+        yield
+    except BaseException:
+        for event in events:
+            event.message.acked = True
+        raise
+
+
 def _kafka_brokers(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
@@ -182,7 +195,8 @@ class TrackhouseWorker:
         async for events in stream.take_events(
             self.settings.process_batch_size, within=self.settings.process_flush_seconds
         ):
-            await self.process_batch(stream, events)
+            with _acked_only_when_done(events):
+                await self.process_batch(stream, events)
 
     async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
         s = self.settings
@@ -276,14 +290,8 @@ class TrackhouseWorker:
         async for events in stream.take_events(
             self.settings.sink_batch_size, within=self.settings.sink_flush_seconds
         ):
-            try:
+            with _acked_only_when_done(events):
                 await self.sink_batch(self.decode_sink_batch(events))
-            except BaseException:
-                # Leaving the loop body acks the batch (take_events' finally): mark the messages
-                # as handled without acking them so their offsets are not committed.
-                for event in events:
-                    event.message.acked = True
-                raise
 
     def decode_sink_batch(self, events: Sequence[EventT]) -> SinkBatch:
         s, batch = self.settings, SinkBatch()

@@ -101,3 +101,20 @@ def test_faust_log_levels():
         "info",
         "info",
     ]
+
+
+def test_an_unfinished_batch_is_never_acknowledged():
+    from pipeline.runtime.faust_app import _acked_only_when_done
+
+    done = [event("t", b"1"), event("t", b"2")]
+    for e in done:
+        e.message.acked = False
+    with _acked_only_when_done(done):
+        pass
+    assert not any(e.message.acked for e in done)  # take_events will ack them
+
+    interrupted = [event("t", b"3")]
+    interrupted[0].message.acked = False
+    with pytest.raises(asyncio.CancelledError), _acked_only_when_done(interrupted):
+        raise asyncio.CancelledError
+    assert interrupted[0].message.acked  # take_events' ack becomes a no-op: no commit
