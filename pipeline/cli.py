@@ -138,10 +138,8 @@ def worker(
     import faulthandler
     import signal
 
-    import faust
-
     from pipeline.kafka.topics import create_topics
-    from pipeline.runtime.faust_app import HttpApi, TrackhouseWorker, faust_loglevel
+    from pipeline.runtime.faust_app import HttpApi, TrackhouseWorker, Worker, faust_loglevel
     from pipeline.stages.enrich import Enricher
 
     settings = _settings(
@@ -199,7 +197,7 @@ def worker(
         http=bool(services),
     )
     try:
-        faust.Worker(
+        Worker(
             app.app,
             *services,
             loglevel=faust_loglevel(settings.log_level),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
@@ -355,6 +356,16 @@ def faust_loglevel(level: str) -> str:
     """Our log level names -> Faust's (crit|error|warn|info|debug)."""
     level = level.lower()
     return FAUST_LOG_LEVELS.get(level, level if level in {"error", "info", "debug"} else "info")
+
+
+class Worker(faust.Worker):
+    """``faust.Worker`` that keeps the root logger at the requested level: Faust sets it to
+    DEBUG (for its spinner) and filters in the handlers, so every ``log.debug`` in aiokafka's
+    per-message paths built a record only to drop it."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        logger.setLevel(level or logging.WARNING)
 
 
 class HttpApi:
