@@ -265,7 +265,7 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(wor
 def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path):
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "crash")
-    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200")
+    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200", TRACKHOUSE_LOG_LEVEL="info")
     first = start_worker(data_dir, env)
     run = uuid.uuid4().hex
 
