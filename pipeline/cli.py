@@ -115,6 +115,108 @@ def _serve_http(app: Any, settings: Settings) -> None:
 
 
 @main.command()
+@click.option(
+    "--bootstrap", default=None, help="Kafka bootstrap servers [TRACKHOUSE_KAFKA_BOOTSTRAP]."
+)
+@click.option("--host", default=None, help="HTTP API bind address [TRACKHOUSE_HOST].")
+@click.option("--port", type=int, default=None, help="HTTP API port [TRACKHOUSE_PORT].")
+@click.option(
+    "--http/--no-http",
+    default=None,
+    help="Serve the HTTP API in this process (default: on with embedded chDB, off otherwise).",
+)
+@click.option("--app-id", default=None, help="Faust app id / group [TRACKHOUSE_FAUST_APP_ID].")
+@click.option("--store", default=None, help="Faust table store [TRACKHOUSE_FAUST_STORE].")
+@data_dir_option
+def worker(
+    bootstrap: str | None,
+    host: str | None,
+    port: int | None,
+    http: bool | None,
+    app_id: str | None,
+    store: str | None,
+    data_dir: Path | None,
+) -> None:
+    """Run the Kafka-mode Faust worker: events.raw -> stages -> topics -> ClickHouse.
+
+    Creates the topics and migrates ClickHouse first. With embedded chDB this process owns the
+    database, so it also serves the HTTP API (edge + reads) and publishes to Kafka."""
+    import asyncio
+    import faulthandler
+    import signal
+
+    from pipeline.kafka.topics import create_topics
+    from pipeline.runtime.faust_app import HttpApi, TrackhouseWorker, Worker, faust_loglevel
+    from pipeline.stages.enrich import Enricher
+
+    settings = _settings(
+        kafka_bootstrap=bootstrap,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        faust_app_id=app_id,
+        faust_store=store,
+    )
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump thread stacks
+    embedded_clickhouse = not settings.clickhouse_url
+    lock = _lock_data_dir(settings) if embedded_clickhouse else None
+    import uvloop
+
+    # Faust's per-message cost is mostly event-loop work: uvloop makes it ~20% cheaper.
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(create_topics(settings))
+    loop.close()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    clickhouse = _clickhouse(settings)
+    app = TrackhouseWorker(settings, Enricher(settings.geo_database), clickhouse)
+    services = []
+    if http if http is not None else embedded_clickhouse:
+        from pipeline.edge.app import EdgeServices, create_app
+        from pipeline.kafka.publisher import KafkaPublisher
+        from pipeline.registry.projects import ProjectRegistry
+
+        registry = ProjectRegistry(clickhouse)
+        if settings.bootstrap_project and registry.count() == 0:
+            created = registry.create(settings.bootstrap_project)
+            click.echo(
+                f"Created project {created.project_id!r}; write key: {created.write_key}", err=True
+            )
+        publisher: list[KafkaPublisher] = []
+
+        async def start_http():  # aiokafka wants to be created inside the running loop
+            publisher.append(KafkaPublisher(settings))
+            await publisher[0].start()
+            return create_app(EdgeServices(settings, registry, publisher[0], clickhouse))
+
+        async def stop_http() -> None:
+            if publisher:
+                await publisher[0].stop()
+
+        services.append(HttpApi.service(settings.host, settings.port, start_http, stop_http))
+    log.info(
+        "worker.start",
+        app_id=settings.faust_app_id,
+        bootstrap=settings.kafka_bootstrap,
+        store=settings.faust_store,
+        http=bool(services),
+    )
+    try:
+        Worker(
+            app.app,
+            *services,
+            loglevel=faust_loglevel(settings.log_level),
+            quiet=True,
+            redirect_stdouts=False,
+        ).execute_from_commandline()
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@main.command()
 @data_dir_option
 def migrate(data_dir: Path | None) -> None:
     """Apply the ClickHouse DDL in schemas/clickhouse (idempotent)."""

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     enriched_retention_hours: int = 168
     faust_app_id: str = "trackhouse"
     faust_store: str = Field(default="rocksdb://", description="memory:// in tests")
+    faust_session_timeout_seconds: float = Field(
+        default=60.0,
+        description="Consumer group session/rebalance timeout: how long a killed worker's "
+        "partitions wait before another member (or its restart) gets them.",
+    )
+    process_batch_size: int = Field(default=1000, description="Worker: raw events per take().")
+    process_flush_seconds: float = 0.2
 
     # Stages
     session_timeout_seconds: int = 30 * 60

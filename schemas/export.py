@@ -12,8 +12,9 @@ from typing import Any
 import msgspec
 from pydantic import TypeAdapter
 
+from pipeline.stages.sessionize import Session
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
-from schemas.records import EnrichedEvent, IdentityLink, RawEvent
+from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, RawEvent, UserUpdate
 
 OUT_DIR = Path(__file__).parent / "jsonschema"
 CONTRACTS: dict[str, Any] = {
@@ -25,6 +26,9 @@ CONTRACTS: dict[str, Any] = {
     "record.raw-event.v1": RawEvent,
     "record.enriched-event.v1": EnrichedEvent,
     "record.identity-link.v1": IdentityLink,
+    "record.user-update.v1": UserUpdate,
+    "record.session.v1": Session,
+    "record.dead-letter.v1": DeadLetter,
 }
 
 

@@ -113,6 +113,19 @@ class UserUpdate(msgspec.Struct):
     first_touch: FirstTouch | None = None
 
 
+class DeadLetter(msgspec.Struct):
+    """A record the Kafka worker could not process, as ``events.dead`` holds it (same key as the
+    original). ``record`` is the original value as text, or base64 when it was not UTF-8."""
+
+    record: str
+    reason: str
+    stage: str  # "decode" | "enrich" | "sessionize"
+    topic: str
+    partition: int
+    offset: int
+    encoding: str = "text"  # "text" | "base64"
+
+
 _encoder = msgspec.json.Encoder()
 _decoders: dict[type, msgspec.json.Decoder] = {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 from schemas.records import EnrichedEvent
@@ -24,3 +25,17 @@ def enriched(**fields: Any) -> EnrichedEvent:
     }
     defaults.update(fields)
     return EnrichedEvent(**defaults)
+
+
+def native_event(visitor_id: str, **fields: Any) -> dict[str, Any]:
+    """An API event (the body of ``POST /v1/events``) with a unique ``message_id``."""
+    body: dict[str, Any] = {
+        "event": "clicked",
+        "visitor_id": visitor_id,
+        "timestamp": BASE_MS,
+        "message_id": f"msg-{uuid.uuid4().hex}",
+    }
+    if fields.get("type") in ("page", "identify"):
+        del body["event"]  # named after the type
+    body.update(fields)
+    return body

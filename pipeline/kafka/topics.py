@@ -43,9 +43,11 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_raw, parts, repl, raw_ms, visitor_key,
                   "record.raw-event.v1.schema.json"),
         TopicSpec(settings.topic_enriched, parts, repl, enriched_ms, visitor_key,
-                  "record.enriched-event.v1.schema.json"),
+                  "record.enriched-event.v1.schema.json "
+                  "(header trackhouse-session: record.session.v1.schema.json)"),
         TopicSpec(settings.topic_identities, parts, repl, enriched_ms, visitor_key,
-                  "record.identity-link.v1.schema.json"),
+                  "record.identity-link.v1.schema.json | record.user-update.v1.schema.json "
+                  "(header trackhouse-record: identity-link | user-update)"),
         TopicSpec(settings.topic_dead, parts, repl, enriched_ms, "as the original record",
                   "record.dead-letter.v1.schema.json"),
         TopicSpec(settings.topic_notifications, parts, repl, enriched_ms, visitor_key,

@@ -41,6 +41,7 @@ class Server:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    command: tuple[str, ...] = ("serve",)
 
     @property
     def url(self) -> str:
@@ -59,7 +60,7 @@ class Server:
         }
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "pipeline.cli", "serve"],
+                [sys.executable, "-m", "pipeline.cli", *self.command],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,424 @@
+"""Kafka mode: the Faust worker. Two thin agents around the stage code the embedded runtime runs.
+
+``process`` (on ``events.raw``, ``take_events`` batches): decode (msgspec, from the raw bytes),
+enrich, sessionize + stitch with per-visitor state in a Faust table keyed by the record key
+(``project\\0visitor``; changelog topic, RocksDB store by default). It publishes, under the same
+key, the enriched event to ``events.enriched`` (and to ``notifications`` when ``notify``) with
+the session as it now stands in its ``trackhouse-session`` header (``record.session.v1``; the
+sink keeps the highest ``version``), identity links and user updates to ``identities`` (told
+apart by the ``trackhouse-record`` header). The session rides in a header rather than on a topic
+of its own because Faust's per-message cost dominates the worker (see the README): one message
+per event instead of two, and the value keeps the ``record.enriched-event.v1`` schema. A record
+that fails a stage goes to ``events.dead`` (``record.dead-letter.v1``) and the agent goes on.
+
+Order within a batch: publish everything and wait for the broker's acks, *then* write the state
+table, then the batch is acknowledged (``take_events`` acks when the loop body returns). After
+a crash the batch is replayed: events whose state was written are recognised as re-deliveries
+(sessionize keeps recent event ids) and were already published; the others are computed again
+from the same state, so they are published again identically and collapse downstream.
+
+``sink`` (on ``events.enriched`` + ``identities``, ``take_events`` of ``sink_batch_size`` within
+``sink_flush_seconds``): builds the column blocks of
+``pipeline.sink.rows`` and inserts them; the loop body returns (and the offsets are acked) only
+once the insert succeeded, a failed insert is retried forever, never skipped. Re-deliveries
+collapse in the ReplacingMergeTree tables (events by ``event_id``, sessions by ``version``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import Any
+
+import faust
+import msgspec
+import structlog
+from faust.types import EventT
+
+from pipeline import metrics
+from pipeline.runtime.state_store import state_key
+from pipeline.settings import Settings
+from pipeline.sink import rows
+from pipeline.sink.clickhouse import ClickHouse
+from pipeline.stages.chain import process_event
+from pipeline.stages.enrich import Enricher
+from pipeline.stages.sessionize import Session, VisitorSessions
+from pipeline.stages.stitch import VisitorIdentity
+from schemas.records import (
+    DeadLetter,
+    EnrichedEvent,
+    IdentityLink,
+    RawEvent,
+    UserUpdate,
+    decode_record,
+    encode_record,
+)
+
+log = structlog.get_logger(__name__)
+RECORD_HEADER = "trackhouse-record"
+SESSION_HEADER = "trackhouse-session"
+LINK, USER = b"identity-link", b"user-update"
+REASON_LIMIT = 500
+RETRY_MAX_SECONDS = 10.0
+
+
+class VisitorState(msgspec.Struct):
+    """The state table's value: both stages' state of one (project, visitor)."""
+
+    sessions: VisitorSessions
+    identity: VisitorIdentity
+
+
+def dead_letter(value: bytes | None, reason: str, stage: str, message: Any) -> DeadLetter:
+    data = value or b""
+    try:
+        record, encoding = data.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        record, encoding = base64.b64encode(data).decode("ascii"), "base64"
+    return DeadLetter(
+        record=record,
+        reason=reason[:REASON_LIMIT],
+        stage=stage,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        encoding=encoding,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class SinkBatch:
+    """What one sink ``take_events`` batch decodes into."""
+
+    def __init__(self) -> None:
+        self.events: list[EnrichedEvent] = []
+        self.sessions: list[Session] = []
+        self.links: list[IdentityLink] = []
+        self.users: list[UserUpdate] = []
+        self.undecodable = 0
+
+    def blocks(self) -> list[rows.Block]:
+        return [
+            rows.event_block(self.events),
+            rows.session_block(self.sessions),
+            rows.identity_block(self.links),
+            rows.user_block(self.users),
+        ]
+
+
+def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
+    """Make ``event`` the current event *of this task*, which the state table reads to pick the
+    store and changelog partition of a key (a batch mixes partitions). Only the task's context
+    variable: ``take_events`` reads ``stream.current_event`` to pair buffered values with their
+    events, so that attribute must stay as the stream left it."""
+    saved = stream.current_event
+    stream._set_current_event(event)
+    stream.current_event = saved
+
+
+@contextlib.contextmanager
+def _acked_only_when_done(events: Sequence[EventT]) -> Iterator[None]:
+    """``take_events`` acks a batch when the loop body is left, even by an exception or a
+    cancellation (shutdown). When the body did not finish, mark the messages as acked without
+    acking them, so their offsets are never committed and the batch is consumed again."""
+    try:
+        yield
+    except BaseException:
+        for event in events:
+            event.message.acked = True
+        raise
+
+
+def _kafka_brokers(bootstrap: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
+
+
+class TrackhouseWorker:
+    """The Faust app and its agents, built from ``Settings``.
+
+    ``clickhouse=None`` builds a processing-only worker (no sink agent)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        enricher: Enricher,
+        clickhouse: ClickHouse | None,
+    ) -> None:
+        self.settings = settings
+        self.enricher = enricher
+        self.clickhouse = clickhouse
+        self.timeout_ms = settings.session_timeout_seconds * 1000
+        self.inserted = 0
+        app = faust.App(
+            settings.faust_app_id,
+            broker=_kafka_brokers(settings.kafka_bootstrap),
+            store=settings.faust_store,
+            datadir=str(settings.data_dir / "faust"),
+            topic_partitions=settings.topic_partitions,
+            topic_replication_factor=settings.topic_replication,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            producer_compression_type=None,  # CPU is the limit here, not the network
+            producer_linger_ms=5,
+            web_enabled=False,
+            broker_session_timeout=settings.faust_session_timeout_seconds,
+            broker_rebalance_timeout=settings.faust_session_timeout_seconds,
+            broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_seconds / 3),
+            table_standby_replicas=0,
+        )
+        self.app = app
+
+        def topic(*names: str) -> faust.TopicT:
+            return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+        self.raw_topic = topic(settings.topic_raw)
+        self.state = app.Table(
+            "visitor-state",
+            key_type=bytes,  # -> "raw" serializers for the store and the changelog
+            value_type=bytes,
+            partitions=settings.topic_partitions,
+        )
+        app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
+        if clickhouse is not None:
+            sink_topic = topic(settings.topic_enriched, settings.topic_identities)
+            app.agent(sink_topic, name="trackhouse.sink")(self._sink_agent)
+
+    # --- process -----------------------------------------------------------------------------
+
+    async def _process_agent(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(
+            self.settings.process_batch_size, within=self.settings.process_flush_seconds
+        ):
+            with _acked_only_when_done(events):
+                await self.process_batch(stream, events)
+
+    async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
+        s = self.settings
+        states: dict[bytes, VisitorState] = {}
+        last_event: dict[bytes, EventT] = {}
+        sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
+        dead = 0
+        for event in events:
+            message, value = event.message, event.value
+            stage = "decode"
+            try:
+                raw = decode_record(value, RawEvent)
+                stage = "enrich"
+                enriched = self.enricher.enrich(raw)
+                stage = "sessionize"
+                key = message.key or state_key(raw.project_id, raw.visitor_key)
+                state = states.get(key)
+                if state is None:
+                    _use_partition_of(stream, event)
+                    stored = self.state.get(key)
+                    state = decode_record(stored, VisitorState) if stored else None
+                outcome = process_event(
+                    enriched,
+                    state.sessions if state else None,
+                    state.identity if state else None,
+                    self.timeout_ms,
+                )
+            except Exception as exc:
+                dead += 1
+                letter = dead_letter(value, _reason(exc), stage, message)
+                sends.append((s.topic_dead, message.key, encode_record(letter), None))
+                log.warning(
+                    "worker.dead_letter",
+                    stage=stage,
+                    reason=letter.reason,
+                    topic=message.topic,
+                    partition=message.partition,
+                    offset=message.offset,
+                )
+                continue
+            states[key] = VisitorState(outcome.sessions_state, outcome.identity_state)
+            last_event[key] = event
+            if outcome.event is None:
+                metrics.EVENTS_DUPLICATE.inc()
+                continue
+            body = encode_record(outcome.event)
+            headers = None
+            if outcome.session is not None:
+                headers = [(SESSION_HEADER, encode_record(outcome.session))]
+            sends.append((s.topic_enriched, key, body, headers))
+            if outcome.event.notify:
+                sends.append((s.topic_notifications, key, body, None))
+            if outcome.stitched is not None:
+                for link in outcome.stitched.links:
+                    sends.append(
+                        (s.topic_identities, key, encode_record(link), [(RECORD_HEADER, LINK)])
+                    )
+                for user in outcome.stitched.user_updates:
+                    sends.append(
+                        (s.topic_identities, key, encode_record(user), [(RECORD_HEADER, USER)])
+                    )
+        await self._publish(sends)
+        for key, state in states.items():  # only after the broker acknowledged the outputs
+            _use_partition_of(stream, last_event[key])
+            self.state[key] = encode_record(state)
+        log.debug("worker.processed", events=len(events), dead=dead, published=len(sends))
+
+    async def _publish(
+        self, sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]]
+    ) -> None:
+        producer = self.app.producer
+        delay = 0.2
+        while True:
+            try:
+                pending = [
+                    await producer.send(topic, key, value, None, None, headers)
+                    for topic, key, value, headers in sends
+                ]
+                await asyncio.gather(*pending)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # resend all: duplicates are identical and collapse
+                log.error("worker.publish_failed", error=_reason(exc), records=len(sends))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    # --- sink --------------------------------------------------------------------------------
+
+    async def _sink_agent(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(
+            self.settings.sink_batch_size, within=self.settings.sink_flush_seconds
+        ):
+            with _acked_only_when_done(events):
+                await self.sink_batch(self.decode_sink_batch(events))
+
+    def decode_sink_batch(self, events: Sequence[EventT]) -> SinkBatch:
+        s, batch = self.settings, SinkBatch()
+        for event in events:
+            message, value = event.message, event.value
+            try:
+                headers = dict(message.headers or ())
+                if message.topic == s.topic_enriched:
+                    batch.events.append(decode_record(value, EnrichedEvent))
+                    session = headers.get(SESSION_HEADER)
+                    if session:
+                        batch.sessions.append(decode_record(session, Session))
+                elif headers.get(RECORD_HEADER) == USER:
+                    batch.users.append(decode_record(value, UserUpdate))
+                else:
+                    batch.links.append(decode_record(value, IdentityLink))
+            except (msgspec.DecodeError, TypeError) as exc:
+                # Only the process agent writes these topics; log and skip a foreign record.
+                batch.undecodable += 1
+                log.error("sink.undecodable", topic=message.topic, error=_reason(exc))
+        return batch
+
+    async def sink_batch(self, batch: SinkBatch) -> None:
+        """Insert the batch; returns only once it is in ClickHouse (retries forever)."""
+        assert self.clickhouse is not None
+        blocks = [block for block in batch.blocks() if block.row_count]
+        loop, delay = asyncio.get_running_loop(), 0.5
+        while blocks:
+            started = time.perf_counter()
+            try:
+                await loop.run_in_executor(None, self._insert, blocks)
+            except Exception as exc:
+                metrics.SINK_FAILURES.inc()
+                log.error("sink.insert_failed", error=_reason(exc), events=len(batch.events))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+                continue
+            elapsed = time.perf_counter() - started
+            self.inserted += len(batch.events)
+            metrics.EVENTS_STORED.inc(len(batch.events))
+            metrics.SINK_BATCH_ROWS.observe(len(batch.events))
+            metrics.SINK_BATCH_SECONDS.observe(elapsed)
+            log.debug(
+                "sink.flushed",
+                events=len(batch.events),
+                sessions=len(batch.sessions),
+                seconds=round(elapsed, 4),
+            )
+            return
+
+    def _insert(self, blocks: list[rows.Block]) -> None:
+        assert self.clickhouse is not None
+        for block in blocks:
+            self.clickhouse.insert(block)
+
+
+FAUST_LOG_LEVELS = {"critical": "crit", "warning": "warn", "fatal": "crit"}
+
+
+def faust_loglevel(level: str) -> str:
+    """Our log level names -> Faust's (crit|error|warn|info|debug)."""
+    level = level.lower()
+    return FAUST_LOG_LEVELS.get(level, level if level in {"error", "info", "debug"} else "info")
+
+
+class Worker(faust.Worker):
+    """``faust.Worker`` that keeps the root logger at the requested level: Faust sets it to
+    DEBUG (for its spinner) and filters in the handlers, so every ``log.debug`` in aiokafka's
+    per-message paths built a record only to drop it."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        logger.setLevel(level or logging.WARNING)
+
+
+class HttpApi:
+    """The HTTP API (``create_app``) served by uvicorn inside the worker's event loop.
+
+    A mode ``Service`` so the Faust worker starts and stops it with the app; uvicorn's own
+    signal handling is disabled (the Faust worker owns SIGTERM/SIGINT)."""
+
+    @staticmethod
+    def service(
+        host: str,
+        port: int,
+        on_start: Callable[[], Awaitable[Any]],
+        on_stop: Callable[[], Awaitable[None]],
+    ) -> Any:
+        """``on_start`` runs in the worker's loop and returns the ASGI app to serve."""
+        import mode
+        import uvicorn
+
+        class _Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):  # type: ignore[override]
+                yield
+
+        class _HttpService(mode.Service):
+            server: _Server | None = None
+            task: asyncio.Task | None = None
+
+            async def on_start(self) -> None:
+                asgi = await on_start()
+                config = uvicorn.Config(
+                    asgi,
+                    host=host,
+                    port=port,
+                    access_log=False,
+                    log_config=None,
+                    lifespan="off",
+                    timeout_graceful_shutdown=10,
+                )
+                self.server = _Server(config)
+                self.task = asyncio.ensure_future(self.server.serve())
+                while not self.server.started:
+                    if self.task.done():
+                        self.task.result()  # raises why it could not start
+                        raise RuntimeError("the HTTP server stopped at start-up")
+                    await asyncio.sleep(0.05)
+                log.info("worker.http_listening", url=f"http://{host}:{port}")
+
+            async def on_stop(self) -> None:
+                if self.server is not None and self.task is not None:
+                    self.server.should_exit = True
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.task, 15)
+                await on_stop()
+
+        return _HttpService()

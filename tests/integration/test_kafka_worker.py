@@ -1,0 +1,405 @@
+"""Kafka mode end to end on a real broker: ``trackhouse worker`` (Faust agents + the HTTP API of
+the chDB-owning process): POST -> events.raw -> process agent -> topics -> sink agent ->
+ClickHouse -> GET. Every worker gets topics and an app id of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import msgspec
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas.records import DeadLetter, RawEvent, encode_record
+from tests.factories import BASE_MS, MINUTE_MS, native_event
+from tests.integration.server import Server, cli, wait_for
+from tests.integration.test_embedded_e2e import (
+    CHROME_WINDOWS,
+    GOOGLEBOT,
+    IPHONE,
+    fetch,
+    key_headers,
+    post_batch,
+    wait_rows,
+)
+
+pytestmark = pytest.mark.slow
+TOPIC_FIELDS = ("raw", "enriched", "identities", "dead", "notifications")
+
+
+def worker_env(bootstrap: str, **extra: str) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    env = {f"TRACKHOUSE_TOPIC_{name.upper()}": f"{name}.{suffix}" for name in TOPIC_FIELDS}
+    env.update(
+        TRACKHOUSE_KAFKA_BOOTSTRAP=bootstrap,
+        TRACKHOUSE_FAUST_APP_ID=f"trackhouse-test-{suffix}",
+        TRACKHOUSE_FAUST_STORE="memory://",
+        TRACKHOUSE_SINK_BATCH_SIZE="500",
+        TRACKHOUSE_PROCESS_FLUSH_SECONDS="0.1",
+        TRACKHOUSE_LOG_LEVEL="warning",
+        TRACKHOUSE_FAUST_SESSION_TIMEOUT_SECONDS="10",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Worker(Server):
+    command: tuple[str, ...] = ("worker",)
+    projects: tuple = field(default_factory=tuple)
+
+    def topic(self, name: str) -> str:
+        return self.env[f"TRACKHOUSE_TOPIC_{name.upper()}"]
+
+    def stop(self) -> int:
+        """SIGTERM: the Faust worker stops its agents and the HTTP API, then exits 0."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(90)
+        code = self.process.returncode
+        return 0 if code in (0, -signal.SIGTERM) else code
+
+
+def start_worker(data_dir: Path, env: dict[str, str], port: int | None = None) -> Worker:
+    worker = Worker(data_dir, env=env) if port is None else Worker(data_dir, env=env, port=port)
+    return worker.start(timeout=120)
+
+
+async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < expected:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(messages)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value in records:  # one by one: their order is the test's
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(kafka, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("worker") / "data"
+    project = cli(data_dir, "projects", "create", "kafka")
+    running = start_worker(data_dir, worker_env(kafka))
+    running.projects = (project,)
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+def test_posted_events_are_enriched_and_stored_through_kafka(worker, kafka):
+    project = worker.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    page = {
+        "url": "https://shop.test/pricing?utm_source=newsletter&utm_medium=email",
+        "referrer": "https://www.google.com/search?q=x",
+    }
+    events = [
+        native_event(
+            visitor,
+            type="page",
+            context={"user_agent": CHROME_WINDOWS, "ip": "81.2.69.142", "page": page},
+        ),
+        native_event(
+            visitor, event="tap", timestamp=BASE_MS + 1000, context={"user_agent": IPHONE}
+        ),
+        native_event(
+            visitor,
+            event="crawl",
+            timestamp=BASE_MS + 2000,
+            notify=True,
+            context={"user_agent": GOOGLEBOT},
+        ),
+    ]
+    response = post_batch(worker, project, events, {"X-Forwarded-For": "8.8.8.8"})
+    assert response.status_code == 202, response.text
+    rows = {r["event"]: r for r in wait_rows(worker, project, 3, visitor_id=visitor)}
+    assert set(rows) == {"pageview", "tap", "crawl"}
+
+    chrome = rows["pageview"]
+    assert (chrome["browser"], chrome["os"], chrome["device_type"]) == (
+        "Chrome",
+        "Windows",
+        "desktop",
+    )
+    assert (chrome["country"], chrome["city"]) == ("GB", "London")
+    assert (chrome["path"], chrome["referrer_domain"]) == ("/pricing", "google.com")
+    assert (chrome["utm_source"], chrome["utm_medium"]) == ("newsletter", "email")
+    assert (rows["tap"]["device_brand"], rows["tap"]["country"]) == ("Apple", "US")
+    assert rows["crawl"]["is_bot"] is True
+    assert len({r["session_id"] for r in rows.values()}) == 1
+    for row in rows.values():
+        assert "81.2.69.142" not in str(row) and "8.8.8.8" not in str(row)
+
+    # The enriched topic holds the events without the IP; notify=true also went to notifications.
+    notified = asyncio.run(consume(kafka, worker.topic("notifications"), 1, timeout=10))
+    crawls = [orjson.loads(r.value) for r in notified]
+    assert [c["event"] for c in crawls if c["visitor_id"] == visitor] == ["crawl"]
+    assert crawls[0]["session_id"] == rows["crawl"]["session_id"] and "ip" not in crawls[0]
+
+
+def test_sessions_split_after_thirty_minutes_and_reach_the_sink(worker):
+    project = worker.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    minutes = [0, 10, 25, 56, 70]  # 25 -> 56 is a 31-minute gap
+    events = [
+        native_event(
+            visitor,
+            type="page",
+            timestamp=BASE_MS + m * MINUTE_MS,
+            context={"page": {"url": f"https://a.test/p{m}"}},
+        )
+        for m in minutes
+    ]
+    assert post_batch(worker, project, events).status_code == 202
+    rows = wait_rows(worker, project, 5, visitor_id=visitor)
+    by_path = {r["path"]: r["session_id"] for r in rows}
+    assert by_path["/p0"] == by_path["/p10"] == by_path["/p25"]
+    assert by_path["/p56"] == by_path["/p70"] != by_path["/p0"]
+
+    sessions = wait_for(
+        lambda: (
+            (s := fetch(worker, project, "/v1/sessions", visitor_id=visitor)["sessions"])
+            and sum(x["events"] for x in s) == 5
+            and s
+        )
+    )
+    assert sessions and len(sessions) == 2, sessions
+    first = next(s for s in sessions if s["session_id"] == by_path["/p0"])
+    assert (first["events"], first["pageviews"], first["entry_path"], first["exit_path"]) == (
+        3,
+        3,
+        "/p0",
+        "/p25",
+    )
+    assert first["duration_ms"] == 25 * MINUTE_MS
+
+
+def test_identify_resolves_earlier_anonymous_events_retroactively(worker):
+    project = worker.projects[0]
+    visitor, user = f"vis_{uuid.uuid4().hex}", f"user_{uuid.uuid4().hex}"
+    anonymous = [
+        native_event(visitor, event=f"browse{i}", timestamp=BASE_MS + i * 1000) for i in range(2)
+    ]
+    assert post_batch(worker, project, anonymous).status_code == 202
+    wait_rows(worker, project, 2, visitor_id=visitor)
+    identify = native_event(
+        visitor, type="identify", user_id=user, timestamp=BASE_MS + 5000, traits={"plan": "pro"}
+    )
+    later = native_event(visitor, event="purchase", timestamp=BASE_MS + 6000)
+    assert post_batch(worker, project, [identify]).status_code == 202
+    assert post_batch(worker, project, [later]).status_code == 202
+
+    rows = wait_rows(worker, project, 4, user_id=user)
+    assert [r["event"] for r in rows] == ["purchase", "identify", "browse1", "browse0"]
+    assert all(r["user_id"] == user for r in rows)
+
+
+def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(worker, kafka):
+    project = worker.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    key = f"{project['project_id']}\x00{visitor}".encode()
+    valid = [
+        RawEvent(
+            event_id=str(uuid.uuid4()),
+            project_id=project["project_id"],
+            type="track",
+            event=f"after{i}",
+            timestamp=BASE_MS + i,
+            received_at=BASE_MS,
+            visitor_id=visitor,
+            ip="81.2.69.142",
+        )
+        for i in range(2)
+    ]
+    malformed = [
+        b"{not json",
+        b"\xff\xfe\x00binary",
+        orjson.dumps({"event_id": "x", "project_id": 7}),  # valid JSON, wrong types
+    ]
+    records = [(key, m) for m in malformed[:2]]
+    records += [(key, encode_record(valid[0])), (key, malformed[2]), (key, encode_record(valid[1]))]
+    asyncio.run(produce(kafka, worker.topic("raw"), records))
+
+    dead = asyncio.run(consume(kafka, worker.topic("dead"), 3))
+    letters = [msgspec.json.decode(r.value, type=DeadLetter) for r in dead]
+    assert len(letters) == 3, letters
+    assert {d.stage for d in letters} == {"decode"}
+    assert all(d.reason and d.topic == worker.topic("raw") for d in letters)
+    assert all(r.key == key for r in dead)
+    first_offset = min(d.offset for d in letters)  # the 1st, 2nd and 4th records produced
+    assert sorted(d.offset - first_offset for d in letters) == [0, 1, 3]
+    assert len({d.partition for d in letters}) == 1
+    assert letters[0].record == "{not json" and letters[0].encoding == "text"
+    binary = next(d for d in letters if d.encoding == "base64")
+    assert binary.record == "//4AYmluYXJ5"  # base64 of the original bytes
+    assert "project_id" in next(d for d in letters if d.record.startswith('{"event_id"')).reason
+
+    rows = wait_rows(worker, project, 2, visitor_id=visitor)
+    assert sorted(r["event"] for r in rows) == ["after0", "after1"]
+
+
+def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "crash")
+    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200", TRACKHOUSE_LOG_LEVEL="info")
+    first = start_worker(data_dir, env)
+    run = uuid.uuid4().hex
+
+    def batch(n: int) -> list[dict]:
+        return [
+            native_event(
+                f"vis_{i % 37}",
+                event="load",
+                message_id=f"{run}-{n}-{i}",
+                timestamp=BASE_MS + n * 1000 + i,
+            )
+            for i in range(100)
+        ]
+
+    def post(server: Worker, batches: range) -> int:
+        sent = 0
+        with httpx.Client(base_url=server.url, headers=key_headers(project)) as client:
+            for n in batches:
+                response = client.post("/v1/batch", json={"events": batch(n)})
+                assert response.status_code == 202, response.text
+                sent += response.json()["accepted"]
+        return sent
+
+    def stored(server: Worker) -> int:
+        return fetch(server, project, event="load", limit=1)["pagination"]["total"]
+
+    sent = post(first, range(15))
+    assert wait_for(lambda: stored(first) > 0, 60), first.log()
+    partial = stored(first)
+    first.kill()  # mid-stream: some batches inserted, the rest only in Kafka
+    second = start_worker(data_dir, env, port=first.port)
+    try:
+        sent += post(second, range(15, 30))
+        assert wait_for(lambda: stored(second) >= sent, 90), (
+            partial,
+            stored(second),
+            first.log()[-3000:],
+            second.log()[-3000:],
+        )
+        assert stored(second) == sent == 3000
+        sessions = fetch(second, project, "/v1/sessions", limit=1000)["sessions"]
+        assert len(sessions) == 37  # one per visitor: 30 s of event time
+        assert sum(s["events"] for s in sessions) == sent  # state survived: nothing counted twice
+    finally:
+        assert second.stop() == 0, second.log()
+    counts = cli(
+        data_dir,
+        "sql",
+        "SELECT count(), uniqExact(message_id) FROM trackhouse.events FINAL WHERE event = 'load'",
+    )["rows"]
+    assert counts == [[3000, 3000]]
+
+
+def test_worker_and_embedded_runtime_store_the_same_rows(worker, tmp_path):
+    """The same events through ``trackhouse serve`` and ``trackhouse worker``: identical rows,
+    but for what depends on the project (ids) or the moment (``received_at``)."""
+    run = uuid.uuid4().hex[:8]
+    visitors = [f"vis_parity_{run}_{n}" for n in range(3)]
+    agents = (CHROME_WINDOWS, IPHONE, GOOGLEBOT)
+    events = []
+    for n, visitor in enumerate(visitors):
+        for i, minute in enumerate((0, 5, 12, 50, 55, 3)):  # a 38-min gap, one late event
+            events.append(
+                native_event(
+                    visitor,
+                    type="page" if i % 2 == 0 else "track",
+                    event=None if i % 2 == 0 else f"click{i}",
+                    message_id=f"{visitor}-{i}",
+                    timestamp=BASE_MS + minute * MINUTE_MS + n,
+                    properties={"i": i},
+                    context={
+                        "user_agent": agents[n],
+                        "ip": "81.2.69.142" if n != 1 else "8.8.8.8",
+                        "page": {"url": f"https://a.test/p{i}?utm_source=s{n}"},
+                    },
+                )
+            )
+        events.append(
+            native_event(
+                visitor,
+                type="identify",
+                user_id=f"user_{visitor}",
+                message_id=f"{visitor}-identify",
+                timestamp=BASE_MS + 56 * MINUTE_MS,
+                traits={"plan": "pro"},
+            )
+        )
+    for event in events:
+        if event.get("event") is None:
+            event.pop("event", None)
+
+    data_dir = tmp_path / "data"
+    embedded_project = cli(data_dir, "projects", "create", "parity")
+    embedded = Server(data_dir).start()
+    try:
+        results = []
+        for server, project in ((embedded, embedded_project), (worker, worker.projects[0])):
+            assert post_batch(server, project, events).status_code == 202
+            rows, sessions = {}, {}
+            for visitor in visitors:
+                # by user: all 7 rows, and the identity that resolves the anonymous ones, stored
+                for row in wait_rows(server, project, 7, user_id=f"user_{visitor}"):
+                    rows[row["message_id"]] = row
+                found = wait_for(
+                    lambda s=server, p=project, v=visitor: (
+                        (got := fetch(s, p, "/v1/sessions", visitor_id=v)["sessions"])
+                        and sum(x["events"] for x in got) == 7
+                        and got
+                    )
+                )
+                assert found, visitor
+                for session in found:
+                    sessions[(visitor, session["start"])] = session
+            results.append((rows, sessions))
+    finally:
+        assert embedded.stop() == 0, embedded.log()
+
+    (embedded_rows, embedded_sessions), (worker_rows, worker_sessions) = results
+    assert len(embedded_rows) == len(worker_rows) == len(events)
+    assert len(embedded_sessions) == len(worker_sessions) == 2 * len(visitors)
+
+    def session_of(rows, sessions):  # session ids differ (they derive from the project)
+        by_id = {s["session_id"]: key for key, s in sessions.items()}
+        return {m: by_id[r["session_id"]] for m, r in rows.items()}
+
+    assert session_of(embedded_rows, embedded_sessions) == session_of(worker_rows, worker_sessions)
+    ignored = {"id", "event_id", "project_id", "session_id", "received_at"}
+    for message_id, row in embedded_rows.items():
+        mine = {k: v for k, v in row.items() if k not in ignored}
+        theirs = {k: v for k, v in worker_rows[message_id].items() if k not in ignored}
+        assert mine == theirs, message_id
+    for key, session in embedded_sessions.items():
+        mine = {k: v for k, v in session.items() if k not in {"session_id", "project_id"}}
+        theirs = {
+            k: v for k, v in worker_sessions[key].items() if k not in {"session_id", "project_id"}
+        }
+        assert mine == theirs, key

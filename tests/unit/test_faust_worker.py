@@ -1,0 +1,120 @@
+"""The Kafka worker's pure parts: dead letters, sink batch decoding, insert retries (the agents
+themselves run against a real broker in tests/integration/test_kafka_worker.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+
+from pipeline.runtime.faust_app import (
+    LINK,
+    RECORD_HEADER,
+    SESSION_HEADER,
+    USER,
+    SinkBatch,
+    TrackhouseWorker,
+    dead_letter,
+    faust_loglevel,
+)
+from pipeline.settings import Settings
+from pipeline.stages.sessionize import Session
+from schemas.records import IdentityLink, UserUpdate, encode_record
+from tests.factories import enriched
+
+
+def message(topic: str, offset: int = 7, headers=None) -> SimpleNamespace:
+    return SimpleNamespace(topic=topic, partition=2, offset=offset, headers=headers or [])
+
+
+def event(topic: str, value: bytes, headers=None) -> SimpleNamespace:
+    return SimpleNamespace(message=message(topic, headers=headers), value=value)
+
+
+class FlakyClickHouse:
+    """Fails the first ``failures`` inserts, then records what it is given."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.attempts = 0
+        self.tables: list[str] = []
+
+    def insert(self, block) -> None:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise ConnectionError("ClickHouse is away")
+        self.tables.append(block.table)
+
+
+@pytest.fixture
+def worker(tmp_path):
+    settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path, faust_store="memory://")
+    return TrackhouseWorker(settings, enricher=None, clickhouse=FlakyClickHouse(2))  # type: ignore[arg-type]
+
+
+def test_dead_letter_keeps_text_or_base64_and_where_it_came_from():
+    text = dead_letter(b"{oops", "DecodeError: x", "decode", message("events.raw"))
+    assert (text.record, text.encoding, text.stage) == ("{oops", "text", "decode")
+    assert (text.topic, text.partition, text.offset) == ("events.raw", 2, 7)
+    binary = dead_letter(b"\xff\x00", "r" * 2000, "decode", message("events.raw"))
+    assert (binary.record, binary.encoding, len(binary.reason)) == ("/wA=", "base64", 500)
+    assert dead_letter(None, "tombstone", "decode", message("t")).record == ""
+
+
+def test_sink_batch_decodes_events_sessions_links_and_users(worker):
+    s = worker.settings
+    session = Session("s1", "p", "v", 1, 2, events=1, version=1)
+    link = IdentityLink("p", "v", "u", 3)
+    user = UserUpdate("p", "u", 3)
+    batch = worker.decode_sink_batch(
+        [
+            event(
+                s.topic_enriched,
+                encode_record(enriched()),
+                [(SESSION_HEADER, encode_record(session))],
+            ),
+            event(s.topic_identities, encode_record(link), [(RECORD_HEADER, LINK)]),
+            event(s.topic_identities, encode_record(user), [(RECORD_HEADER, USER)]),
+            event(s.topic_enriched, b"not json"),
+        ]
+    )
+    assert len(batch.events) == 1 and batch.sessions == [session]
+    assert batch.links == [link] and batch.users == [user]
+    assert batch.undecodable == 1
+
+
+def test_a_failed_insert_is_retried_until_it_succeeds_never_skipped(worker, monkeypatch):
+    monkeypatch.setattr("pipeline.runtime.faust_app.RETRY_MAX_SECONDS", 0.01)
+    batch = SinkBatch()
+    batch.events.append(enriched())
+    asyncio.run(worker.sink_batch(batch))
+    assert worker.clickhouse.attempts == 3  # two failures, then the insert
+    assert worker.clickhouse.tables == ["events"]
+    assert worker.inserted == 1
+
+
+def test_faust_log_levels():
+    assert [faust_loglevel(x) for x in ("warning", "critical", "info", "nonsense")] == [
+        "warn",
+        "crit",
+        "info",
+        "info",
+    ]
+
+
+def test_an_unfinished_batch_is_never_acknowledged():
+    from pipeline.runtime.faust_app import _acked_only_when_done
+
+    done = [event("t", b"1"), event("t", b"2")]
+    for e in done:
+        e.message.acked = False
+    with _acked_only_when_done(done):
+        pass
+    assert not any(e.message.acked for e in done)  # take_events will ack them
+
+    interrupted = [event("t", b"3")]
+    interrupted[0].message.acked = False
+    with pytest.raises(asyncio.CancelledError), _acked_only_when_done(interrupted):
+        raise asyncio.CancelledError
+    assert interrupted[0].message.acked  # take_events' ack becomes a no-op: no commit
