@@ -102,6 +102,7 @@ def create_app(
         wait = buckets.take(project_id, events)
         if wait:
             raise rate_limited(wait)
+
     future_ms = settings.future_tolerance_seconds * 1000
 
     @asynccontextmanager

@@ -50,9 +50,7 @@ def erase_user(ch: SqlRunner, project_id: str, user_id: str) -> Erased:
     erased = Erased(
         visitors=visitors,
         events=count_then_delete(ch, "events", owned + ")", params),
-        sessions=count_then_delete(
-            ch, "sessions", owned + " OR visitor_id = {k:String})", params
-        ),
+        sessions=count_then_delete(ch, "sessions", owned + " OR visitor_id = {k:String})", params),
         identities=count_then_delete(
             ch, "identities", "project_id = {p:String} AND user_id = {u:String}", params
         ),

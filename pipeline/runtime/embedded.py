@@ -203,12 +203,8 @@ class Processor:
         (rows inserted since then come again, identical, and collapse)."""
         started = time.perf_counter()
         try:
-            # Links first: an event never shows up before the link that resolves its user
-            # (and the anonymous-visitor purge never sees it as never linked).
-            self.clickhouse.insert(rows.identity_block(batch.links))
-            self.clickhouse.insert(rows.event_block(batch.events))
-            self.clickhouse.insert(rows.session_block(batch.sessions))
-            self.clickhouse.insert(rows.user_block(batch.users))
+            for block in rows.batch_blocks(batch.events, batch.sessions, batch.links, batch.users):
+                self.clickhouse.insert(block)
         except Exception:
             metrics.SINK_FAILURES.inc()
             log.exception("sink.flush_failed", events=len(batch.events))

@@ -105,12 +105,7 @@ class SinkBatch:
         self.undecodable = 0
 
     def blocks(self) -> list[rows.Block]:
-        return [
-            rows.event_block(self.events),
-            rows.session_block(self.sessions),
-            rows.identity_block(self.links),
-            rows.user_block(self.users),
-        ]
+        return rows.batch_blocks(self.events, self.sessions, self.links, self.users)
 
 
 def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:

@@ -171,3 +171,20 @@ def user_block(updates: list[UserUpdate]) -> Block:
         row[4], row[5] = min(row[4], touch), max(row[5], traits)
     rows = [tuple(row) for row in merged.values()]
     return Block("users", USER_COLUMNS, _columns(rows, len(USER_COLUMNS)))
+
+
+def batch_blocks(
+    events: list[EnrichedEvent],
+    sessions: list[Session],
+    links: list[IdentityLink],
+    users: list[UserUpdate],
+) -> list[Block]:
+    """The blocks of one sink batch in insert order. Links first: an event never shows up
+    before the link that resolves its user (and the anonymous-visitor purge never sees it as
+    never linked)."""
+    return [
+        identity_block(links),
+        event_block(events),
+        session_block(sessions),
+        user_block(users),
+    ]

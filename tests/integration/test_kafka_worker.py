@@ -136,7 +136,10 @@ def test_posted_events_are_enriched_and_stored_through_kafka(worker, kafka):
     ]
     response = post_batch(worker, project, events, {"X-Forwarded-For": "8.8.8.8"})
     assert response.status_code == 202, response.text
-    rows = {r["event"]: r for r in wait_rows(worker, project, 3, visitor_id=visitor)}
+    rows = {
+        r["event"]: r
+        for r in wait_rows(worker, project, 3, visitor_id=visitor, include_bots="true")
+    }
     assert set(rows) == {"pageview", "tap", "crawl"}
 
     chrome = rows["pageview"]
@@ -367,11 +370,17 @@ def test_worker_and_embedded_runtime_store_the_same_rows(worker, tmp_path):
             rows, sessions = {}, {}
             for visitor in visitors:
                 # by user: all 7 rows, and the identity that resolves the anonymous ones, stored
-                for row in wait_rows(server, project, 7, user_id=f"user_{visitor}"):
+                for row in wait_rows(
+                    server, project, 7, user_id=f"user_{visitor}", include_bots="true"
+                ):
                     rows[row["message_id"]] = row
                 found = wait_for(
                     lambda s=server, p=project, v=visitor: (
-                        (got := fetch(s, p, "/v1/sessions", visitor_id=v)["sessions"])
+                        (
+                            got := fetch(s, p, "/v1/sessions", visitor_id=v, include_bots="true")[
+                                "sessions"
+                            ]
+                        )
                         and sum(x["events"] for x in got) == 7
                         and got
                     )
