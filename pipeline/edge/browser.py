@@ -55,6 +55,7 @@ def install(app: FastAPI, cors_origins: list[str]) -> None:
             allow_origins=cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", "Content-Encoding", "X-API-Key", "Authorization"],
+            expose_headers=["Retry-After"],
             max_age=86400,
         )
 
