@@ -27,7 +27,8 @@ tracker: install
 
 # The browser tests drive Debian's Chromium (Playwright's own download is not used).
 browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 
 run: install
 	$(BIN)/trackhouse serve
