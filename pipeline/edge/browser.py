@@ -1,0 +1,73 @@
+"""What browsers and SDKs need from the edge, kept apart from the API handlers:
+
+- ``decode_body``: ``Content-Encoding: gzip`` request bodies (the SDKs compress batches). The
+  decompressed size is capped by the same limit as a plain body (413 past it), so a small
+  "zip bomb" cannot expand without bound; other encodings are refused with 415.
+- ``beacon_key``: ``navigator.sendBeacon`` cannot set headers, so ``POST /v1/batch`` also takes
+  the write key as a ``?key=`` query parameter (headers win when both are present).
+- ``install``: CORS for browser origins (``TRACKHOUSE_CORS_ORIGINS``, default ``*``; no
+  cookies are used, so no credentials) and ``GET /t.js``, the minified browser tracker.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from starlette.middleware.cors import CORSMiddleware
+
+from pipeline.edge.errors import ApiError, payload_too_large
+
+TRACKER_JS = Path(__file__).parent / "static" / "t.js"
+
+
+def decode_body(headers: Mapping[str, str], body: bytes, limit: int, what: str) -> bytes:
+    """``body`` as sent, or gunzipped when ``Content-Encoding: gzip`` (at most ``limit``)."""
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "x-gzip"):
+        raise ApiError(415, "unsupported_encoding", f"Content-Encoding {encoding!r}: use gzip")
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise payload_too_large(limit, what)
+        if not inflater.eof:
+            raise ApiError(400, "invalid_body", "truncated gzip body")
+    except zlib.error as exc:
+        raise ApiError(400, "invalid_body", f"malformed gzip body: {exc}") from None
+    return out
+
+
+def beacon_key(query: Mapping[str, str]) -> str | None:
+    key = query.get("key", "").strip()
+    return key or None
+
+
+def install(app: FastAPI, cors_origins: list[str]) -> None:
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Content-Encoding", "X-API-Key", "Authorization"],
+            expose_headers=["Retry-After"],
+            max_age=86400,
+        )
+
+    @app.get("/t.js", include_in_schema=False)
+    async def tracker_js() -> Response:
+        """The browser tracker (``tracker/``, built by ``npm run build``)."""
+        if not TRACKER_JS.exists():
+            raise ApiError(
+                404, "not_found", "the tracker is not built (cd tracker && npm run build)"
+            )
+        return Response(
+            TRACKER_JS.read_bytes(),
+            media_type="application/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"},
+        )

@@ -1,0 +1,392 @@
+"""The browser tracker (``tracker/``) in real headless Chromium against a running edge: a small
+SPA on another origin loads ``/t.js`` (or the ES module); rows are read back with GET
+/v1/events. Needs ``chromium`` (``make test`` installs Debian's) and node/npm for the build."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.test_embedded_e2e import fetch, wait_rows
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+TRACKER = ROOT / "tracker"
+# HeadlessChrome's own user agent is (rightly) classified as a bot and left out of reads.
+DESKTOP_CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Safari/537.36"
+)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+SPA = """<!doctype html><html><head><meta charset="utf-8"><title>Home</title></head><body>
+<a id="to-pricing" href="/app/pricing">Pricing</a>
+<button id="buy" data-kb-track-click="Add to Cart" data-kb-click-channel="ecommerce">Buy</button>
+<div style="height: 3000px"></div>
+<section id="plans" data-kb-track-visibility="Plans Viewed" data-kb-visibility-channel="marketing"
+  data-kb-visibility-threshold="0.75" style="height: 200px">plans</section>
+<div id="late"></div>
+%(loader)s
+<script>
+document.getElementById('to-pricing').addEventListener('click', (e) => {
+  e.preventDefault();
+  history.pushState({}, '', '/app/pricing');
+  document.title = 'Pricing';
+});
+window.addEventListener('popstate', () => {
+  document.title = location.pathname.endsWith('/pricing') ? 'Pricing' : 'Home';
+});
+</script></body></html>"""
+
+SCRIPT_LOADER = """<script src="%(edge)s/t.js"></script>
+<script>window.th = trackhouse.init(%(options)s);</script>"""
+MODULE_LOADER = """<script type="module">
+import * as trackhouse from '/tracker.mjs';
+window.trackhouse = trackhouse;
+window.th = trackhouse.init(%(options)s);
+</script>"""
+
+
+@pytest.fixture(scope="session")
+def built_tracker():
+    """``npm ci`` (when needed) and ``npm run build``: the edge serves the fresh /t.js."""
+    npm = shutil.which("npm")
+    assert npm, "node/npm are needed to build the tracker"
+    if not (TRACKER / "node_modules" / ".package-lock.json").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TRACKER, check=True)
+    out = subprocess.run(
+        [npm, "run", "build"], cwd=TRACKER, check=True, capture_output=True, text=True
+    )
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def browser(built_tracker):
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium is missing: apt-get install -y chromium (make test does it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Site:
+    """The web site under test, on its own origin: the SPA for every /app/ path."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                path = self.path.split("?")[0]
+                if path == "/tracker.mjs":
+                    body, kind = (TRACKER / "src" / "tracker.js").read_bytes(), "text/javascript"
+                elif path.startswith("/app"):
+                    body, kind = site.pages["app"].encode(), "text/html"
+                elif path in site.pages:
+                    body, kind = site.pages[path].encode(), "text/html"
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind + "; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.pages["/other"] = "<!doctype html><title>Other</title><p>other page</p>"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def spa(self, edge: str, options: dict, module: bool = False) -> str:
+        loader = MODULE_LOADER if module else SCRIPT_LOADER
+        self.pages["app"] = SPA % {
+            "loader": loader % {"edge": edge, "options": json.dumps(options)}
+        }
+        return self.url + "/app/"
+
+
+@pytest.fixture(scope="module")
+def site():
+    site = Site()
+    yield site
+    site.server.shutdown()
+    site.server.server_close()
+
+
+@pytest.fixture
+def tab(browser):
+    context = browser.new_context(
+        user_agent=DESKTOP_CHROME,
+        locale="de-DE",
+        viewport={"width": 1000, "height": 700},
+        screen={"width": 1440, "height": 900},
+    )
+    page = context.new_page()
+    page.batch_requests = []
+    page.on(
+        "request",
+        lambda r: r.method == "POST" and "/v1/batch" in r.url and page.batch_requests.append(r),
+    )
+    yield page
+    context.close()
+
+
+def options(embedded, project, **extra):
+    return {"key": project["write_key"], "host": embedded.url, "flushInterval": 300, **extra}
+
+
+def flush(page) -> bool:
+    return page.evaluate("() => th.flush()")
+
+
+def test_spa_page_views_with_context_and_cookie(embedded, site, tab):
+    project = embedded.projects[0]
+    url = site.spa(embedded.url, options(embedded, project))
+    tab.goto(url)
+    visitor = tab.evaluate("th.getVisitorId()")
+    assert visitor.startswith("vis_")
+    tab.click("#to-pricing")  # pushState
+    tab.wait_for_function("document.title === 'Pricing'")
+    tab.evaluate("history.replaceState(history.state, '', location.href)")  # same URL: no view
+    tab.go_back()  # popstate
+    tab.wait_for_function("location.pathname === '/app/'")
+    tab.wait_for_timeout(100)
+    assert flush(tab) is True
+
+    rows = wait_rows(embedded, project, 3, visitor_id=visitor, event="pageview")
+    rows = sorted(rows, key=lambda r: r["timestamp"])
+    assert [r["path"] for r in rows] == ["/app/", "/app/pricing", "/app/"]
+    assert [r["title"] for r in rows] == ["Home", "Pricing", "Home"]
+    assert rows[1]["url"] == site.url + "/app/pricing"
+    assert rows[1]["referrer"] == site.url + "/app/"
+    assert all(r["type"] == "page" for r in rows)
+    assert {(r["locale"], r["screen"], r["browser"]) for r in rows} == {
+        ("de-DE", "1440x900", "Chrome")
+    }
+    time.sleep(1)
+    assert fetch(embedded, project, visitor_id=visitor)["pagination"]["total"] == 3
+
+    [cookie] = [c for c in tab.context.cookies() if c["name"] == "th_vis"]
+    assert cookie["value"] == visitor and cookie["sameSite"] == "Lax"
+    days = (cookie["expires"] - datetime.now(UTC).timestamp()) / 86400
+    assert 364 < days <= 365
+    tab.reload()  # the same visitor on the next load
+    assert tab.evaluate("th.getVisitorId()") == visitor
+
+
+def test_declarative_clicks_and_visibility_including_late_elements(embedded, site, tab):
+    project = embedded.projects[0]
+    tab.goto(site.spa(embedded.url, options(embedded, project)))
+    visitor = tab.evaluate("th.getVisitorId()")
+    tab.click("#buy")
+    tab.evaluate(
+        """() => {
+        const late = document.getElementById('late');
+        late.innerHTML = '<button id="late-btn" data-kb-track-click="Late Click"><b>go</b></button>'
+          + '<div style="height:2000px"></div>'
+          + '<section id="late-sec" data-kb-track-visibility="Late Seen"'
+          + ' style="height:50px">s</section>';
+    }"""
+    )
+    tab.click("#late-btn b")  # a child of the tagged element
+    tab.evaluate("document.getElementById('plans').scrollIntoView()")
+    tab.wait_for_timeout(300)
+    tab.evaluate("document.getElementById('late-sec').scrollIntoView()")
+    tab.wait_for_timeout(300)
+    tab.evaluate("document.getElementById('plans').scrollIntoView()")  # once only
+    tab.wait_for_timeout(300)
+    flush(tab)
+    rows = wait_rows(embedded, project, 5, visitor_id=visitor)
+    seen = sorted((r["event"], r["channel"]) for r in rows if r["event"] != "pageview")
+    assert seen == [
+        ("Add to Cart", "ecommerce"),
+        ("Late Click", ""),
+        ("Late Seen", ""),
+        ("Plans Viewed", "marketing"),
+    ]
+
+
+def test_batching_at_ten_and_beacon_on_page_hide(embedded, site, tab):
+    project = embedded.projects[1]
+    tab.goto(site.spa(embedded.url, options(embedded, project, flushInterval=0)))
+    visitor = tab.evaluate("th.getVisitorId()")
+    tab.evaluate("for (let i = 0; i < 8; i++) th.track('step', {i})")  # + the page view: 9
+    tab.wait_for_timeout(500)
+    assert tab.batch_requests == []
+    tab.evaluate("th.track('step', {i: 8})")  # the 10th event sends the batch
+    tab.wait_for_timeout(500)
+    assert len(tab.batch_requests) == 1
+    assert len(json.loads(tab.batch_requests[0].post_data)["events"]) == 10
+    assert tab.batch_requests[0].headers.get("x-api-key") == project["write_key"]
+
+    # hidden tab: visibilitychange -> sendBeacon with the key in the query string
+    tab.evaluate("th.track('before-hide', {i: 9}); th.track('before-hide', {i: 10})")
+    tab.evaluate(
+        """() => {
+        Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }"""
+    )
+    # leaving the page: pagehide -> sendBeacon
+    tab.evaluate("th.track('before-leave', {i: 11})")
+    tab.goto(site.url + "/other")
+    # Chromium sends a beacon that outlives its page with the browser's own user agent
+    # (HeadlessChrome, a bot): include bots when reading back.
+    rows = wait_rows(embedded, project, 13, visitor_id=visitor, limit=100, include_bots="true")
+    assert sorted(r["properties"].get("i", -1) for r in rows) == list(range(-1, 12))
+    beacons = [r for r in tab.batch_requests[1:] if "key=" in r.url]
+    assert beacons, [r.url for r in tab.batch_requests]
+    time.sleep(1)
+    total = fetch(embedded, project, visitor_id=visitor, include_bots="true")["pagination"]["total"]
+    assert total == 13
+
+
+def test_identify_stitches_earlier_anonymous_events(embedded, site, tab):
+    project = embedded.projects[0]
+    user = f"u_{uuid.uuid4().hex}"
+    tab.goto(site.spa(embedded.url, options(embedded, project)))
+    visitor = tab.evaluate("th.getVisitorId()")
+    tab.evaluate("th.track('browse', {sku: 'A1'})")
+    flush(tab)
+    wait_rows(embedded, project, 2, visitor_id=visitor)
+    tab.evaluate(f"th.identify('{user}', {{plan: 'pro'}})")
+    tab.evaluate("th.track('purchase')")
+    flush(tab)
+    rows = wait_rows(embedded, project, 4, user_id=user)
+    assert {r["event"] for r in rows} == {"pageview", "browse", "identify", "purchase"}
+    assert all(r["user_id"] == user and r["visitor_id"] == visitor for r in rows)
+    # reset(): a new anonymous visitor, no user
+    tab.evaluate("th.reset()")
+    assert tab.evaluate("th.getUserId()") is None
+    assert tab.evaluate("th.getVisitorId()") not in (visitor, None)
+
+
+def test_5xx_is_retried_once_stored_and_4xx_is_not_retried(embedded, site, tab):
+    project = embedded.projects[0]
+    calls = []
+
+    def flaky(route):
+        calls.append(route.request.url)
+        if len(calls) == 1:
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1", "Access-Control-Allow-Origin": "*"},
+                body='{"error":"unavailable","message":"later"}',
+            )
+        else:
+            route.continue_()
+
+    tab.route("**/v1/batch*", flaky)
+    tab.goto(site.spa(embedded.url, options(embedded, project, flushInterval=0)))
+    visitor = tab.evaluate("th.getVisitorId()")
+    tab.evaluate("th.track('retried')")
+    assert flush(tab) is False  # the first attempt got a 503: retried later
+    tab.wait_for_timeout(2500)  # (route handlers run while Playwright waits)
+    rows = wait_rows(embedded, project, 2, visitor_id=visitor)
+    assert len(calls) == 2
+    time.sleep(1)
+    assert sorted(r["event"] for r in rows) == ["pageview", "retried"]
+    assert fetch(embedded, project, visitor_id=visitor)["pagination"]["total"] == 2
+
+    calls.clear()
+    tab.unroute("**/v1/batch*")
+    tab.route("**/v1/batch*", lambda route: (calls.append(1), route.continue_()))
+    tab.goto(site.spa(embedded.url, {**options(embedded, project), "key": "wrong"}))
+    assert flush(tab) is False
+    tab.wait_for_timeout(1500)
+    assert len(calls) == 1  # 401: dropped, never retried
+
+
+def test_do_not_track_and_gpc_are_respected(embedded, site, browser):
+    context = browser.new_context(user_agent=DESKTOP_CHROME)
+    context.add_init_script(
+        "Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true})"
+    )
+    page = context.new_page()
+    sent = []
+    page.on("request", lambda r: "/v1/" in r.url and sent.append(r.url))
+    page.goto(site.spa(embedded.url, options(embedded, embedded.projects[0])))
+    page.evaluate("th.track('nope'); th.flush()")
+    page.wait_for_timeout(500)
+    assert page.evaluate("th.enabled") is False
+    assert page.evaluate("th.getVisitorId()") is None
+    assert sent == [] and context.cookies() == []
+    # opting out of the check tracks again
+    page.goto(
+        site.spa(embedded.url, options(embedded, embedded.projects[0], respectDoNotTrack=False))
+    )
+    assert page.evaluate("th.enabled") is True
+    context.close()
+
+
+def test_es_module_with_timed_events_super_properties_revenue_and_prefix(embedded, site, tab):
+    project = embedded.projects[1]
+    url = site.spa(embedded.url, options(embedded, project, eventPrefix="app."), module=True)
+    tab.goto(url)
+    tab.wait_for_function("window.th !== undefined")
+    visitor = tab.evaluate("th.getVisitorId()")
+    timed = tab.evaluate(
+        """async () => {
+        th.register({app_version: '2.1.0', env: 'test'});
+        th.registerOnce({env: 'ignored', first_source: 'google'});
+        th.unregister('first_source');
+        th.timeEvent('Checkout Flow');
+        th.timeEvent('Video');
+        th.cancelTimeEvent('Video');
+        await new Promise((r) => setTimeout(r, 120));
+        const timers = th.getTimedEvents();
+        const running = th.getEventDuration('Checkout Flow');
+        th.track({event: 'Checkout Flow', channel: 'conversions', tags: {items: 3}});
+        th.trackRevenue({amount: 99.99, currency: 'USD', orderId: 'o_1', productId: 'p_1'});
+        const supers = th.getSuperProperties();
+        th.clearSuperProperties();
+        th.track('bare');
+        await th.flush();
+        return {timers, running, supers, after: th.getTimedEvents()};
+    }"""
+    )
+    assert timed["timers"] == ["Checkout Flow"] and timed["after"] == []
+    assert timed["running"] >= 100
+    assert timed["supers"] == {"app_version": "2.1.0", "env": "test"}
+    rows = {r["event"]: r for r in wait_rows(embedded, project, 4, visitor_id=visitor)}
+    checkout = rows["app.Checkout Flow"]
+    assert checkout["channel"] == "conversions"
+    assert checkout["properties"]["items"] == 3 and checkout["properties"]["$duration"] >= 100
+    assert checkout["properties"]["app_version"] == "2.1.0"
+    revenue = rows["app.revenue"]
+    assert revenue["channel"] == "__analytics"
+    assert revenue["properties"] == {
+        "app_version": "2.1.0",
+        "env": "test",
+        "amount": 99.99,
+        "currency": "USD",
+        "orderId": "o_1",
+        "productId": "p_1",
+    }
+    assert rows["app.bare"]["properties"] == {}
+
+
+def test_tracker_script_is_served_minified(embedded, built_tracker):
+    script = httpx.get(f"{embedded.url}/t.js")
+    assert script.status_code == 200
+    assert script.content == (TRACKER / "dist" / "t.js").read_bytes()
+    assert "dist/t.js" in built_tracker
