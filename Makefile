@@ -30,7 +30,7 @@ browser:
 	command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }
 
-run: install
+run: $(STAMP)
 	$(BIN)/trackhouse serve
 
 test: install browser

@@ -63,7 +63,8 @@ def main() -> None:
 @data_dir_option
 def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the embedded pipeline: HTTP edge, stages and ClickHouse (chDB), no Kafka."""
-    from pipeline.edge.app import EdgeServices, create_app
+    from pipeline.edge.app import create_app
+    from pipeline.edge.context import EdgeServices
     from pipeline.registry.projects import ProjectRegistry
     from pipeline.runtime.embedded import EmbeddedRuntime
     from pipeline.stages.enrich import Enricher
@@ -174,7 +175,8 @@ def worker(
     app = TrackhouseWorker(settings, Enricher(settings.geo_database), clickhouse)
     services = []
     if http if http is not None else embedded_clickhouse:
-        from pipeline.edge.app import EdgeServices, create_app
+        from pipeline.edge.app import create_app
+        from pipeline.edge.context import EdgeServices
         from pipeline.kafka.publisher import KafkaPublisher
         from pipeline.registry.projects import ProjectRegistry
 
@@ -274,7 +276,8 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
     Keys and reads come from the ClickHouse server of TRACKHOUSE_CLICKHOUSE_URL. (With the
     embedded engine one process owns the database: `trackhouse worker` serves the API then.)
     """
-    from pipeline.edge.app import EdgeServices, create_app
+    from pipeline.edge.app import create_app
+    from pipeline.edge.context import EdgeServices
     from pipeline.kafka.publisher import KafkaPublisher
     from pipeline.registry.projects import ProjectRegistry
 

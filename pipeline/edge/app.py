@@ -3,10 +3,8 @@ publisher (the embedded spool, or Kafka); reads go to ClickHouse."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,20 +17,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import metrics
-from pipeline.edge import browser
+from pipeline.edge import browser, dialects
 from pipeline.edge import query as event_query
-from pipeline.edge.client import api_key, client_ip, parse_networks
-from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
-from pipeline.edge.ingest import BatchItem, Limits, parse_batch, parse_single
-from pipeline.edge.publisher import Publisher, PublishUnavailableError
-from pipeline.edge.ratelimit import TokenBuckets
-from pipeline.registry.projects import ProjectRegistry
-from pipeline.settings import Settings
-from pipeline.sink.clickhouse import ClickHouse
-from pipeline.stages.normalize import RequestInfo, normalize
+from pipeline.edge.context import Edge, EdgeServices
+from pipeline.edge.errors import ApiError
+from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
+from pipeline.edge.publisher import PublishUnavailableError
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
 from schemas.export import inlined_schema
-from schemas.records import RawEvent
 
 log = structlog.get_logger(__name__)
 
@@ -44,15 +36,6 @@ class ORJSONResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-@dataclass
-class EdgeServices:
-    settings: Settings
-    registry: ProjectRegistry
-    publisher: Publisher
-    clickhouse: ClickHouse
-    metrics_text: Callable[[], bytes] = metrics.local_text
-
-
 def _iso_ms(millis: int) -> str:
     moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -60,20 +43,6 @@ def _iso_ms(millis: int) -> str:
 
 def _error_response(error: ApiError, headers: dict[str, str] | None = None) -> ORJSONResponse:
     return ORJSONResponse(error.body(), status_code=error.status, headers=headers)
-
-
-async def _read_body(request: Request, limit: int, what: str) -> bytes:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise payload_too_large(limit, what)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise payload_too_large(limit, what)
-        chunks.append(chunk)
-    return browser.decode_body(request.headers, b"".join(chunks), limit, what)
 
 
 def _body_schema(model: type) -> dict[str, Any]:
@@ -94,17 +63,8 @@ def create_app(
     startup_hooks: tuple[Callable[[], Awaitable[None] | None], ...] = (),
 ) -> FastAPI:
     """The HTTP API. ``startup_hooks`` run before it serves, ``lifespan_hooks`` at shutdown."""
-    settings = services.settings
-    limits = Limits(settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events)
-    trusted = parse_networks(settings.trusted_proxies)
-    buckets = TokenBuckets(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
-
-    def throttle(project_id: str, events: int) -> None:
-        wait = buckets.take(project_id, events)
-        if wait:
-            raise rate_limited(wait)
-
-    future_ms = settings.future_tolerance_seconds * 1000
+    edge = Edge(services)
+    limits = edge.limits
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -146,40 +106,6 @@ def create_app(
         log.exception("edge.unexpected_error", error_type=type(exc).__name__)
         return _error_response(ApiError(500, "internal_error", "unexpected error"))
 
-    def authenticate(request: Request, beacon: bool = False) -> str:
-        """The project a write (write or secret key) goes to. A beacon (``sendBeacon`` cannot
-        set headers) may carry the key in ``?key=``."""
-        key = api_key(request.headers)
-        if key is None and beacon:
-            key = browser.beacon_key(request.query_params)
-        principal = services.registry.authenticate(key)
-        if principal is None:
-            raise ApiError(401, "unauthorized", "missing or unknown API key (X-API-Key)")
-        return principal.project_id
-
-    def authenticate_read(request: Request) -> str:
-        """The project a read may see: only a secret key reads (write keys are public)."""
-        principal = services.registry.authenticate(api_key(request.headers))
-        if principal is None:
-            raise ApiError(401, "unauthorized", "missing or unknown API key (X-API-Key)")
-        if not principal.can_read:
-            raise ApiError(
-                403, "forbidden", "a write key can only send events; read with the secret key"
-            )
-        return principal.project_id
-
-    def request_info(request: Request, project_id: str) -> RequestInfo:
-        peer = request.client.host if request.client else None
-        return RequestInfo(
-            project_id=project_id,
-            received_at=int(time.time() * 1000),
-            user_agent=request.headers.get("user-agent", ""),
-            client_ip=client_ip(peer, request.headers.get("x-forwarded-for"), trusted),
-        )
-
-    def normalized(events: list[NativeEvent], info: RequestInfo) -> list[RawEvent]:
-        return [normalize(e, info, future_ms) for e in events]
-
     @app.post(
         "/v1/events",
         status_code=202,
@@ -189,12 +115,11 @@ def create_app(
     )
     async def post_event(request: Request) -> ORJSONResponse:
         """Accept one event."""
-        project_id = authenticate(request)
-        throttle(project_id, 1)
-        event = parse_single(await _read_body(request, limits.max_event_bytes, "the event"), limits)
-        [raw] = normalized([event], request_info(request, project_id))
-        await services.publisher.publish([raw])
-        metrics.EVENTS_ACCEPTED.inc()
+        project_id = edge.authenticate(request)
+        edge.throttle(project_id, 1)
+        body = await edge.read_body(request, limits.max_event_bytes, "the event")
+        event = parse_single(body, limits)
+        [raw] = await edge.accept([event], edge.request_info(request, project_id))
         body = {"id": raw.event_id, "event": raw.event, "timestamp": _iso_ms(raw.timestamp)}
         return ORJSONResponse(body, status_code=202)
 
@@ -207,16 +132,15 @@ def create_app(
     )
     async def post_batch(request: Request) -> ORJSONResponse:
         """Accept a batch; valid events are kept even when others are refused."""
-        project_id = authenticate(request, beacon=True)
-        items = parse_batch(await _read_body(request, limits.max_batch_bytes, "the batch"), limits)
-        throttle(project_id, len(items))
+        project_id = edge.authenticate(request, beacon=True)
+        body = await edge.read_body(request, limits.max_batch_bytes, "the batch")
+        items = parse_batch(body, limits)
+        edge.throttle(project_id, len(items))
         good = [item.event for item in items if item.event is not None]
-        if good:
-            await services.publisher.publish(normalized(good, request_info(request, project_id)))
-        metrics.EVENTS_ACCEPTED.inc(len(good))
+        await edge.accept(good, edge.request_info(request, project_id))
         errors = [_batch_error(item) for item in items if item.error is not None]
         for error in errors:
-            metrics.EVENTS_REJECTED.labels(error["error"]).inc()
+            edge.count_rejected(error["error"])
         status = 202 if good else min(e["status"] for e in errors)
         body = {
             "accepted": len(good),
@@ -232,8 +156,8 @@ def create_app(
             f"LIMIT {q.limit} OFFSET {q.offset}"
         )
         count_sql = f"SELECT count() FROM {source} WHERE {q.where}"
-        columns, rows = await run_in_threadpool(services.clickhouse.query, sql, q.parameters)
-        _, total = await run_in_threadpool(services.clickhouse.query, count_sql, q.parameters)
+        columns, rows = await edge.query(sql, q.parameters)
+        _, total = await edge.query(count_sql, q.parameters)
         return ORJSONResponse(
             {
                 key: [event_query.row_to_json(columns, row) for row in rows],
@@ -244,22 +168,20 @@ def create_app(
     @app.get("/v1/events", responses=ERRORS, openapi_extra=event_query.openapi_parameters())
     async def list_events(request: Request) -> ORJSONResponse:
         """Events of the key's project, newest first, with the user resolved retroactively."""
-        q = event_query.build_query(authenticate_read(request), request.query_params)
+        q = event_query.build_query(edge.authenticate_read(request), request.query_params)
         source = f"{services.clickhouse.database}.events_resolved"
         return await paginated(source, "timestamp DESC, event_id", "events", q)
 
     @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
     async def get_event(event_id: str, request: Request) -> ORJSONResponse:
         """One event of the key's project."""
-        project_id = authenticate_read(request)
-        db = services.clickhouse.database
+        project_id = edge.authenticate_read(request)
+        db = edge.database
         sql = (
             f"SELECT * FROM {db}.events_resolved WHERE project_id = {{p:String}} "
             "AND toString(event_id) = {id:String} LIMIT 1"
         )
-        columns, rows = await run_in_threadpool(
-            services.clickhouse.query, sql, {"p": project_id, "id": event_id}
-        )
+        columns, rows = await edge.query(sql, {"p": project_id, "id": event_id})
         if not rows:
             raise ApiError(404, "not_found", "no such event in this project", "id")
         return ORJSONResponse(event_query.row_to_json(columns, rows[0]))
@@ -273,7 +195,7 @@ def create_app(
     )
     async def list_sessions(request: Request) -> ORJSONResponse:
         """Sessions of the key's project (one row each, current), newest first."""
-        q = event_query.build_session_query(authenticate_read(request), request.query_params)
+        q = event_query.build_session_query(edge.authenticate_read(request), request.query_params)
         source = f"{services.clickhouse.database}.sessions FINAL"
         return await paginated(source, "start DESC, session_id", "sessions", q)
 
@@ -308,7 +230,8 @@ def create_app(
         text = await run_in_threadpool(services.metrics_text)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    browser.install(app, settings.cors_origins)
+    browser.install(app, services.settings.cors_origins)
+    dialects.install(app, edge)
 
     return app
 

@@ -1,0 +1,147 @@
+"""What every HTTP handler of the edge shares — the native API and each dialect adapter
+(``pipeline/edge/dialects``): authentication, rate limiting, bounded body reads, the request's
+own facts (user agent, client IP), accepting events into the pipeline, and reads from ClickHouse.
+
+A dialect maps its request onto ``NativeEvent``s and calls ``accept``: the same validation rules,
+normalization, publisher and stages as the native API — no second pipeline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
+
+from pipeline import metrics
+from pipeline.edge import browser
+from pipeline.edge.client import api_key, client_ip, parse_networks
+from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
+from pipeline.edge.ingest import Limits
+from pipeline.edge.publisher import Publisher
+from pipeline.edge.ratelimit import TokenBuckets
+from pipeline.registry.projects import Principal, ProjectRegistry
+from pipeline.settings import Settings
+from pipeline.sink.clickhouse import ClickHouse
+from pipeline.stages.normalize import RequestInfo, normalize
+from schemas.events import NativeEvent
+from schemas.records import RawEvent
+
+
+@dataclass
+class EdgeServices:
+    settings: Settings
+    registry: ProjectRegistry
+    publisher: Publisher
+    clickhouse: ClickHouse
+    metrics_text: Callable[[], bytes] = metrics.local_text
+
+
+UNAUTHORIZED = "missing or unknown API key (X-API-Key)"
+
+
+class Edge:
+    """The edge's shared services for request handlers (one per app)."""
+
+    def __init__(self, services: EdgeServices) -> None:
+        settings = services.settings
+        self.services = services
+        self.settings = settings
+        self.limits = Limits(
+            settings.max_event_bytes, settings.max_batch_bytes, settings.max_batch_events
+        )
+        self._trusted = parse_networks(settings.trusted_proxies)
+        self._buckets = TokenBuckets(
+            settings.rate_limit_events_per_second, settings.rate_limit_burst_events
+        )
+        self._future_ms = settings.future_tolerance_seconds * 1000
+
+    # --- who is asking -------------------------------------------------------------------------
+
+    def principal(self, key: str | None, message: str = UNAUTHORIZED) -> Principal:
+        """The key's principal, or 401 ``unauthorized`` (``message`` names where the key goes)."""
+        principal = self.services.registry.authenticate(key)
+        if principal is None:
+            raise ApiError(401, "unauthorized", message)
+        return principal
+
+    def authenticate(self, request: Request, key: str | None = None, beacon: bool = False) -> str:
+        """The project a write goes to: ``key`` when the caller found one (a dialect's body or
+        Basic auth), else ``X-API-Key``/Bearer; a beacon may carry it in ``?key=``."""
+        key = key or api_key(request.headers)
+        if key is None and beacon:
+            key = browser.beacon_key(request.query_params)
+        return self.principal(key).project_id
+
+    def authenticate_read(self, request: Request, key: str | None = None) -> str:
+        """The project a read may see: only a secret key reads (write keys are public)."""
+        principal = self.principal(key or api_key(request.headers))
+        if not principal.can_read:
+            raise ApiError(
+                403, "forbidden", "a write key can only send events; read with the secret key"
+            )
+        return principal.project_id
+
+    def throttle(self, project_id: str, events: int) -> None:
+        """429 ``rate_limited`` (with Retry-After) when the project is over its rate."""
+        wait = self._buckets.take(project_id, events)
+        if wait:
+            raise rate_limited(wait)
+
+    def request_info(self, request: Request, project_id: str) -> RequestInfo:
+        peer = request.client.host if request.client else None
+        return RequestInfo(
+            project_id=project_id,
+            received_at=int(time.time() * 1000),
+            user_agent=request.headers.get("user-agent", ""),
+            client_ip=client_ip(peer, request.headers.get("x-forwarded-for"), self._trusted),
+        )
+
+    # --- bodies --------------------------------------------------------------------------------
+
+    async def read_body(self, request: Request, limit: int, what: str) -> bytes:
+        """The request body (gunzipped when sent gzip), refused with 413 past ``limit`` bytes."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise payload_too_large(limit, what)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise payload_too_large(limit, what)
+            chunks.append(chunk)
+        return browser.decode_body(request.headers, b"".join(chunks), limit, what)
+
+    # --- into the pipeline ---------------------------------------------------------------------
+
+    def normalized(self, events: list[NativeEvent], info: RequestInfo) -> list[RawEvent]:
+        return [normalize(e, info, self._future_ms) for e in events]
+
+    async def accept(self, events: list[NativeEvent], info: RequestInfo) -> list[RawEvent]:
+        """Normalize and publish; returns the raw records (ids, timestamps) once they are
+        durable (spool fsync / Kafka acks). Raises ``PublishUnavailableError`` (503)."""
+        if not events:
+            return []
+        records = self.normalized(events, info)
+        await self.services.publisher.publish(records)
+        metrics.EVENTS_ACCEPTED.inc(len(records))
+        return records
+
+    @staticmethod
+    def count_rejected(error: str, count: int = 1) -> None:
+        """Rejected items that do not end the request (one bad event in a batch)."""
+        metrics.EVENTS_REJECTED.labels(error).inc(count)
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    @property
+    def database(self) -> str:
+        return self.services.clickhouse.database
+
+    async def query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Columns and rows of a read (off the event loop)."""
+        return await run_in_threadpool(self.services.clickhouse.query, sql, dict(parameters or {}))
