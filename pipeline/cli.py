@@ -440,5 +440,51 @@ def purge(days: int | None, data_dir: Path | None) -> None:
     sys.stdout.write(orjson.dumps(counts).decode() + "\n")
 
 
+@main.group()
+def dead() -> None:
+    """Dead letters: events a stage could not process (embedded engine: server stopped)."""
+
+
+def _dead_filter_options(function: Any) -> Any:
+    for option in (
+        click.option("--project", "project_id", default=None, help="Only this project."),
+        click.option("--stage", default=None, help="Only this stage (decode, enrich, ...)."),
+        click.option("--id", "dead_ids", multiple=True, help="Only these dead letter ids."),
+        click.option("--limit", type=int, default=100, show_default=True),
+        data_dir_option,
+    ):
+        function = option(function)
+    return function
+
+
+@dead.command("list")
+@click.option("--all", "include_replayed", is_flag=True, help="Also those already replayed.")
+@_dead_filter_options
+def dead_list(include_replayed: bool, data_dir: Path | None, **filters: Any) -> None:
+    """Dead letters, newest first, as JSON: stage, reason, the record (IP removed), origin."""
+    from pipeline.deadletter.replay import DeadFilter, find, to_json
+
+    settings = _settings(data_dir=data_dir)
+    f = DeadFilter(include_replayed=include_replayed, **filters)
+    with _lock_data_dir(settings):
+        found = find(_clickhouse(settings), f)
+    sys.stdout.write(orjson.dumps({"dead_letters": [to_json(d) for d in found]}).decode() + "\n")
+
+
+@dead.command("replay")
+@_dead_filter_options
+def dead_replay(data_dir: Path | None, **filters: Any) -> None:
+    """Re-drive dead letters into the pipeline (embedded: the spool, read at the next start;
+    Kafka mode: events.raw). Prints the replayed ids and those that cannot be replayed."""
+    from pipeline.deadletter.replay import DeadFilter, find, replay
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        clickhouse = _clickhouse(settings)
+        result = replay(clickhouse, settings, find(clickhouse, DeadFilter(**filters)))
+    out = {"replayed": result.replayed, "skipped": result.skipped}
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
 if __name__ == "__main__":
     main()

@@ -39,6 +39,18 @@ SINK_FAILURES = Counter(
     "Failed flushes (retried from checkpoint).",
     registry=PROCESSOR_REGISTRY,
 )
+DEAD_LETTERS = Counter(
+    "trackhouse_dead_letters",
+    "Records a stage could not process (kept in dead_letters), by stage.",
+    ["stage"],
+    registry=PROCESSOR_REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "trackhouse_consumer_lag",
+    "Kafka mode: messages not yet consumed by this worker, by topic and partition.",
+    ["topic", "partition"],
+    registry=PROCESSOR_REGISTRY,
+)
 SPOOL_LAG_BYTES = Gauge(
     "trackhouse_spool_lag_bytes", "Spool bytes not yet in ClickHouse.", registry=PROCESSOR_REGISTRY
 )

@@ -114,16 +114,22 @@ class UserUpdate(msgspec.Struct):
 
 
 class DeadLetter(msgspec.Struct):
-    """A record the Kafka worker could not process, as ``events.dead`` holds it (same key as the
-    original). ``record`` is the original value as text, or base64 when it was not UTF-8."""
+    """A record a stage could not process: on ``events.dead`` (Kafka mode, same key as the
+    original) and in the ``dead_letters`` table (both runtimes). ``record`` is the original
+    record as text (base64 when it was not UTF-8) with any IP removed; ``topic`` is where a
+    replay sends it (``spool`` for the embedded runtime)."""
 
     record: str
     reason: str
-    stage: str  # "decode" | "enrich" | "sessionize"
+    stage: str  # "decode" | "enrich" | "sessionize" | "sink"
     topic: str
     partition: int
     offset: int
     encoding: str = "text"  # "text" | "base64"
+    record_type: str = ""  # "raw-event" | "enriched-event" | "" (not decodable)
+    project_id: str = ""
+    failed_at: int = 0  # epoch ms
+    dead_id: str = ""  # UUID, deterministic: re-deliveries of one failure collapse
 
 
 _encoder = msgspec.json.Encoder()

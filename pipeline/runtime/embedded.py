@@ -7,6 +7,7 @@ collapse in the ReplacingMergeTree tables."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,7 @@ import msgspec
 import structlog
 
 from pipeline import metrics
+from pipeline.deadletter.letters import SPOOL_TOPIC, dead_letter, reason_of
 from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.runtime.owner import StorageOwner
 from pipeline.runtime.spool import Spool, SpoolFullError, SpoolReader
@@ -29,10 +31,12 @@ from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import Session, VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
 from schemas.records import (
+    DeadLetter,
     EnrichedEvent,
     IdentityLink,
     RawEvent,
     UserUpdate,
+    encode_record,
 )
 
 log = structlog.get_logger(__name__)
@@ -41,6 +45,8 @@ CLEAN_CACHE_SIZE = 100_000
 
 _spool_encoder = msgspec.msgpack.Encoder()
 _spool_decoder = msgspec.msgpack.Decoder(EnrichedEvent)
+_dead_decoder = msgspec.msgpack.Decoder(DeadLetter)
+DEAD_TAG = b"\x00"  # a MessagePack map never starts with 0x00
 
 
 def encode_event(event: EnrichedEvent) -> bytes:
@@ -48,8 +54,49 @@ def encode_event(event: EnrichedEvent) -> bytes:
     return _spool_encoder.encode(event)
 
 
+def encode_dead_letter(letter: DeadLetter) -> bytes:
+    """Spool record of an event the edge could not enrich: it is accepted, and stored as a
+    dead letter rather than lost."""
+    return DEAD_TAG + _spool_encoder.encode(letter)
+
+
 def decode_event(payload: bytes) -> EnrichedEvent:
     return _spool_decoder.decode(payload)
+
+
+def decode_spool_record(payload: bytes) -> EnrichedEvent | DeadLetter:
+    """An event, or a dead letter (one the edge wrote, or this record if it cannot be read)."""
+    try:
+        if payload[:1] == DEAD_TAG:
+            return _dead_decoder.decode(payload[1:])
+        return _spool_decoder.decode(payload)
+    except (msgspec.DecodeError, ValueError) as exc:
+        return dead_letter(
+            payload,
+            reason_of(exc),
+            "decode",
+            topic=SPOOL_TOPIC,
+            identity=hashlib.sha256(payload).hexdigest(),
+        )
+
+
+def enrich_or_dead_letter(enricher: Enricher, raw: RawEvent) -> bytes:
+    """The spool record of ``raw``: enriched, or (if enrichment fails) a dead letter holding
+    the raw event without its IP, to be replayed once the cause is fixed."""
+    try:
+        return encode_event(enricher.enrich(raw))
+    except Exception as exc:
+        log.exception("edge.enrich_failed", event_id=raw.event_id)
+        letter = dead_letter(
+            encode_record(raw),
+            reason_of(exc),
+            "enrich",
+            topic=SPOOL_TOPIC,
+            record_type="raw-event",
+            project_id=raw.project_id,
+            identity=raw.event_id,
+        )
+        return encode_dead_letter(letter)
 
 
 class _StateCache:
@@ -95,6 +142,7 @@ class _Batch:
         self.sessions: list[Session] = []
         self.links: list[IdentityLink] = []
         self.users: list[UserUpdate] = []
+        self.dead: list[DeadLetter] = []
         self.started = time.monotonic()
 
 
@@ -139,9 +187,9 @@ class Processor:
     def lag_bytes(self) -> int:
         return self.spool.end_offset - self.inserted_offset
 
-    def _next_events(self, offset: int) -> tuple[list[EnrichedEvent], int]:
-        records, offset = self.spool.read(offset)
-        return [decode_event(payload) for payload in records], offset
+    def _next_records(self, offset: int) -> tuple[list[EnrichedEvent | DeadLetter], int]:
+        payloads, end = self.spool.read(offset)
+        return [decode_spool_record(payload) for payload in payloads], end
 
     def _run(self) -> None:
         batch, read_offset = _Batch(), self.offset
@@ -150,9 +198,12 @@ class Processor:
             stopping = self._stop.is_set()
             if read_offset >= self.spool.end_offset and not stopping:
                 self.spool.wait_for_data(read_offset, flush_every / 2)
-            events, read_offset = self._next_events(read_offset)
-            for event in events:
-                self._process(event, batch)
+            records, read_offset = self._next_records(read_offset)
+            for record in records:
+                if isinstance(record, DeadLetter):
+                    batch.dead.append(record)
+                else:
+                    self._process_guarded(record, batch)
             caught_up = read_offset >= self.spool.end_offset
             due = time.monotonic() - batch.started >= flush_every
             full = len(batch.events) >= self.settings.sink_batch_size
@@ -181,6 +232,25 @@ class Processor:
         self._checkpointed_at = time.monotonic()
         self.spool.release(self.offset)
 
+    def _process_guarded(self, event: EnrichedEvent, batch: _Batch) -> None:
+        """Stages 3-4 for one event; an event they cannot process becomes a dead letter (its
+        visitor's state is left as it was) and the processor goes on."""
+        try:
+            self._process(event, batch)
+        except Exception as exc:
+            log.exception("processor.stage_failed", event_id=event.event_id)
+            batch.dead.append(
+                dead_letter(
+                    encode_record(event),
+                    reason_of(exc),
+                    "sessionize",
+                    topic=SPOOL_TOPIC,
+                    record_type="enriched-event",
+                    project_id=event.project_id,
+                    identity=event.event_id,
+                )
+            )
+
     def _process(self, event: EnrichedEvent, batch: _Batch) -> None:
         key = state_key(event.project_id, event.visitor_key)
         outcome = process_event(
@@ -203,7 +273,10 @@ class Processor:
         (rows inserted since then come again, identical, and collapse)."""
         started = time.perf_counter()
         try:
-            for block in rows.batch_blocks(batch.events, batch.sessions, batch.links, batch.users):
+            blocks = rows.batch_blocks(
+                batch.events, batch.sessions, batch.links, batch.users, batch.dead
+            )
+            for block in blocks:
                 self.clickhouse.insert(block)
         except Exception:
             metrics.SINK_FAILURES.inc()
@@ -216,6 +289,8 @@ class Processor:
         self.on_inserted(offset)
         elapsed = time.perf_counter() - started
         metrics.EVENTS_STORED.inc(len(batch.events))
+        for letter in batch.dead:
+            metrics.DEAD_LETTERS.labels(letter.stage).inc()
         metrics.SINK_BATCH_ROWS.observe(len(batch.events))
         metrics.SINK_BATCH_SECONDS.observe(elapsed)
         metrics.SPOOL_LAG_BYTES.set(self.lag_bytes)
@@ -251,9 +326,9 @@ class EmbeddedRuntime:
         if backlog > self.settings.max_backlog_bytes:
             metrics.EVENTS_SHED.inc(len(raws))
             raise PublishUnavailableError(f"the pipeline is {backlog} bytes behind; retry later")
-        events = [self.enricher.enrich(raw) for raw in raws]
+        records = [enrich_or_dead_letter(self.enricher, raw) for raw in raws]
         try:
-            _start, end = self.spool.append([encode_event(e) for e in events])
+            _start, end = self.spool.append(records)
             await asyncio.get_running_loop().run_in_executor(self._sync_pool, self.spool.sync, end)
         except SpoolFullError as exc:
             raise PublishUnavailableError(str(exc)) from exc

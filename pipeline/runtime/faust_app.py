@@ -27,7 +27,6 @@ collapse in the ReplacingMergeTree tables (events by ``event_id``, sessions by `
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
@@ -40,6 +39,7 @@ import structlog
 from faust.types import EventT
 
 from pipeline import metrics
+from pipeline.deadletter import letters
 from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
@@ -62,7 +62,6 @@ log = structlog.get_logger(__name__)
 RECORD_HEADER = "trackhouse-record"
 SESSION_HEADER = "trackhouse-session"
 LINK, USER = b"identity-link", b"user-update"
-REASON_LIMIT = 500
 RETRY_MAX_SECONDS = 10.0
 
 
@@ -73,25 +72,35 @@ class VisitorState(msgspec.Struct):
     identity: VisitorIdentity
 
 
-def dead_letter(value: bytes | None, reason: str, stage: str, message: Any) -> DeadLetter:
-    data = value or b""
-    try:
-        record, encoding = data.decode("utf-8"), "text"
-    except UnicodeDecodeError:
-        record, encoding = base64.b64encode(data).decode("ascii"), "base64"
-    return DeadLetter(
-        record=record,
-        reason=reason[:REASON_LIMIT],
-        stage=stage,
+def dead_letter(
+    value: bytes | None, reason: str, stage: str, message: Any, raw: RawEvent | None = None
+) -> DeadLetter:
+    """The dead letter of a record of ``events.raw`` (without its IP): replayed to the same
+    topic by ``trackhouse dead replay``; ``dead_id`` is that of the record's offset."""
+    return letters.dead_letter(
+        value,
+        reason,
+        stage,
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
-        encoding=encoding,
+        record_type="raw-event" if raw is not None else "",
+        project_id=raw.project_id if raw is not None else letters.project_of_key(message.key),
     )
 
 
+def _stored_dead_letter(letter: DeadLetter) -> DeadLetter:
+    """A dead letter as the table keeps it (older records lack ``dead_id``/``failed_at``)."""
+    if not letter.dead_id:
+        where = f"{letter.topic}/{letter.partition}/{letter.offset}"
+        letter.dead_id = letters.dead_id(letter.stage, where)
+    if not letter.failed_at:
+        letter.failed_at = int(time.time() * 1000)
+    return letter
+
+
 def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
+    return letters.reason_of(exc)
 
 
 class SinkBatch:
@@ -102,10 +111,11 @@ class SinkBatch:
         self.sessions: list[Session] = []
         self.links: list[IdentityLink] = []
         self.users: list[UserUpdate] = []
+        self.dead: list[DeadLetter] = []
         self.undecodable = 0
 
     def blocks(self) -> list[rows.Block]:
-        return rows.batch_blocks(self.events, self.sessions, self.links, self.users)
+        return rows.batch_blocks(self.events, self.sessions, self.links, self.users, self.dead)
 
 
 def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
@@ -182,7 +192,9 @@ class TrackhouseWorker:
         )
         app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
         if clickhouse is not None:
-            sink_topic = topic(settings.topic_enriched, settings.topic_identities)
+            sink_topic = topic(
+                settings.topic_enriched, settings.topic_identities, settings.topic_dead
+            )
             app.agent(sink_topic, name="trackhouse.sink")(self._sink_agent)
 
     # --- process -----------------------------------------------------------------------------
@@ -202,7 +214,7 @@ class TrackhouseWorker:
         dead = 0
         for event in events:
             message, value = event.message, event.value
-            stage = "decode"
+            stage, raw = "decode", None
             try:
                 raw = decode_record(value, RawEvent)
                 stage = "enrich"
@@ -222,7 +234,7 @@ class TrackhouseWorker:
                 )
             except Exception as exc:
                 dead += 1
-                letter = dead_letter(value, _reason(exc), stage, message)
+                letter = dead_letter(value, _reason(exc), stage, message, raw)
                 sends.append((s.topic_dead, message.key, encode_record(letter), None))
                 log.warning(
                     "worker.dead_letter",
@@ -300,6 +312,8 @@ class TrackhouseWorker:
                     session = headers.get(SESSION_HEADER)
                     if session:
                         batch.sessions.append(decode_record(session, Session))
+                elif message.topic == s.topic_dead:
+                    batch.dead.append(_stored_dead_letter(decode_record(value, DeadLetter)))
                 elif headers.get(RECORD_HEADER) == USER:
                     batch.users.append(decode_record(value, UserUpdate))
                 else:
@@ -328,6 +342,8 @@ class TrackhouseWorker:
             elapsed = time.perf_counter() - started
             self.inserted += len(batch.events)
             metrics.EVENTS_STORED.inc(len(batch.events))
+            for letter in batch.dead:
+                metrics.DEAD_LETTERS.labels(letter.stage).inc()
             metrics.SINK_BATCH_ROWS.observe(len(batch.events))
             metrics.SINK_BATCH_SECONDS.observe(elapsed)
             log.debug(

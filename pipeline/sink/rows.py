@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from pipeline.stages.sessionize import Session
-from schemas.records import EnrichedEvent, FirstTouch, IdentityLink, UserUpdate
+from schemas.records import DeadLetter, EnrichedEvent, FirstTouch, IdentityLink, UserUpdate
 
 NO_TOUCH_AT = 10_413_705_600_000  # 2299-12-31: "no first touch yet" (loses every min())
 NO_TOUCH = (NO_TOUCH_AT, "", "", "", "", "", "", "", "")
@@ -178,6 +178,7 @@ def batch_blocks(
     sessions: list[Session],
     links: list[IdentityLink],
     users: list[UserUpdate],
+    dead_letters: list[DeadLetter] | None = None,
 ) -> list[Block]:
     """The blocks of one sink batch in insert order. Links first: an event never shows up
     before the link that resolves its user (and the anonymous-visitor purge never sees it as
@@ -187,4 +188,46 @@ def batch_blocks(
         event_block(events),
         session_block(sessions),
         user_block(users),
+        dead_letter_block(dead_letters or []),
     ]
+
+
+DEAD_LETTER_COLUMNS: tuple[str, ...] = (
+    "dead_id",
+    "project_id",
+    "failed_at",
+    "stage",
+    "reason",
+    "record",
+    "record_type",
+    "encoding",
+    "topic",
+    "partition",
+    "offset",
+    "replayed_at",
+    "version",
+)
+
+
+def dead_letter_block(letters: list[DeadLetter], replayed_at: int | None = None) -> Block:
+    """Rows of ``dead_letters``; with ``replayed_at`` (epoch ms) the rows that mark them
+    replayed (same ``dead_id``, higher ``version``)."""
+    rows_ = [
+        (
+            d.dead_id,
+            d.project_id,
+            d.failed_at,
+            d.stage,
+            d.reason,
+            d.record,
+            d.record_type,
+            d.encoding,
+            d.topic,
+            d.partition,
+            d.offset,
+            replayed_at,
+            max(d.failed_at, replayed_at or 0),
+        )
+        for d in letters
+    ]
+    return Block("dead_letters", DEAD_LETTER_COLUMNS, _columns(rows_, len(DEAD_LETTER_COLUMNS)))

@@ -25,7 +25,9 @@ from tests.factories import enriched
 
 
 def message(topic: str, offset: int = 7, headers=None) -> SimpleNamespace:
-    return SimpleNamespace(topic=topic, partition=2, offset=offset, headers=headers or [])
+    return SimpleNamespace(
+        topic=topic, partition=2, offset=offset, headers=headers or [], key=b"prj_a\0vis_1"
+    )
 
 
 def event(topic: str, value: bytes, headers=None) -> SimpleNamespace:
@@ -60,6 +62,10 @@ def test_dead_letter_keeps_text_or_base64_and_where_it_came_from():
     binary = dead_letter(b"\xff\x00", "r" * 2000, "decode", message("events.raw"))
     assert (binary.record, binary.encoding, len(binary.reason)) == ("/wA=", "base64", 500)
     assert dead_letter(None, "tombstone", "decode", message("t")).record == ""
+    assert text.project_id == "prj_a"  # from the record key when the record is unreadable
+    again = dead_letter(b"{oops", "DecodeError: x", "decode", message("events.raw"))
+    assert again.dead_id == text.dead_id  # a re-delivered failure is one dead letter
+    assert dead_letter(b"{oops", "x", "decode", message("events.raw", 8)).dead_id != text.dead_id
 
 
 def test_sink_batch_decodes_events_sessions_links_and_users(worker):
@@ -77,11 +83,15 @@ def test_sink_batch_decodes_events_sessions_links_and_users(worker):
             event(s.topic_identities, encode_record(link), [(RECORD_HEADER, LINK)]),
             event(s.topic_identities, encode_record(user), [(RECORD_HEADER, USER)]),
             event(s.topic_enriched, b"not json"),
+            event(s.topic_dead, encode_record(dead_letter(b"{", "x", "decode", message("r")))),
         ]
     )
     assert len(batch.events) == 1 and batch.sessions == [session]
     assert batch.links == [link] and batch.users == [user]
     assert batch.undecodable == 1
+    assert [(d.stage, d.record, d.project_id) for d in batch.dead] == [("decode", "{", "prj_a")]
+    tables = [b.table for b in batch.blocks() if b.row_count]
+    assert tables == ["identities", "events", "sessions", "users", "dead_letters"]
 
 
 def test_a_failed_insert_is_retried_until_it_succeeds_never_skipped(worker, monkeypatch):
