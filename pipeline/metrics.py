@@ -51,6 +51,12 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
     registry=PROCESSOR_REGISTRY,
 )
+ANONYMOUS_PURGED = Counter(
+    "trackhouse_anonymous_purged",
+    "Rows of never-identified visitors removed by the retention job, by table.",
+    ["table"],
+    registry=PROCESSOR_REGISTRY,
+)
 SPOOL_LAG_BYTES = Gauge(
     "trackhouse_spool_lag_bytes", "Spool bytes not yet in ClickHouse.", registry=PROCESSOR_REGISTRY
 )

@@ -6,6 +6,7 @@ import threading
 
 import structlog
 
+from pipeline import metrics
 from pipeline.privacy.erase import SqlRunner, count_then_delete
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,8 @@ def purge_anonymous(ch: SqlRunner, older_than_days: int) -> dict[str, int]:
             params,
         ),
     }
+    for table, count in counts.items():
+        metrics.ANONYMOUS_PURGED.labels(table).inc(count)
     log.info("privacy.anonymous_purged", days=older_than_days, **counts)
     return counts
 

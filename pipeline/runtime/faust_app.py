@@ -63,6 +63,7 @@ RECORD_HEADER = "trackhouse-record"
 SESSION_HEADER = "trackhouse-session"
 LINK, USER = b"identity-link", b"user-update"
 RETRY_MAX_SECONDS = 10.0
+LAG_INTERVAL_SECONDS = 5.0
 
 
 class VisitorState(msgspec.Struct):
@@ -191,11 +192,45 @@ class TrackhouseWorker:
             partitions=settings.topic_partitions,
         )
         app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
+        app.timer(LAG_INTERVAL_SECONDS, name="trackhouse.lag")(self._report_lag)
+        if clickhouse is not None and settings.anonymous_retention_days > 0:
+            app.timer(settings.retention_check_seconds, on_leader=True, name="trackhouse.purge")(
+                self._purge_anonymous
+            )
         if clickhouse is not None:
             sink_topic = topic(
                 settings.topic_enriched, settings.topic_identities, settings.topic_dead
             )
             app.agent(sink_topic, name="trackhouse.sink")(self._sink_agent)
+
+    # --- housekeeping ------------------------------------------------------------------------
+
+    async def _report_lag(self) -> None:
+        """``trackhouse_consumer_lag``: per assigned partition, messages past the committed
+        offset (what a crash would re-deliver, or what is not processed yet)."""
+        consumer = self.app.consumer
+        committed = consumer._committed_offset  # Faust keeps it; no public accessor
+        for tp in consumer.assignment():
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not fetched yet (just assigned)
+                continue
+            if highwater is None:
+                continue
+            done = committed.get(tp) or 0
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
+
+    async def _purge_anonymous(self) -> None:
+        """The anonymous-visitor retention, run by the group's leader only."""
+        from pipeline.privacy.retention import purge_anonymous
+
+        assert self.clickhouse is not None
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, purge_anonymous, self.clickhouse, self.settings.anonymous_retention_days
+            )
+        except Exception:
+            log.exception("privacy.purge_failed")
 
     # --- process -----------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,11 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 def worker(kafka, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("worker") / "data"
     project = cli(data_dir, "projects", "create", "kafka")
-    running = start_worker(data_dir, worker_env(kafka))
+    # Retention: checked every 2 s, for events older than 10 years (only one test sends those).
+    env = worker_env(
+        kafka, TRACKHOUSE_RETENTION_CHECK_SECONDS="2", TRACKHOUSE_ANONYMOUS_RETENTION_DAYS="3650"
+    )
+    running = start_worker(data_dir, env)
     running.projects = (project,)
     yield running
     assert running.stop() == 0, running.log()
@@ -412,3 +417,77 @@ def test_worker_and_embedded_runtime_store_the_same_rows(worker, tmp_path):
             k: v for k, v in worker_sessions[key].items() if k not in {"session_id", "project_id"}
         }
         assert mine == theirs, key
+
+
+def _metric(worker: Worker, name: str, labels: str) -> float | None:
+    for line in httpx.get(worker.url + "/metrics").text.splitlines():
+        if line.startswith(f"{name}{{{labels}}} "):
+            return float(line.split()[-1])
+    return None
+
+
+def test_the_leader_purges_never_identified_visitors_past_retention(worker):
+    project = worker.projects[0]
+    twenty_years_ago = int((time.time() - 20 * 365 * 86400) * 1000)
+    anonymous, known = f"vis_{uuid.uuid4().hex}", f"vis_{uuid.uuid4().hex}"
+    events = [
+        native_event(anonymous, event="old", timestamp=twenty_years_ago),
+        native_event(known, event="old", timestamp=twenty_years_ago),
+        native_event(known, type="identify", user_id=f"u_{known}", timestamp=twenty_years_ago + 1),
+    ]
+    assert post_batch(worker, project, events).status_code == 202
+    wait_rows(worker, project, 2, visitor_id=known)
+
+    def purged() -> bool:
+        gone = fetch(worker, project, visitor_id=anonymous)["pagination"]["total"] == 0
+        return (
+            gone
+            and (_metric(worker, "trackhouse_anonymous_purged_total", 'table="events"') or 0) >= 1
+        )
+
+    assert wait_for(purged, 60), worker.log()
+    assert fetch(worker, project, visitor_id=known)["pagination"]["total"] == 2  # identified: kept
+
+
+def test_consumer_lag_is_reported_per_partition(worker):
+    def lag_lines() -> list[str]:
+        text = httpx.get(worker.url + "/metrics").text
+        return [line for line in text.splitlines() if line.startswith("trackhouse_consumer_lag{")]
+
+    assert wait_for(lambda: any(worker.topic("raw") in line for line in lag_lines()), 30)
+    assert all(float(line.split()[-1]) >= 0 for line in lag_lines())
+
+
+def test_no_ip_after_the_raw_topic_in_topics_state_tables_or_logs(kafka, worker):
+    """The IP lives only on events.raw (short retention): not on the worker's output topics,
+    not in its state changelog, its data dir, ClickHouse or its log."""
+    project = worker.projects[0]
+    ips = ("203.0.113.77", "198.51.100.23")
+    visitor = f"vis_{uuid.uuid4().hex}"
+    events = [
+        native_event(visitor, type="page", context={"ip": ips[0], "user_agent": CHROME_WINDOWS}),
+        native_event(visitor, event="buy", notify=True, timestamp=BASE_MS + 1),
+        native_event(visitor, type="identify", user_id=f"u_{visitor}", timestamp=BASE_MS + 2),
+    ]
+    response = post_batch(worker, project, events, {"X-Forwarded-For": ips[1]})
+    assert response.status_code == 202
+    wait_rows(worker, project, 3, visitor_id=visitor)
+
+    app_id = worker.env["TRACKHOUSE_FAUST_APP_ID"]
+    topics = [worker.topic(n) for n in ("enriched", "identities", "dead", "notifications")]
+    topics.append(f"{app_id}-visitor-state-changelog")
+    seen = {t: asyncio.run(consume(kafka, t, 10**9, timeout=4)) for t in topics}
+    assert seen[worker.topic("enriched")] and seen[f"{app_id}-visitor-state-changelog"]
+    raw = asyncio.run(consume(kafka, worker.topic("raw"), 10**9, timeout=4))
+    assert any(ips[0].encode() in (r.value or b"") for r in raw)  # the scan can find an IP
+    for topic, records in seen.items():
+        for r in records:
+            blob = (r.value or b"") + (r.key or b"") + b"".join(v for _, v in r.headers or ())
+            assert not any(ip.encode() in blob for ip in ips), topic
+
+    for path in worker.data_dir.rglob("*"):
+        if path.is_file():
+            assert not any(ip.encode() in path.read_bytes() for ip in ips), path
+    assert not any(ip in worker.log() for ip in ips)
+    rows = fetch(worker, project, visitor_id=visitor)["events"]
+    assert len(rows) == 3 and not any(ip in str(rows) for ip in ips)
