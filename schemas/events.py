@@ -32,20 +32,40 @@ Properties = Annotated[
 
 
 MAX_NESTING = 16
+MAX_KEYS = 512  # per properties / traits object
+MAX_KEY_LENGTH = 200
+MAX_STRING_LENGTH = 8192  # property and trait string values
 INT64 = range(-(2**63), 2**63)
 
 
 def _check_json_value(value: Any, field: str, depth: int) -> None:
-    """Integers must fit in 64 bits and objects nest at most ``MAX_NESTING`` levels deep."""
+    """Integers must fit in 64 bits, strings are at most ``MAX_STRING_LENGTH`` characters and
+    objects nest at most ``MAX_NESTING`` levels deep."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value not in INT64:
             raise EventRuleError("invalid", field, "integers must fit in 64 bits")
+    elif isinstance(value, str):
+        if len(value) > MAX_STRING_LENGTH:
+            raise EventRuleError(
+                "invalid", field, f"strings are at most {MAX_STRING_LENGTH} characters"
+            )
     elif isinstance(value, dict | list):
         if depth >= MAX_NESTING:
             raise EventRuleError("invalid", field, f"nested deeper than {MAX_NESTING} levels")
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
             _check_json_value(item, f"{field}.{key}", depth + 1)
+
+
+def _check_keys(values: dict[str, Any], field: str) -> None:
+    """At most ``MAX_KEYS`` keys of at most ``MAX_KEY_LENGTH`` characters."""
+    if len(values) > MAX_KEYS:
+        raise EventRuleError("invalid", field, f"at most {MAX_KEYS} keys")
+    for key in values:
+        if len(key) > MAX_KEY_LENGTH:
+            raise EventRuleError(
+                "invalid", f"{field}.{key[:40]}…", f"keys are at most {MAX_KEY_LENGTH} characters"
+            )
 
 
 class EventRuleError(Exception):
@@ -131,12 +151,14 @@ class NativeEvent(_Model):
                 "timestamp",
                 "must be between 1970 and 2299 (epoch milliseconds or ISO 8601)",
             )
+        _check_keys(self.properties, "properties")
         for key, value in self.properties.items():
             if not isinstance(value, PROPERTY_TYPES):
                 raise EventRuleError(
                     "invalid", f"properties.{key}", "must be a string, number, boolean or null"
                 )
             _check_json_value(value, f"properties.{key}", 0)
+        _check_keys(self.traits, "traits")
         _check_json_value(self.traits, "traits", 0)
 
 

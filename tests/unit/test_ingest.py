@@ -30,13 +30,28 @@ def single(doc):
             422,
             "context.page.url",
         ),
+        # The documented caps: 512 keys, keys of 200 characters, strings of 8,192 characters.
+        ({"event": "x", "visitor_id": "v", "properties": {str(i): i for i in range(513)}},
+         422, "properties"),
+        ({"event": "x", "visitor_id": "v", "properties": {"s": "x" * 8193}}, 422, "properties.s"),
+        ({"event": "x", "visitor_id": "v", "properties": {"k" * 201: 1}}, 422,
+         "properties." + "k" * 40 + "…"),
+        ({"type": "identify", "user_id": "u", "traits": {"a": {"b": "x" * 8193}}}, 422,
+         "traits.a.b"),
     ],
-)
+)  # fmt: skip
 def test_errors_name_the_field_with_the_documented_status(doc, status, field):
     with pytest.raises(ApiError) as caught:
         single(doc)
     assert caught.value.status == status
     assert caught.value.field == field
+
+
+def test_at_the_caps_an_event_is_accepted():
+    props = {f"{i:03d}": "x" * 50 for i in range(512)}
+    assert len(parse_single(orjson.dumps({"event": "x", "visitor_id": "v", "properties": props}),
+                            Limits(64 * 1024, 500 * 1024, 1000)).properties) == 512  # fmt: skip
+    assert single({"event": "x", "visitor_id": "v", "properties": {"s": "x" * 8192}})
 
 
 def test_malformed_json_is_400():
