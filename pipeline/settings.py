@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -29,6 +29,10 @@ class Settings(BaseSettings):
         default=10_000, description="Per project key, token bucket refill; 0 disables."
     )
     rate_limit_burst_events: int = 20_000
+    admin_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of the admin API (/admin/v1/...); empty turns it off.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],
         description="Comma-separated browser origins allowed by CORS ('*' = any; '' = none).",

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import metrics
-from pipeline.edge import browser, dialects
+from pipeline.edge import admin, browser, dialects
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.errors import ApiError
@@ -231,6 +231,7 @@ def create_app(
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     browser.install(app, services.settings.cors_origins)
+    admin.install(app, edge)
     dialects.install(app, edge)
 
     return app
