@@ -137,11 +137,12 @@ def build_query(
 ) -> EventQuery:
     """Filters are exact matches; ``start``/``end`` bound the time (ISO 8601 or epoch ms).
     Bot traffic is left out unless ``include_bots=true`` (or an explicit bot filter) asks."""
-    clauses = ["project_id = {project_id:String}"]
+    # The key's project, under a parameter name no filter can take.
+    clauses = ["project_id = {tenant:String}"]
     bot_filter = "is_bot" in params or params.get("device_type") == "bot"
     if not bot_filter and not _flag("include_bots", params.get("include_bots", "false")):
         clauses.append(bot_clause)
-    parameters: dict[str, Any] = {"project_id": project_id}
+    parameters: dict[str, Any] = {"tenant": project_id}
     for name in string_filters:
         if name in params:
             clauses.append(f"{name} = {{{name}:String}}")

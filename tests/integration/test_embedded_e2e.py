@@ -358,6 +358,10 @@ def test_one_projects_key_cannot_read_anothers_events(embedded):
     assert fetch(embedded, beta, visitor_id=visitor)["pagination"]["total"] == 0
     response = httpx.get(f"{embedded.url}/v1/events/{event_id}", headers=read_headers(beta))
     assert response.status_code == 404
+    # every read endpoint: sessions too, and no filter reaches across projects
+    wait_for(lambda: fetch(embedded, alpha, "/v1/sessions", visitor_id=visitor)["sessions"])
+    assert fetch(embedded, beta, "/v1/sessions", visitor_id=visitor)["sessions"] == []
+    assert fetch(embedded, beta, project_id=alpha["project_id"])["pagination"]["total"] == 0
 
 
 def test_a_write_key_sends_but_cannot_read(embedded):
