@@ -54,7 +54,9 @@ def _body_schema(model: type) -> dict[str, Any]:
     }
 
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 422, 429, 503)}
+ERRORS = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 413, 415, 422, 429, 503)
+}
 
 
 def create_app(
@@ -116,6 +118,7 @@ def create_app(
     async def post_event(request: Request) -> ORJSONResponse:
         """Accept one event."""
         project_id = edge.authenticate(request)
+        browser.require_json(request.headers)
         edge.throttle(project_id, 1)
         body = await edge.read_body(request, limits.max_event_bytes, "the event")
         event = parse_single(body, limits)
@@ -133,6 +136,7 @@ def create_app(
     async def post_batch(request: Request) -> ORJSONResponse:
         """Accept a batch; valid events are kept even when others are refused."""
         project_id = edge.authenticate(request, beacon=True)
+        browser.require_json(request.headers)
         body = await edge.read_body(request, limits.max_batch_bytes, "the batch")
         items = parse_batch(body, limits)
         edge.throttle(project_id, len(items))
