@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     raw_retention_hours: int = 24
     enriched_retention_hours: int = 168
     faust_app_id: str = "trackhouse"
+    kafka_publish_timeout_seconds: float = Field(
+        default=4.0,
+        description="The edge answers 503 when Kafka has not acknowledged an event by then.",
+    )
     faust_store: str = Field(default="rocksdb://", description="memory:// in tests")
     faust_session_timeout_seconds: float = Field(
         default=60.0,

@@ -54,9 +54,7 @@ def _body_schema(model: type) -> dict[str, Any]:
     }
 
 
-ERRORS = {
-    status: {"model": ErrorBody} for status in (400, 401, 403, 413, 415, 422, 429, 503)
-}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 413, 415, 422, 429, 503)}
 
 
 def create_app(

@@ -24,10 +24,10 @@ def record_key(event: RawEvent) -> bytes:
 class KafkaPublisher:
     """aiokafka producer with acks=all, idempotence, lz4 compression (cramjam) and batching."""
 
-    def __init__(self, settings: Settings, send_timeout_seconds: float = 10.0) -> None:
+    def __init__(self, settings: Settings, send_timeout_seconds: float | None = None) -> None:
         self.topic = settings.topic_raw
         self.bootstrap = settings.kafka_bootstrap
-        self.send_timeout = send_timeout_seconds
+        self.send_timeout = send_timeout_seconds or settings.kafka_publish_timeout_seconds
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
@@ -61,14 +61,17 @@ class KafkaPublisher:
             return False
         return bool(cluster.brokers()) and self.topic in cluster.topics()
 
+    async def _send_all(self, events: list[RawEvent]) -> None:
+        sends = [
+            await self.producer.send(self.topic, encode_record(e), key=record_key(e))
+            for e in events
+        ]
+        await asyncio.gather(*sends)
+
     async def publish(self, events: list[RawEvent]) -> None:
         """Send and wait for the broker's acknowledgement of every event; ``503`` otherwise."""
         try:
-            sends = [
-                await self.producer.send(self.topic, encode_record(e), key=record_key(e))
-                for e in events
-            ]
-            await asyncio.wait_for(asyncio.gather(*sends), self.send_timeout)
+            await asyncio.wait_for(self._send_all(events), self.send_timeout)
         except (KafkaError, TimeoutError) as exc:
             log.error("kafka.publish_failed", error=type(exc).__name__, events=len(events))
             raise PublishUnavailableError("Kafka did not acknowledge the events") from exc

@@ -13,6 +13,7 @@ from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
 HOUR_MS = 3_600_000
+STATE_TABLE = "visitor-state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +24,19 @@ class TopicSpec:
     retention_ms: int
     key: str
     schema: str
+    compacted: bool = False
 
     def new_topic(self) -> NewTopic:
+        configs = (
+            {"cleanup.policy": "compact"}
+            if self.compacted
+            else {"retention.ms": str(self.retention_ms)}
+        )
         return NewTopic(
             name=self.name,
             num_partitions=self.partitions,
             replication_factor=self.replication,
-            topic_configs={"retention.ms": str(self.retention_ms)},
+            topic_configs=configs,
         )
 
 
@@ -52,6 +59,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   "record.dead-letter.v1.schema.json"),
         TopicSpec(settings.topic_notifications, parts, repl, enriched_ms, visitor_key,
                   "record.enriched-event.v1.schema.json"),
+        # The Faust worker's own topics, made here with the pipeline's (so they exist, with
+        # their settings, before any worker starts): the state table's changelog and the
+        # partition assignor's leader topic. (Turning Faust's own declaring off instead lost
+        # events after a kill -9 in our tests; Faust re-declares existing topics harmlessly.)
+        TopicSpec(f"{settings.faust_app_id}-{STATE_TABLE}-changelog", parts, repl, -1,
+                  visitor_key, "msgspec JSON of the visitor's sessions + identity state",
+                  compacted=True),
+        TopicSpec(f"{settings.faust_app_id}-__assignor-__leader", 1, repl, -1, "-",
+                  "Faust's partition assignor", compacted=True),
     ]  # fmt: skip
 
 

@@ -40,6 +40,7 @@ from faust.types import EventT
 
 from pipeline import metrics
 from pipeline.deadletter import letters
+from pipeline.kafka.topics import STATE_TABLE
 from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
@@ -186,7 +187,7 @@ class TrackhouseWorker:
 
         self.raw_topic = topic(settings.topic_raw)
         self.state = app.Table(
-            "visitor-state",
+            STATE_TABLE,
             key_type=bytes,  # -> "raw" serializers for the store and the changelog
             value_type=bytes,
             partitions=settings.topic_partitions,

@@ -5,6 +5,7 @@ ClickHouse -> GET. Every worker gets topics and an app id of its own."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 import uuid
@@ -29,6 +30,7 @@ from tests.integration.test_embedded_e2e import (
     post_batch,
     wait_rows,
 )
+from tests.kafka_broker import LocalBroker, docker_engine_answers
 
 pytestmark = pytest.mark.slow
 TOPIC_FIELDS = ("raw", "enriched", "identities", "dead", "notifications")
@@ -491,3 +493,50 @@ def test_no_ip_after_the_raw_topic_in_topics_state_tables_or_logs(kafka, worker)
     assert not any(ip in worker.log() for ip in ips)
     rows = fetch(worker, project, visitor_id=visitor)["events"]
     assert len(rows) == 3 and not any(ip in str(rows) for ip in ips)
+
+
+@pytest.mark.skipif(
+    docker_engine_answers() or bool(os.environ.get("TRACKHOUSE_KAFKA_BOOTSTRAP")),
+    reason="needs the local broker it can stop",
+)
+def test_broker_stopped_the_edge_answers_503_then_every_accepted_event_arrives(tmp_path):
+    broker = LocalBroker(tmp_path / "kafka")
+    bootstrap = broker.start()
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "outage")
+    worker = start_worker(data_dir, worker_env(bootstrap))
+    run = uuid.uuid4().hex
+    accepted = 0
+
+    def send(n: int) -> httpx.Response:
+        events = [native_event(f"vis_{i % 5}", event=f"outage-{run}", message_id=f"{run}-{n}-{i}")
+                  for i in range(20)]  # fmt: skip
+        return post_batch(worker, project, events)
+
+    try:
+        assert send(0).status_code == 202
+        accepted += 20
+        broker.stop()
+        refused = send(1)
+        assert refused.status_code == 503, refused.text  # never 202 for what it could lose
+        assert refused.headers["Retry-After"] and refused.json()["error"] == "unavailable"
+        assert httpx.get(worker.url + "/readyz").status_code == 503
+        broker.start()
+        # A client retries the refused batch with the same message ids (as the SDKs do). The
+        # 503 meant "not acknowledged": the producer may still deliver it once the broker is
+        # back, and the retry then collapses onto the same event ids.
+        for _ in range(60):
+            if send(1).status_code == 202:
+                accepted += 20
+                break
+            time.sleep(2)
+        assert accepted == 40, worker.log()
+        assert send(2).status_code == 202
+        accepted += 20
+        rows = lambda: fetch(worker, project, event=f"outage-{run}", limit=1)  # noqa: E731
+        assert wait_for(lambda: rows()["pagination"]["total"] == accepted, 120), rows()
+        time.sleep(2)  # nothing more arrives: exactly the accepted events, once each
+        assert rows()["pagination"]["total"] == accepted
+    finally:
+        assert worker.stop() == 0, worker.log()
+        broker.stop()
