@@ -90,4 +90,10 @@ def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int
         screen=_screen_text(context.screen) if context else "",
         user_agent=(context.user_agent if context and context.user_agent else request.user_agent),
         ip=(context.ip if context and context.ip else request.client_ip),
+        session_id=event.session_id or "",
+        revenue_amount=event.revenue_amount,
+        revenue_currency=event.revenue_currency or "",
+        order_id=event.order_id or "",
+        product_id=event.product_id or "",
+        duration_ms=event.duration_ms,
     )
