@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     max_backlog_bytes: int = Field(
         default=8 * 1024 * 1024,
         description="Spool bytes not yet in ClickHouse past which the edge answers 503.",
+    )
+
+    admin_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Bearer token of the admin endpoints (privacy-dashboard POST /api/v1/websites);"
+        " '' = those endpoints answer 401.",
     )
 
     bootstrap_project: str = Field(
