@@ -14,6 +14,7 @@ native context, ``properties`` -> ``properties``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -22,6 +23,7 @@ from fastapi.responses import JSONResponse
 
 from pipeline.edge.context import Edge
 from pipeline.edge.errors import ApiError, from_rule_error, from_validation_error
+from pipeline.stages.normalize import RequestInfo
 from schemas.events import EventRuleError, NativeEvent
 
 SECRET_HEADER = "x-ascendkit-secret-key"
@@ -42,8 +44,8 @@ def _invalid(field: str, message: str, status: int = 422) -> ApiError:
     return ApiError(status, kind, f"{field}: {message}", field)
 
 
-def _items(body: bytes) -> list[Any]:
-    """``{"batch": [...]}``, ``{"events": [...]}``, a list, or one event object."""
+def _items(body: bytes) -> list[Any] | dict[str, Any]:
+    """``{"batch": [...]}``, ``{"events": [...]}``, a list, or one event object (a dict)."""
     try:
         document = _decode.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -54,7 +56,7 @@ def _items(body: bytes) -> list[Any]:
                 document = document[key]
                 break
         else:
-            document = [document]
+            return document
     if not isinstance(document, list) or not document:
         raise _invalid("batch", "a non-empty array of events", 400)
     return document
@@ -153,17 +155,31 @@ def _secret_project(edge: Edge, request: Request) -> str:
     return edge.authenticate_read(request, key)
 
 
+def _server_side(info: RequestInfo) -> RequestInfo:
+    """A backend's request: its user agent and IP are the server's, not the user's, so they
+    enrich nothing (an event's own ``context`` still does)."""
+    return replace(info, user_agent="", client_ip="")
+
+
 async def _accept_items(
-    edge: Edge, request: Request, project_id: str, items: list[Any], convert
+    edge: Edge, request: Request, project_id: str, body: Any, convert, server: bool
 ) -> JSONResponse:
+    """A batch answers ``{accepted, total, errors}``; one event object fails as a whole."""
+    single = isinstance(body, dict)
+    items = [body] if single else body
+    if len(items) > edge.limits.max_batch_events:
+        raise ApiError(413, "payload_too_large", "too many events in one batch", "batch")
     edge.throttle(project_id, len(items))
     good, errors = [], []
     for index, item in enumerate(items):
         try:
             good.append(convert(item, f"batch[{index}]." if len(items) > 1 else ""))
         except ApiError as error:
+            if single:
+                raise
             errors.append({"index": index, **error.body(), "status": error.status})
-    await edge.accept(good, edge.request_info(request, project_id))
+    info = edge.request_info(request, project_id)
+    await edge.accept(good, _server_side(info) if server else info)
     for error in errors:
         edge.count_rejected(error["error"])
     status = 202 if good else min(e["status"] for e in errors)
@@ -179,10 +195,7 @@ async def server_events(edge: Edge, request: Request) -> JSONResponse:
     """The ``ascendkit`` SDK's ``POST /api/v1/events``: its secret key (ours, ``ths_…``)."""
     project_id = _secret_project(edge, request)
     body = await edge.read_body(request, edge.limits.max_batch_bytes, "the batch")
-    items = _items(body)
-    if len(items) > edge.limits.max_batch_events:
-        raise ApiError(413, "payload_too_large", "too many events in one batch", "batch")
-    return await _accept_items(edge, request, project_id, items, user_event)
+    return await _accept_items(edge, request, project_id, _items(body), user_event, True)
 
 
 def lifecycle_events(item: Any, kind: str) -> list[NativeEvent]:
@@ -216,9 +229,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         key = request.headers.get(PUBLIC_HEADER)
         project_id = edge.authenticate(request, key, beacon=True)
         items = _items(await edge.read_body(request, limits.max_batch_bytes, "the batch"))
-        if len(items) > limits.max_batch_events:
-            raise ApiError(413, "payload_too_large", "too many events in one batch", "batch")
-        return await _accept_items(edge, request, project_id, items, visitor_event)
+        return await _accept_items(edge, request, project_id, items, visitor_event, False)
 
     for path in ("/v1/analytics/collect", "/api/v1/analytics/collect"):
         app.add_api_route(path, collect, methods=["POST"], status_code=202, tags=["ascendkit"])
@@ -232,7 +243,8 @@ def install(app: FastAPI, edge: Edge) -> None:
             raise ApiError(400, "invalid_json", f"malformed JSON: {exc}") from None
         events = lifecycle_events(item, kind)
         edge.throttle(project_id, len(events))
-        records = await edge.accept(events, edge.request_info(request, project_id))
+        info = _server_side(edge.request_info(request, project_id))
+        records = await edge.accept(events, info)
         return JSONResponse({"recorded": [r.event for r in records]}, 202)
 
     @app.post("/v1/analytics/identify", status_code=202, tags=["ascendkit"])
