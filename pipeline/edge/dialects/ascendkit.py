@@ -100,7 +100,10 @@ def visitor_event(item: Any, prefix: str = "") -> NativeEvent:
     """An anonymous browser event of ``/v1/analytics/collect``."""
     if not isinstance(item, dict):
         raise ApiError(400, "invalid_event", f"{prefix or 'the event'}: must be a JSON object")
-    visitor = item.get("visitorId", (item.get("context") or {}).get("visitorId"))
+    context = item.get("context")
+    if context is not None and not isinstance(context, dict):
+        raise _invalid(f"{prefix}context", "must be an object")
+    visitor = item.get("visitorId", (context or {}).get("visitorId"))
     if not visitor:
         raise _invalid(f"{prefix}visitorId", "field required", 400)
     if not isinstance(visitor, str) or not visitor.startswith(VISITOR_PREFIX):
@@ -117,7 +120,10 @@ def visitor_event(item: Any, prefix: str = "") -> NativeEvent:
             "visitor_id": visitor,
             "timestamp": item.get("timestamp"),
             "properties": item.get("properties") or {},
-            "context": _context(item.get("context"), prefix) or None,
+            "context": _context(
+                {k: v for k, v in (context or {}).items() if k != "visitorId"}, prefix
+            )
+            or None,
         },
         prefix,
     )
