@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     rate_limit_burst_events: int = 20_000
     admin_token: SecretStr = Field(
         default=SecretStr(""),
-        description="Bearer token of the admin API (/admin/v1/...); empty turns it off.",
+        description="Bearer token of the admin API (/admin/v1/...: 404 while empty) and of"
+        " the privacy-dashboard POST /api/v1/websites (401 while empty).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],

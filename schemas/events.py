@@ -119,7 +119,9 @@ class NativeEvent(_Model):
     ``identify`` (needs ``user_id``; with ``visitor_id`` it links the visitor to the user).
     Every event needs ``visitor_id`` or ``user_id``. ``timestamp`` is RFC 3339 / ISO 8601 or
     epoch milliseconds (1970..2299); absent means the time the edge received it. ``properties``
-    values are strings, numbers, booleans or null.
+    values are strings, numbers, booleans or null. ``session_id`` is a client-kept session id
+    (kept as given instead of the 30-minute sessionization); ``revenue_*``, ``order_id``,
+    ``product_id`` and ``duration_ms`` are typed columns (see ``schemas/dialects.md``).
     """
 
     type: Literal["track", "page", "identify"] = "track"
@@ -135,6 +137,12 @@ class NativeEvent(_Model):
     icon: ShortText | None = None
     notify: bool = False
     description: LongText | None = None
+    session_id: NonEmptyShortText | None = None
+    revenue_amount: float | None = None
+    revenue_currency: ShortText | None = None
+    order_id: ShortText | None = None
+    product_id: ShortText | None = None
+    duration_ms: Annotated[float, msgspec.Meta(ge=0)] | None = None
 
     def __post_init__(self) -> None:
         if self.type == "track" and not self.event:

@@ -40,6 +40,14 @@ class EventCore(msgspec.Struct):
     locale: str = ""
     screen: str = ""
     user_agent: str = ""
+    # A client-kept session id (privacy-dashboard dialect); sessionize fills it otherwise.
+    session_id: str = ""
+    # Typed revenue and duration (Kitbase dialect's trackRevenue and ``$duration``).
+    revenue_amount: float | None = None
+    revenue_currency: str = ""
+    order_id: str = ""
+    product_id: str = ""
+    duration_ms: float | None = None
 
     @property
     def visitor_key(self) -> str:
@@ -56,7 +64,6 @@ class RawEvent(EventCore):
 class EnrichedEvent(EventCore):
     """After enrichment (no IP); ``session_id`` and ``user_id`` are filled by stages 3-4."""
 
-    session_id: str = ""
     # page
     path: str = ""
     referrer_domain: str = ""

@@ -108,6 +108,7 @@ class Client:
         sync: bool = False,
         on_error: ErrorHandler | None = None,
         transport: httpx.BaseTransport | None = None,
+        event_prefix: str = "",
     ) -> None:
         key = key or os.environ.get("TRACKHOUSE_KEY")
         if not key:
@@ -115,6 +116,7 @@ class Client:
         if not 1 <= batch_size <= MAX_BATCH_EVENTS:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH_EVENTS}")
         self.key = key
+        self.event_prefix = event_prefix  # e.g. "app." as AscendKit's SDK prepends
         self.host = host.rstrip("/")
         self.batch_size = batch_size
         self.flush_interval = flush_interval
@@ -167,6 +169,8 @@ class Client:
         ``sync=True`` the server's answer ``{id, event, timestamp}``."""
         if not isinstance(event, str) or not event:
             raise ValidationError("track needs an event name", "event")
+        if self.event_prefix and not event.startswith(self.event_prefix):
+            event = self.event_prefix + event
         return self._enqueue(
             {
                 "type": "track",

@@ -63,10 +63,34 @@ def _screen_text(screen: ScreenContext | str | None) -> str:
     return screen
 
 
+REVENUE_CHANNEL = "__analytics"
+
+
+def _revenue(event: NativeEvent) -> tuple[float | None, str, str, str]:
+    """Typed revenue: the event's own fields, else (on ``__analytics``, Kitbase's revenue
+    channel, where the SDKs put them) its ``amount``/``currency``/``orderId``/``productId``."""
+    amount, currency = event.revenue_amount, event.revenue_currency or ""
+    order, product = event.order_id or "", event.product_id or ""
+    if event.channel == REVENUE_CHANNEL:
+        props = event.properties
+        number = props.get("amount")
+        if amount is None and isinstance(number, int | float) and not isinstance(number, bool):
+            amount = float(number)
+        currency = currency or _text(props.get("currency"))
+        order = order or _text(props.get("orderId"))
+        product = product or _text(props.get("productId"))
+    return amount, currency, order, product
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int) -> RawEvent:
     """Fill defaults and resolve times; the request's UA/IP stand in when ``context`` lacks them."""
     context = event.context
     page = context.page if context else None
+    amount, currency, order_id, product_id = _revenue(event)
     return RawEvent(
         event_id=event_id_for(request.project_id, event.message_id),
         project_id=request.project_id,
@@ -90,4 +114,10 @@ def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int
         screen=_screen_text(context.screen) if context else "",
         user_agent=(context.user_agent if context and context.user_agent else request.user_agent),
         ip=(context.ip if context and context.ip else request.client_ip),
+        session_id=event.session_id or "",
+        revenue_amount=amount,
+        revenue_currency=currency,
+        order_id=order_id,
+        product_id=product_id,
+        duration_ms=event.duration_ms,
     )

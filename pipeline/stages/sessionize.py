@@ -46,6 +46,7 @@ class Session:
     os: str = ""
     device_type: str = ""
     version: int = 0
+    client_kept: bool = False  # the id came with the events (privacy-dashboard sessionId)
 
     @property
     def duration_ms(self) -> int:
@@ -74,11 +75,13 @@ class VisitorSessions:
 
 def _new_session(event: EnrichedEvent) -> Session:
     return Session(
-        session_id=fast_uuid5(SESSION_ID_NAMESPACE, f"{event.project_id}\x00{event.event_id}"),
+        session_id=event.session_id
+        or fast_uuid5(SESSION_ID_NAMESPACE, f"{event.project_id}\x00{event.event_id}"),
         project_id=event.project_id,
         visitor_id=event.visitor_key,
         start=event.timestamp,
         end=event.timestamp,
+        client_kept=bool(event.session_id),
     )
 
 
@@ -141,11 +144,17 @@ def sessionize(
     Returns the updated state and the session as it now stands, or ``None`` for a duplicate
     delivery of an event already counted (same ``event_id``). An event arriving out of order
     joins the session whose window holds it; one that bridges two sessions joins the nearer.
+    An event that arrives with a ``session_id`` (a client-kept session) keeps it as given and
+    joins that session whatever the time gap; other events never join a client-kept session.
     """
     state = state or VisitorSessions()
     if event.event_id in state.recent_event_ids:
         return state, None
-    session = _closest_session(state.sessions, event.timestamp, timeout_ms)
+    if event.session_id:
+        session = next((s for s in state.sessions if s.session_id == event.session_id), None)
+    else:
+        native = [s for s in state.sessions if not s.client_kept]
+        session = _closest_session(native, event.timestamp, timeout_ms)
     if session is None:
         session = _new_session(event)
         state.sessions.append(session)

@@ -76,6 +76,9 @@ def test_events_arrive_with_their_columns(embedded):
         "orderId": "o_1",
         "productId": "p_pro",
     }
+    # ... and the typed revenue columns (normalize lifts them on the __analytics channel).
+    typed = ("revenue_amount", "revenue_currency", "order_id", "product_id")
+    assert tuple(revenue[c] for c in typed) == (99.99, "USD", "o_1", "p_pro")
     captured = rows["error_fetch_user"]
     assert captured["channel"] == "db" and captured["description"] == "boom"
     assert captured["properties"] == {"eventType": "error", "source": "db", "relevancy": "high"}

@@ -57,3 +57,22 @@ def test_fast_uuid5_matches_the_standard_library():
 
     for name in ("", "a", "prj\x00message-1", "ü" * 40):
         assert fast_uuid5(EVENT_ID_NAMESPACE, name) == str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
+
+
+def test_revenue_on_the_analytics_channel_fills_the_typed_columns():
+    from pipeline.stages.normalize import RequestInfo, normalize
+    from schemas.events import NativeEvent
+
+    info = RequestInfo("prj_1", 1_767_225_600_000)
+    props = {"amount": 99.99, "currency": "USD", "orderId": "o_1", "productId": "p_1", "x": 1}
+    raw = normalize(NativeEvent(event="revenue", channel="__analytics", user_id="u",
+                                properties=props), info, 0)  # fmt: skip
+    assert (raw.revenue_amount, raw.revenue_currency, raw.order_id, raw.product_id) == (
+        99.99, "USD", "o_1", "p_1",
+    )  # fmt: skip
+    other = normalize(NativeEvent(event="e", channel="shop", user_id="u", properties=props),
+                      info, 0)  # fmt: skip
+    assert (other.revenue_amount, other.order_id) == (None, "")
+    typed = normalize(NativeEvent(event="e", user_id="u", revenue_amount=5, session_id="s1",
+                                  duration_ms=10), info, 0)  # fmt: skip
+    assert (typed.revenue_amount, typed.session_id, typed.duration_ms) == (5, "s1", 10)

@@ -195,3 +195,11 @@ def test_capture_event_mapping():
         with pytest.raises(ValidationError) as caught:
             to_track_kwargs(bad)
         assert caught.value.field == field
+
+
+def test_event_prefix_option_as_ascendkit_sdk_applies_it():
+    transport = Script()
+    client = Client("thw_k", sync=True, transport=transport, event_prefix="app.")
+    client.track("checkout.completed", user_id="u")
+    client.track("app.already", user_id="u")
+    assert [b[0]["event"] for b in transport.batches] == ["app.checkout.completed", "app.already"]

@@ -84,3 +84,31 @@ def test_state_round_trips_through_json():
     state, _ = run([enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 90)])
     restored = VisitorSessions.from_dict(orjson.loads(orjson.dumps(state)))
     assert restored == state
+
+
+def test_a_client_kept_session_id_is_kept_whatever_the_gap():
+    """Privacy-dashboard events carry their own sessionId: kept as given, no 30-minute split."""
+    events = [
+        enriched(timestamp=BASE_MS + m * MINUTE_MS, session_id="sess-123") for m in (0, 5, 120)
+    ]
+    _, sessions = run(events)
+    assert [e.session_id for e in events] == ["sess-123"] * 3
+    assert sessions[-1].session_id == "sess-123"
+    assert sessions[-1].events == 3
+    assert sessions[-1].duration_ms == 120 * MINUTE_MS
+
+
+def test_client_sessions_and_native_sessions_do_not_mix():
+    kept = [enriched(timestamp=BASE_MS, session_id="sess-a"),
+            enriched(timestamp=BASE_MS + MINUTE_MS, session_id="sess-b")]  # fmt: skip
+    native = enriched(timestamp=BASE_MS + 2 * MINUTE_MS)
+    _, sessions = run([*kept, native])
+    assert [s.session_id for s in sessions[:2]] == ["sess-a", "sess-b"]
+    assert native.session_id not in ("sess-a", "sess-b", "")
+    assert sessions[2].events == 1
+
+
+def test_without_a_client_session_id_the_native_rule_is_unchanged():
+    events = [enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 10, 50)]
+    run(events)
+    assert events[0].session_id == events[1].session_id != events[2].session_id

@@ -1,0 +1,428 @@
+"""Privacy-dashboard style (Privacy-Focused-Web-Analytics-Dashboard): websites with tracking
+codes, ``POST /api/v1/websites`` (admin bearer token), ``POST /api/v1/events`` (201),
+``POST /api/v1/events/batch`` (201 / 207), ``GET /api/v1/events`` and ``GET /api/v1/events/:id``.
+
+Mapping (``schemas/dialects.md``, "Privacy dashboard"): ``eventType`` -> ``event`` (a
+``pageview`` is a native ``page``), the website -> ``channel`` (its ``web_…`` id),
+``sessionId``/``visitorId`` kept as given, ``url``/``referrer`` -> the page context, the
+client-declared ``deviceType``/``browser``/``os``/``location`` -> ``$``-prefixed properties (reads
+fall back to the server's enrichment), ``properties`` -> ``properties``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from pipeline.edge import query as event_query
+from pipeline.edge.context import Edge
+from pipeline.edge.errors import from_rule_error, from_validation_error
+from pipeline.registry.websites import Website, WebsiteRegistry, is_tracking_code
+from schemas.events import PROPERTY_TYPES, EventRuleError, NativeEvent
+
+EVENT_TYPES = ("pageview", "click", "custom")
+DEVICE_TYPES = ("mobile", "tablet", "desktop")
+FIELDS = frozenset(
+    {"trackingCode", "eventType", "url", "referrer", "sessionId", "visitorId", "deviceType",
+     "browser", "os", "location", "timestamp", "properties"}
+)  # fmt: skip
+DECLARED = {"deviceType": "$device_type", "browser": "$browser", "os": "$os",
+            "location": "$location"}  # fmt: skip
+MAX_TEXT = 2048
+_decode = msgspec.json.Decoder()
+
+FieldErrors = dict[str, list[str]]
+
+
+class Invalid(Exception):
+    """A ``VALIDATION_ERROR`` with zod-style ``fieldErrors``."""
+
+    def __init__(self, field_errors: FieldErrors, message: str = "Invalid event data") -> None:
+        super().__init__(message)
+        self.field_errors, self.message = field_errors, message
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": "VALIDATION_ERROR",
+            "message": self.message,
+            "details": {"fieldErrors": self.field_errors},
+        }
+
+
+def _not_found(code: str) -> dict[str, str]:
+    return {"error": "NOT_FOUND", "message": f'Website with tracking code "{code}" not found'}
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.netloc)
+
+
+def _text(doc: Mapping[str, Any], name: str, errors: FieldErrors, required: bool) -> str | None:
+    value = doc.get(name)
+    if value is None:
+        if required:
+            errors.setdefault(name, []).append("Required")
+        return None
+    if not isinstance(value, str):
+        errors.setdefault(name, []).append(f"Expected string, received {_kind(value)}")
+        return None
+    if required and not value:
+        errors.setdefault(name, []).append("String must contain at least 1 character(s)")
+    if len(value) > MAX_TEXT:
+        errors.setdefault(name, []).append(f"String must contain at most {MAX_TEXT} character(s)")
+    return value
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else type(value).__name__
+
+
+def validate(doc: Any) -> dict[str, Any]:
+    """The event's fields, checked as the original's zod schema does; raises ``Invalid``."""
+    if not isinstance(doc, dict):
+        raise Invalid({"event": [f"Expected object, received {_kind(doc)}"]})
+    errors: FieldErrors = {}
+    for name in sorted(set(doc) - FIELDS):
+        errors[name] = [f"Unrecognized key: '{name}'"]
+    out = {name: _text(doc, name, errors, True)
+           for name in ("trackingCode", "eventType", "url", "sessionId", "visitorId")}  # fmt: skip
+    for name in ("referrer", "deviceType", "browser", "os", "location"):
+        out[name] = _text(doc, name, errors, False)
+    if out["trackingCode"] and not is_tracking_code(out["trackingCode"]):
+        errors.setdefault("trackingCode", []).append("Invalid tracking code format")
+    for name, allowed in (("eventType", EVENT_TYPES), ("deviceType", DEVICE_TYPES)):
+        if out[name] is not None and out[name] not in allowed:
+            expected = " | ".join(f"'{a}'" for a in allowed)
+            errors.setdefault(name, []).append(
+                f"Invalid enum value. Expected {expected}, received '{out[name]}'"
+            )
+    for name in ("url", "referrer"):
+        if out[name] and not _is_url(out[name]):
+            errors.setdefault(name, []).append("Invalid url")
+    timestamp = doc.get("timestamp")
+    if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int)):
+        errors["timestamp"] = [f"Expected number (epoch ms), received {_kind(timestamp)}"]
+    out["timestamp"] = timestamp
+    properties = doc.get("properties")
+    if properties is not None and not isinstance(properties, dict):
+        errors["properties"] = [f"Expected object, received {_kind(properties)}"]
+    for key, value in (properties or {}).items() if isinstance(properties, dict) else ():
+        if not isinstance(value, PROPERTY_TYPES):
+            errors[f"properties.{key}"] = ["Expected string, number, boolean or null"]
+    out["properties"] = properties
+    if errors:
+        raise Invalid(errors)
+    return out
+
+
+def to_native(fields: Mapping[str, Any], website: Website) -> NativeEvent:
+    """A validated privacy-dashboard event as a ``NativeEvent`` of ``website``."""
+    properties = dict(fields["properties"] or {})
+    properties.update({DECLARED[k]: fields[k] for k in DECLARED if fields[k] is not None})
+    page = {"url": fields["url"]}
+    if fields["referrer"]:
+        page["referrer"] = fields["referrer"]
+    native = {
+        "type": "page" if fields["eventType"] == "pageview" else "track",
+        "event": fields["eventType"],
+        "channel": website.website_id,
+        "visitor_id": fields["visitorId"],
+        "session_id": fields["sessionId"],
+        "properties": properties,
+        "context": {"page": page},
+    }
+    if fields["timestamp"] is not None:
+        native["timestamp"] = fields["timestamp"]
+    try:
+        return msgspec.convert(native, NativeEvent)
+    except EventRuleError as exc:
+        error = from_rule_error(exc)
+    except msgspec.ValidationError as exc:
+        error = from_validation_error(exc)
+    names = {"visitor_id": "visitorId", "session_id": "sessionId", "timestamp": "timestamp"}
+    field = names.get(error.field or "", error.field or "event")
+    raise Invalid({field: [error.message.split(": ", 1)[-1]]})
+
+
+def _iso(millis: int) -> str:
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def created_event(fields: Mapping[str, Any], website: Website, event_id: str, ts: int) -> dict:
+    """The ``201`` answer: the stored event as the original shows it."""
+    out = {
+        "id": event_id,
+        "websiteId": website.website_id,
+        "eventType": fields["eventType"],
+        "url": fields["url"],
+        "referrer": fields["referrer"],
+        "sessionId": fields["sessionId"],
+        "visitorId": fields["visitorId"],
+        **{name: fields[name] for name in DECLARED},
+        "createdAt": _iso(ts),
+    }
+    if fields["properties"] is not None:
+        out["properties"] = fields["properties"]
+    return out
+
+
+def row_to_event(row: Mapping[str, Any], with_site: bool) -> dict[str, Any]:
+    """A stored row as the original's event: declared device fields, else the enrichment."""
+    props = dict(row["properties"])
+    declared = {name: props.pop(key, None) for name, key in DECLARED.items()}
+    enriched = {"deviceType": row["device_type"], "browser": row["browser"], "os": row["os"],
+                "location": row["country"]}  # fmt: skip
+    out: dict[str, Any] = {"id": row["id"]}
+    if with_site:
+        out["websiteId"] = row["channel"]
+    out |= {
+        "eventType": row["event"],
+        "url": row["url"],
+        "referrer": row["referrer"] or None,
+        "sessionId": row["session_id"],
+        "visitorId": row["visitor_id"],
+    }
+    out |= {name: declared[name] or enriched[name] or None for name in DECLARED}
+    if with_site:
+        out["properties"] = props or None
+    out["createdAt"] = row["timestamp"]
+    return out
+
+
+def install(app: FastAPI, edge: Edge) -> None:
+    websites = WebsiteRegistry(edge.services.clickhouse)
+    limits = edge.limits
+    admin_token = edge.settings.admin_token.get_secret_value()
+
+    def bearer(request: Request) -> str | None:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+    def is_admin(request: Request) -> bool:
+        token = bearer(request)
+        return bool(admin_token and token and hmac.compare_digest(token, admin_token))
+
+    def reader(request: Request) -> str | None:
+        """None for the admin token (reads every website), else the secret key's project."""
+        if is_admin(request):
+            return None
+        return edge.authenticate_read(request)
+
+    async def body_json(request: Request, limit: int, what: str) -> Any:
+        body = await edge.read_body(request, limit, what)
+        try:
+            return _decode.decode(body)
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            raise Invalid({}, "Malformed JSON body") from None
+
+    @app.exception_handler(Invalid)
+    async def _invalid(_request: Request, exc: Invalid) -> JSONResponse:
+        edge.count_rejected("validation_error")
+        return JSONResponse(exc.body(), 400)
+
+    @app.post("/api/v1/websites", status_code=201, tags=["privacy-dashboard"])
+    async def create_website(request: Request) -> JSONResponse:
+        """Register a website (admin bearer token); a new project is made unless ``projectId``
+        names one. Answers ``{id, trackingCode, name, domain, …}``."""
+        if not admin_token:
+            body = {"error": "FORBIDDEN", "message": "admin endpoints are disabled "
+                    "(set TRACKHOUSE_ADMIN_TOKEN)"}  # fmt: skip
+            return JSONResponse(body, 403)
+        if not is_admin(request):
+            return JSONResponse({"error": "UNAUTHORIZED", "message": "Invalid token"}, 401)
+        doc = await body_json(request, limits.max_event_bytes, "the website")
+        if not isinstance(doc, dict):
+            raise Invalid({"website": ["Expected object"]}, "Invalid website data")
+        errors: FieldErrors = {}
+        name = _text(doc, "name", errors, True)
+        domain = _text(doc, "domain", errors, True)
+        description = _text(doc, "description", errors, False) or ""
+        project_id = _text(doc, "projectId", errors, False)
+        if errors:
+            raise Invalid(errors, "Invalid website data")
+        registry = edge.services.registry
+        created = None
+        if project_id:
+            if not await run_in_threadpool(registry.keys, project_id):
+                return JSONResponse(
+                    {"error": "NOT_FOUND", "message": f'Project "{project_id}" not found'}, 404
+                )
+        else:
+            created = await run_in_threadpool(registry.create, name or "")
+            project_id = created.project_id
+        site = await run_in_threadpool(
+            websites.create, project_id, name or "", domain or "", description
+        )
+        answer: dict[str, Any] = {
+            "id": site.website_id,
+            "trackingCode": site.tracking_code,
+            "name": site.name,
+            "domain": site.domain,
+            "description": site.description or None,
+            "projectId": site.project_id,
+            "createdAt": _iso(site.created_at),
+        }
+        if created:  # shown once, like `trackhouse projects create`
+            answer["writeKey"], answer["secretKey"] = created.write_key, created.secret_key
+        return JSONResponse(answer, 201)
+
+    async def site_of(code: str) -> Website | None:
+        return await run_in_threadpool(websites.find, code)
+
+    async def store(request: Request, items: list[tuple[dict, Website]]) -> list[tuple[str, int]]:
+        """Accept validated events (grouped by project); their ids and timestamps, in order."""
+        by_project: dict[str, list[int]] = defaultdict(list)
+        for index, (_, site) in enumerate(items):
+            by_project[site.project_id].append(index)
+        out: list[tuple[str, int]] = [("", 0)] * len(items)
+        for project_id, indexes in by_project.items():
+            edge.throttle(project_id, len(indexes))
+            events = [to_native(*items[i]) for i in indexes]
+            records = await edge.accept(events, edge.request_info(request, project_id))
+            for i, raw in zip(indexes, records, strict=True):
+                out[i] = (raw.event_id, raw.timestamp)
+        return out
+
+    @app.post("/api/v1/events", status_code=201, tags=["privacy-dashboard"])
+    async def create_event(request: Request) -> JSONResponse:
+        """One event (``201`` with the stored event; ``400 VALIDATION_ERROR``; ``404``)."""
+        from pipeline.edge.dialects import ascendkit
+
+        if ascendkit.is_server_call(request):  # AscendKit's server SDK posts here too
+            return await ascendkit.server_events(edge, request)
+        fields = validate(await body_json(request, limits.max_event_bytes, "the event"))
+        site = await site_of(fields["trackingCode"])
+        if site is None:
+            body = {"error": "NOT_FOUND", "message": "Website with this tracking code not found"}
+            return JSONResponse(body, 404)
+        [(event_id, ts)] = await store(request, [(fields, site)])
+        return JSONResponse(created_event(fields, site, event_id, ts), 201)
+
+    @app.post("/api/v1/events/batch", status_code=201, tags=["privacy-dashboard"])
+    async def create_events(request: Request) -> JSONResponse:
+        """Several events: ``201`` when all are stored, ``207`` with per-index errors."""
+        doc = await body_json(request, limits.max_batch_bytes, "the batch")
+        events = doc.get("events") if isinstance(doc, dict) else None
+        if not isinstance(events, list) or not events:
+            raise Invalid({"events": ["Array must contain at least 1 element(s)"]})
+        if len(events) > limits.max_batch_events:
+            limit = limits.max_batch_events
+            raise Invalid({"events": [f"Array must contain at most {limit} element(s)"]})
+        good: list[tuple[int, dict, Website]] = []
+        errors: list[dict[str, Any]] = []
+        for index, item in enumerate(events):
+            try:
+                fields = validate(item)
+                site = await site_of(fields["trackingCode"])
+                if site is None:
+                    errors.append({"index": index, **_not_found(fields["trackingCode"])})
+                    continue
+                to_native(fields, site)  # the native rules too, before anything is stored
+                good.append((index, fields, site))
+            except Invalid as exc:
+                errors.append({"index": index, **exc.body()})
+        stored = await store(request, [(f, s) for _, f, s in good])
+        for error in errors:
+            edge.count_rejected(error["error"].lower())
+        created = [
+            {"id": event_id, "websiteId": site.website_id, "eventType": fields["eventType"],
+             "url": fields["url"], "createdAt": _iso(ts)}
+            for (_, fields, site), (event_id, ts) in zip(good, stored, strict=True)
+        ]  # fmt: skip
+        body: dict[str, Any] = {
+            "success": not errors,
+            "eventsCreated": len(created),
+            "events": created,
+        }
+        if errors:
+            body["errors"] = errors
+            body["message"] = f"Created {len(created)} events with {len(errors)} errors"
+            return JSONResponse(body, 207)
+        body["message"] = f"Successfully created {len(created)} events"
+        return JSONResponse(body, 201)
+
+    def read_int(params: Mapping[str, str], name: str, default: int, high: int) -> int:
+        value = params.get(name)
+        if value is None:
+            return default
+        if not value.isdigit():
+            raise Invalid({name: ["Expected number"]}, "Invalid query parameters")
+        if int(value) > high:
+            raise Invalid({name: [f"Number must be less than or equal to {high}"]},
+                          "Invalid query parameters")  # fmt: skip
+        if name == "limit" and int(value) < 1:
+            raise Invalid({name: ["Number must be greater than or equal to 1"]},
+                          "Invalid query parameters")  # fmt: skip
+        return int(value)
+
+    @app.get("/api/v1/events", tags=["privacy-dashboard"])
+    async def list_events(request: Request) -> JSONResponse:
+        """A website's events, newest first (admin token, or the project's secret key)."""
+        project = reader(request)
+        params = request.query_params
+        code = params.get("trackingCode")
+        if not code:
+            raise Invalid({"trackingCode": ["Required"]}, "Invalid query parameters")
+        event_type = params.get("eventType")
+        if event_type is not None and event_type not in EVENT_TYPES:
+            raise Invalid({"eventType": ["Invalid enum value"]}, "Invalid query parameters")
+        limit = read_int(params, "limit", event_query.DEFAULT_LIMIT, event_query.MAX_LIMIT)
+        offset = read_int(params, "offset", 0, 10**9)
+        site = await site_of(code)
+        if site is None or (project is not None and site.project_id != project):
+            body = {"error": "NOT_FOUND", "message": "Website with this tracking code not found"}
+            return JSONResponse(body, 404)
+        where = "project_id = {p:String} AND channel = {site:String}"
+        parameters = {"p": site.project_id, "site": site.website_id}
+        if event_type:
+            where += " AND event = {type:String}"
+            parameters["type"] = event_type
+        source = f"{edge.database}.events_resolved"
+        columns, rows = await edge.query(
+            f"SELECT * FROM {source} WHERE {where} ORDER BY timestamp DESC, event_id "
+            f"LIMIT {limit} OFFSET {offset}",
+            parameters,
+        )
+        _, total = await edge.query(f"SELECT count() FROM {source} WHERE {where}", parameters)
+        return JSONResponse(
+            {
+                "events": [
+                    row_to_event(event_query.row_to_json(columns, row), False) for row in rows
+                ],
+                "pagination": {"total": total[0][0], "limit": limit, "offset": offset},
+            }
+        )
+
+    @app.get("/api/v1/events/{event_id}", tags=["privacy-dashboard"])
+    async def get_event(event_id: str, request: Request) -> JSONResponse:
+        """One event of a website (admin token, or the project's secret key)."""
+        project = reader(request)
+        where = "toString(event_id) = {id:String} AND startsWith(channel, 'web_')"
+        parameters: dict[str, Any] = {"id": event_id}
+        if project is not None:
+            where += " AND project_id = {p:String}"
+            parameters["p"] = project
+        columns, rows = await edge.query(
+            f"SELECT * FROM {edge.database}.events_resolved WHERE {where} LIMIT 1", parameters
+        )
+        if not rows:
+            return JSONResponse({"error": "NOT_FOUND", "message": "Event not found"}, 404)
+        return JSONResponse(row_to_event(event_query.row_to_json(columns, rows[0]), True))
