@@ -33,7 +33,7 @@ def test_every_trackhouse_variable_is_a_setting():
         unknown = {key for key in env if key.startswith("TRACKHOUSE_")} - fields
         assert not unknown, (name, unknown)
     env = COMPOSE["services"]["edge"]["environment"]
-    settings = Settings(**{k[len("TRACKHOUSE_"):].lower(): v for k, v in env.items()})
+    settings = Settings(**{k[len("TRACKHOUSE_") :].lower(): v for k, v in env.items()})
     assert settings.kafka_bootstrap == "kafka:9092"
     assert settings.clickhouse_dsn.startswith("http://")
 

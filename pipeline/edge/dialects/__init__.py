@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from pipeline.edge.context import Edge
 
 # Each entry: a module of this package with ``install(app: FastAPI, edge: Edge) -> None``.
-DIALECTS: tuple[str, ...] = ()
+DIALECTS: tuple[str, ...] = ("segment", "posthog", "warnings")
 
 
 def install(app: FastAPI, edge: Edge) -> None:
