@@ -189,6 +189,9 @@ async def _accept(
     edge: Edge, request: Request, project_id: str, messages: list[Any], payload: dict[str, Any]
 ) -> None:
     """Map and accept the messages; the ones Segment would drop become warning rows."""
+    for index, message in enumerate(messages):
+        if len(orjson.dumps(message)) > MAX_MESSAGE_BYTES:  # Segment refuses the whole request
+            raise ApiError(400, "payload_too_large", f"message {index} is larger than 32 KB")
     info = edge.request_info(request, project_id)
     events: list[NativeEvent] = []
     warnings: list[IngestionWarning] = []
@@ -196,8 +199,6 @@ async def _accept(
         try:
             if not isinstance(message, dict):
                 raise ApiError(400, "invalid_event", "a message must be a JSON object")
-            if len(orjson.dumps(message)) > MAX_MESSAGE_BYTES:
-                raise ApiError(400, "payload_too_large", "a message is larger than 32 KB")
             events.append(
                 to_native(message, info.received_at, payload.get("context"), payload.get("sentAt"))
             )
