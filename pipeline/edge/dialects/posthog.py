@@ -138,6 +138,13 @@ def event_time(event: dict[str, Any], received_at: int, sent_at: Any) -> int | N
     return received_at - (sent - happened)
 
 
+def _raw_id(value: Any) -> str | None:
+    """An id as sent (blank kept, so it can be refused as illegal); numbers as text."""
+    if isinstance(value, bool) or value is None:
+        return None
+    return str(value) if isinstance(value, str | int | float) else None
+
+
 def _context(props: dict[str, Any]) -> dict[str, Any] | None:
     referrer = props.get("$referrer")
     page = {
@@ -218,12 +225,13 @@ def to_native(
     elif name in ("$identify", "$create_alias"):
         # $identify: $anon_distinct_id -> distinct_id; $create_alias: distinct_id -> alias.
         if name == "$identify":
-            source, target = text_id(props.get("$anon_distinct_id")), distinct_id
+            source, target = _raw_id(props.get("$anon_distinct_id")), distinct_id
         else:
-            source, target = distinct_id, text_id(props.get("alias"))
+            source, target = distinct_id, _raw_id(props.get("alias"))
         if is_illegal_id(target):
             refuse(target, source)
-            fields |= {"visitor_id": source or distinct_id, "user_id": None}
+            legal_source = source if not is_illegal_id(source) else None
+            fields |= {"visitor_id": legal_source or distinct_id, "user_id": None}
         else:
             fields |= {"type": "identify", "user_id": target, "visitor_id": None}
             if source is not None and source != target:
