@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-import orjson
 import structlog
 from fastapi.concurrency import run_in_threadpool
 
@@ -100,7 +99,7 @@ async def record_warnings(
     if not warnings:
         return
     now = int(time.time() * 1000)
-    rows = [(project_id, source, w.type, orjson.dumps(w.details).decode(), now) for w in warnings]
+    rows = [(project_id, source, w.type, json.dumps(w.details, default=str), now) for w in warnings]
     columns = [list(column) for column in zip(*rows, strict=True)]
     block = Block("ingestion_warnings", WARNING_COLUMNS, columns)
     for warning in warnings:
