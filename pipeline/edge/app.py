@@ -20,6 +20,7 @@ from pipeline import metrics
 from pipeline.edge import admin, browser, dialects
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
+from pipeline.edge.dialects import segment
 from pipeline.edge.errors import ApiError
 from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
 from pipeline.edge.publisher import PublishUnavailableError
@@ -132,7 +133,10 @@ def create_app(
         openapi_extra=_body_schema(EventBatch),
     )
     async def post_batch(request: Request) -> ORJSONResponse:
-        """Accept a batch; valid events are kept even when others are refused."""
+        """Accept a batch; valid events are kept even when others are refused. Segment's
+        ``{"batch": [...]}`` (Basic auth or ``writeKey`` in the body) goes to its dialect."""
+        if segment.claims_batch(request):
+            return await segment.post_batch(edge, request)
         project_id = edge.authenticate(request, beacon=True)
         browser.require_json(request.headers)
         body = await edge.read_body(request, limits.max_batch_bytes, "the batch")

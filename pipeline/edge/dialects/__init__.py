@@ -12,7 +12,14 @@ from fastapi import FastAPI
 from pipeline.edge.context import Edge
 
 # Each entry: a module of this package with ``install(app: FastAPI, edge: Edge) -> None``.
-DIALECTS: tuple[str, ...] = ("kitbase", "privacy_dashboard", "ascendkit")
+DIALECTS: tuple[str, ...] = (
+    "kitbase",
+    "privacy_dashboard",
+    "ascendkit",
+    "segment",
+    "posthog",
+    "warnings",
+)
 
 
 def install(app: FastAPI, edge: Edge) -> None:

@@ -1,0 +1,110 @@
+"""What the dialect adapters share: flattening nested properties onto the native flat ones,
+building a ``NativeEvent`` under its own validation rules, and ingestion-warning rows."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import structlog
+from fastapi.concurrency import run_in_threadpool
+
+from pipeline.edge.context import Edge
+from pipeline.edge.errors import ApiError, from_rule_error, from_validation_error
+from pipeline.sink.rows import Block
+from schemas.events import INT64, EventRuleError, NativeEvent
+
+log = structlog.get_logger(__name__)
+
+WARNING_COLUMNS = ("project_id", "source", "type", "details", "timestamp")
+MAX_FLAT_DEPTH = 8
+
+
+def flatten(values: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """Nested objects become dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); lists, and
+    objects nested deeper than ``MAX_FLAT_DEPTH``, become their JSON text; integers outside
+    64 bits become text. Scalars (string, number, boolean, null) stay as they are."""
+    out: dict[str, Any] = {}
+    if not isinstance(values, dict):
+        return out
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and depth < MAX_FLAT_DEPTH:
+            out.update(flatten(value, f"{name}.", depth + 1))
+        elif isinstance(value, dict | list):
+            out[name] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
+            out[name] = str(value)
+        else:
+            out[name] = value
+    return out
+
+
+def text_id(value: Any) -> str | None:
+    """An identifier as text (numbers are accepted as their text); empty means absent."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        value = str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    return None
+
+
+def parse_time(value: Any, field: str) -> int | None:
+    """ISO 8601 text or epoch milliseconds -> epoch ms; ``ApiError`` 422 when unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return int(moment.timestamp() * 1000)
+    raise ApiError(422, "invalid_field", f"{field}: not an ISO 8601 time", field)
+
+
+def native_event(fields: dict[str, Any]) -> NativeEvent:
+    """``fields`` as a ``NativeEvent`` under its own rules; ``ApiError`` (field, reason) if not."""
+    clean = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return msgspec.convert(clean, NativeEvent)
+    except msgspec.ValidationError as exc:
+        raise from_validation_error(exc) from None
+    except EventRuleError as exc:
+        raise from_rule_error(exc) from None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestionWarning:
+    """One row of ``ingestion_warnings`` (``details`` never holds an IP)."""
+
+    type: str
+    details: dict[str, Any]
+
+
+async def record_warnings(
+    edge: Edge, project_id: str, source: str, warnings: list[IngestionWarning]
+) -> None:
+    """Insert the warnings; a failed insert is logged (the request's events are kept)."""
+    if not warnings:
+        return
+    now = int(time.time() * 1000)
+    rows = [(project_id, source, w.type, json.dumps(w.details, default=str), now) for w in warnings]
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    block = Block("ingestion_warnings", WARNING_COLUMNS, columns)
+    for warning in warnings:
+        log.warning("edge.ingestion_warning", source=source, type=warning.type)
+    try:
+        await run_in_threadpool(edge.services.clickhouse.insert, block)
+    except Exception as exc:  # the events are already accepted; the loss is logged loudly
+        log.error("edge.ingestion_warning_not_stored", error=str(exc), count=len(warnings))

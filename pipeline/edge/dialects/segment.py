@@ -1,0 +1,262 @@
+"""Segment's HTTP Tracking API: ``/v1/track|identify|page|screen|group|alias`` and Segment's
+``{"batch": [...]}`` on ``/v1/batch``, mapped onto ``NativeEvent`` (``schemas/dialects.md``).
+
+Answers as Segment documents: ``200 {"success": true}`` for every accepted request — a message
+Segment would accept but not store (no ``userId``/``anonymousId``, no ``event``...) is also
+answered 200, and here recorded as an ``ingestion_warnings`` row (never silently lost);
+``400`` for invalid JSON and for payloads past 32 KB per message / 500 KB per batch; ``401`` for
+a missing or unknown write key; ``429`` when the project is over its rate."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pipeline.edge.client import api_key
+from pipeline.edge.context import UNAUTHORIZED, Edge
+from pipeline.edge.dialects.common import (
+    IngestionWarning,
+    flatten,
+    native_event,
+    parse_time,
+    record_warnings,
+    text_id,
+)
+from pipeline.edge.errors import ApiError
+from schemas.events import NativeEvent
+
+SOURCE = "segment"
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_BATCH_BYTES = 500 * 1024
+MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+KEY_MESSAGE = "missing or unknown write key (HTTP Basic auth user, or writeKey in the body)"
+SUCCESS = {"success": True}
+
+
+# --- pure mapping ------------------------------------------------------------------------------
+
+
+def basic_auth_user(authorization: str | None) -> str | None:
+    """The user of ``Authorization: Basic base64(user:password)`` (Segment's write key)."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user = decoded.partition(":")[0].strip()
+    return user or None
+
+
+def merged_context(message: dict[str, Any], batch_context: Any) -> dict[str, Any]:
+    """The batch's top-level ``context`` under the message's own (the message's keys win)."""
+    own = message.get("context")
+    own = own if isinstance(own, dict) else {}
+    shared = batch_context if isinstance(batch_context, dict) else {}
+    return {**shared, **own}
+
+
+def corrected_time(message: dict[str, Any], received_at: int, batch_sent_at: Any) -> int | None:
+    """Segment's clock-skew correction: with ``sentAt`` (the message's, else the batch's) the
+    event happened ``sentAt - timestamp`` before the edge received it."""
+    happened = parse_time(message.get("timestamp"), "timestamp")
+    if happened is None:
+        happened = parse_time(message.get("originalTimestamp"), "originalTimestamp")
+    sent_at = parse_time(message.get("sentAt") or batch_sent_at, "sentAt")
+    if happened is None:
+        return None
+    if sent_at is None:
+        return happened
+    return received_at - (sent_at - happened)
+
+
+def _native_context(context: dict[str, Any], properties: dict[str, Any]) -> dict[str, Any]:
+    """Segment's ``context`` (and a page call's url/referrer/title/path properties)."""
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    native_page = {
+        name: page.get(name) if page.get(name) is not None else properties.get(name)
+        for name in ("url", "referrer", "title", "path")
+    }
+    out: dict[str, Any] = {
+        "page": {k: v for k, v in native_page.items() if v is not None} or None,
+        "user_agent": context.get("userAgent"),
+        "locale": context.get("locale"),
+        "ip": context.get("ip"),
+    }
+    screen = context.get("screen")
+    if isinstance(screen, dict) and {"width", "height"} <= screen.keys():
+        out["screen"] = {"width": screen["width"], "height": screen["height"]}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def to_native(
+    message: dict[str, Any],
+    received_at: int,
+    batch_context: Any = None,
+    batch_sent_at: Any = None,
+) -> NativeEvent:
+    """One Segment message as a ``NativeEvent``; ``ApiError`` names the field it fails on."""
+    kind = message.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise ApiError(422, "invalid_field", f"type: one of {', '.join(MESSAGE_TYPES)}", "type")
+    properties = message.get("properties") if isinstance(message.get("properties"), dict) else {}
+    traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
+    context = merged_context(message, batch_context)
+    if kind == "identify" and not traits and isinstance(context.get("traits"), dict):
+        traits = context["traits"]
+    fields: dict[str, Any] = {
+        "type": "track",
+        "visitor_id": text_id(message.get("anonymousId")),
+        "user_id": text_id(message.get("userId")),
+        "message_id": text_id(message.get("messageId")),
+        "timestamp": corrected_time(message, received_at, batch_sent_at),
+        "properties": flatten(properties),
+        "context": _native_context(context, properties if kind == "page" else {}) or None,
+    }
+    name = message.get("name")
+    if kind == "track":
+        fields["event"] = message.get("event")
+    elif kind in ("page", "screen"):
+        fields["type"] = "page"
+        fields["event"] = "screen" if kind == "screen" else None
+        extra = {"name": name, "category": message.get("category")}
+        fields["properties"] |= {k: v for k, v in extra.items() if isinstance(v, str)}
+        if isinstance(name, str) and name:
+            page = (fields["context"] or {}).setdefault("page", {})
+            page.setdefault("title", name)
+            fields["context"] = {**(fields["context"] or {}), "page": page}
+    elif kind == "identify":
+        fields["traits"] = traits
+        fields["type"] = "identify" if fields["user_id"] else "track"
+        fields["event"] = "identify"
+    elif kind == "group":
+        group_id = text_id(message.get("groupId"))
+        if group_id is None:
+            raise ApiError(400, "missing_field", "groupId: a group call needs it", "groupId")
+        fields["event"] = "$group"
+        fields["properties"] = {"group_id": group_id, **flatten(traits, "traits.")}
+    else:  # alias: previousId -> userId, as an identify linking the two
+        previous = text_id(message.get("previousId"))
+        if previous is None:
+            raise ApiError(400, "missing_field", "previousId: an alias needs it", "previousId")
+        fields |= {"type": "identify", "event": "alias", "visitor_id": previous}
+    return native_event(fields)
+
+
+# --- HTTP --------------------------------------------------------------------------------------
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Any:
+    body = {"success": False, "code": code, "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _from_api_error(error: ApiError) -> JSONResponse:
+    """Our edge errors in Segment's shape; too large is 400, as Segment documents."""
+    status = 400 if error.status == 413 else error.status
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    return _error(status, error.error, error.message, headers)
+
+
+def claims_batch(request: Request) -> bool:
+    """Whether ``POST /v1/batch`` is Segment's: Basic auth, or no native key at all (Segment's
+    clients may put ``writeKey`` in the body)."""
+    if basic_auth_user(request.headers.get("authorization")):
+        return True
+    return api_key(request.headers) is None and not request.query_params.get("key")
+
+
+async def _read_json(edge: Edge, request: Request, limit: int, what: str) -> Any:
+    body = await edge.read_body(request, limit, what)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+
+
+def _project(edge: Edge, request: Request, payload: dict[str, Any]) -> str:
+    key = basic_auth_user(request.headers.get("authorization")) or text_id(payload.get("writeKey"))
+    return edge.principal(key, KEY_MESSAGE).project_id
+
+
+async def _accept(
+    edge: Edge, request: Request, project_id: str, messages: list[Any], payload: dict[str, Any]
+) -> None:
+    """Map and accept the messages; the ones Segment would drop become warning rows."""
+    for index, message in enumerate(messages):
+        if len(orjson.dumps(message)) > MAX_MESSAGE_BYTES:  # Segment refuses the whole request
+            raise ApiError(400, "payload_too_large", f"message {index} is larger than 32 KB")
+    info = edge.request_info(request, project_id)
+    events: list[NativeEvent] = []
+    warnings: list[IngestionWarning] = []
+    for index, message in enumerate(messages):
+        try:
+            if not isinstance(message, dict):
+                raise ApiError(400, "invalid_event", "a message must be a JSON object")
+            events.append(
+                to_native(message, info.received_at, payload.get("context"), payload.get("sentAt"))
+            )
+        except ApiError as exc:
+            edge.count_rejected(exc.error)
+            details = {
+                "index": index,
+                "error": exc.error,
+                "field": exc.field,
+                "reason": exc.message,
+                "type": message.get("type") if isinstance(message, dict) else None,
+                "messageId": message.get("messageId") if isinstance(message, dict) else None,
+            }
+            warnings.append(IngestionWarning("message_not_stored", details))
+    await edge.accept(events, info)
+    await record_warnings(edge, project_id, SOURCE, warnings)
+
+
+async def post_batch(edge: Edge, request: Request) -> JSONResponse:
+    """Segment's ``{"batch": [...]}`` (``POST /v1/batch`` when ``claims_batch``)."""
+    basic = basic_auth_user(request.headers.get("authorization")) is not None
+    try:
+        payload = await _read_json(edge, request, MAX_BATCH_BYTES, "the batch")
+    except ApiError as exc:
+        if not basic:  # no key of any kind: the native answer
+            raise ApiError(401, "unauthorized", UNAUTHORIZED) from None
+        return _from_api_error(exc)
+    if not (isinstance(payload, dict) and isinstance(payload.get("batch"), list)):
+        if not basic:
+            raise ApiError(401, "unauthorized", UNAUTHORIZED)
+        return _error(400, "invalid_batch", 'a Segment batch is {"batch": [messages]}')
+    try:
+        project_id = _project(edge, request, payload)
+        edge.throttle(project_id, max(1, len(payload["batch"])))
+        await _accept(edge, request, project_id, payload["batch"], payload)
+    except ApiError as exc:
+        return _from_api_error(exc)
+    return JSONResponse(SUCCESS)
+
+
+def _single(edge: Edge, kind: str) -> Any:
+    async def handler(request: Request) -> JSONResponse:
+        try:
+            payload = await _read_json(edge, request, MAX_MESSAGE_BYTES, "the message")
+            if not isinstance(payload, dict):
+                raise ApiError(400, "invalid_event", "a message must be a JSON object")
+            project_id = _project(edge, request, payload)
+            edge.throttle(project_id, 1)
+            await _accept(edge, request, project_id, [{**payload, "type": kind}], {})
+        except ApiError as exc:
+            return _from_api_error(exc)
+        return JSONResponse(SUCCESS)
+
+    handler.__name__ = f"segment_{kind}"
+    handler.__doc__ = f"Segment's {kind} call (HTTP Tracking API)."
+    return handler
+
+
+def install(app: FastAPI, edge: Edge) -> None:
+    for kind in MESSAGE_TYPES:
+        app.add_api_route(f"/v1/{kind}", _single(edge, kind), methods=["POST"], tags=["segment"])
