@@ -32,7 +32,12 @@ class Settings(BaseSettings):
     admin_token: SecretStr = Field(
         default=SecretStr(""),
         description="Bearer token of the admin API (/admin/v1/...: 404 while empty) and of"
-        " the privacy-dashboard POST /api/v1/websites (401 while empty).",
+        " the privacy-dashboard POST /api/v1/websites (403 while empty).",
+    )
+    visitor_hash_salt: SecretStr = Field(
+        default=SecretStr(""),
+        description="Key of the daily visitor hash of cookieless Kitbase logs; '' = a random"
+        " key per process (set one shared value when several edges serve one site).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["*"],

@@ -104,12 +104,18 @@ def test_kitbase_reads_alias_the_enrichment():
     assert "duration" not in log
 
 
-def test_kitbase_anonymous_visitor_is_stable_and_hides_the_ip():
-    info = RequestInfo("prj_1", 0, "UA", "81.2.69.142")
-    visitor = kitbase.anonymous_visitor(info)
-    assert visitor == kitbase.anonymous_visitor(info) and visitor.startswith("kb_")
+def test_kitbase_anonymous_visitor_is_a_keyed_daily_hash_that_hides_the_ip():
+    info = RequestInfo("prj_1", 1_767_225_600_000, "UA", "81.2.69.142")
+    visitor = kitbase.anonymous_visitor(info, b"key")
+    assert visitor == kitbase.anonymous_visitor(info, b"key") and visitor.startswith("kb_")
     assert "81.2" not in visitor
-    assert visitor != kitbase.anonymous_visitor(RequestInfo("prj_2", 0, "UA", "81.2.69.142"))
+    other_project = RequestInfo("prj_2", info.received_at, "UA", "81.2.69.142")
+    next_day = RequestInfo("prj_1", info.received_at + 86_400_000, "UA", "81.2.69.142")
+    same_day = RequestInfo("prj_1", info.received_at + 3_600_000, "UA", "81.2.69.142")
+    assert visitor != kitbase.anonymous_visitor(other_project, b"key")
+    assert visitor != kitbase.anonymous_visitor(next_day, b"key")
+    assert visitor == kitbase.anonymous_visitor(same_day, b"key")
+    assert visitor != kitbase.anonymous_visitor(info, b"another key")  # not an unkeyed hash
 
 
 # --- Privacy dashboard ----------------------------------------------------------------------

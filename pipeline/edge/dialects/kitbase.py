@@ -10,6 +10,8 @@ Mapping onto the native event (``schemas/dialects.md``, "Kitbase"): ``tags`` -> 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -164,11 +166,14 @@ def _sender_field(field: str | None, prefix: str) -> str | None:
     return prefix + names.get(name, name)
 
 
-def anonymous_visitor(info: RequestInfo) -> str:
-    """A visitor for a log without ``user_id``/``anonymous_id``: a hash of the project, client
-    IP and user agent (the IP itself is never stored)."""
-    seed = f"{info.project_id}\x00{info.client_ip}\x00{info.user_agent}".encode()
-    return "kb_" + hashlib.sha256(seed).hexdigest()[:24]
+def anonymous_visitor(info: RequestInfo, salt: bytes) -> str:
+    """A visitor for a log without ``user_id``/``anonymous_id``: a keyed hash of the day, the
+    project, the client IP and the user agent, as Plausible counts visitors. The key (``salt``)
+    is secret, so the IP cannot be found again by hashing every address; the day in the hash
+    makes the id change daily (the IP itself is never stored)."""
+    day = info.received_at // 86_400_000
+    seed = f"{day}\x00{info.project_id}\x00{info.client_ip}\x00{info.user_agent}".encode()
+    return "kb_" + hmac.new(salt, seed, hashlib.sha256).hexdigest()[:24]
 
 
 def log_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,12 +218,13 @@ def read_params(params: Mapping[str, str]) -> dict[str, str]:
 
 def install(app: FastAPI, edge: Edge) -> None:
     limits = edge.limits
+    salt = edge.settings.visitor_hash_salt.get_secret_value().encode() or secrets.token_bytes(32)
 
     async def accept(request: Request, events: list[Any]) -> tuple[list[Any], list[ApiError]]:
         project_id = edge.authenticate(request)
         edge.throttle(project_id, max(1, len(events)))
         info = edge.request_info(request, project_id)
-        visitor = anonymous_visitor(info)
+        visitor = anonymous_visitor(info, salt)
         good, errors = [], []
         for index, document in enumerate(events):
             try:
