@@ -89,3 +89,44 @@ def test_dialects_through_kafka(worker):
         1,
         2 * 3600 * 1000,
     )
+
+
+def test_segment_and_posthog_through_kafka(worker):
+    """Segment's alias/identify and PostHog's ``$identify`` stitch through the Faust stages;
+    a PostHog merge on an illegal id leaves a warning row, as in the embedded runtime."""
+    project = worker.projects[0]
+    run = uuid.uuid4().hex[:8]
+    segment_user, posthog_user = f"seg_{run}", f"ph_{run}"
+    anonymous = f"anon_{run}"
+    batch = {"batch": [
+        {"type": "track", "anonymousId": anonymous, "event": "Signup Started",
+         "messageId": f"m1-{run}", "properties": {"plan": "pro"}},
+        {"type": "identify", "anonymousId": anonymous, "userId": segment_user,
+         "messageId": f"m2-{run}", "traits": {"email": "a@example.com"}},
+    ]}  # fmt: skip
+    response = httpx.post(f"{worker.url}/v1/batch", json=batch, auth=(project["write_key"], ""))
+    assert response.json() == {"success": True}, response.text
+    capture = {"api_key": project["write_key"], "batch": [
+        {"event": "$pageview", "distinct_id": f"ph_anon_{run}",
+         "properties": {"$current_url": "https://ph.test/pricing?utm_source=ads",
+                        "$device_id": f"ph_anon_{run}"}},  # anonymous, as posthog-js sends
+        {"event": "$identify", "distinct_id": posthog_user,
+         "properties": {"$anon_distinct_id": f"ph_anon_{run}"}},
+        {"event": "$identify", "distinct_id": f"ph_other_{run}",
+         "properties": {"$anon_distinct_id": "anonymous"}},
+    ]}  # fmt: skip
+    response = httpx.post(f"{worker.url}/batch", json=capture)
+    assert response.json() == {"status": 1}, response.text
+
+    segment_rows = wait_rows(worker, project, 2, user_id=segment_user, timeout=60)
+    signup = next(r for r in segment_rows if r["event"] == "Signup Started")
+    assert signup["visitor_id"] == anonymous  # the earlier anonymous event resolves to the user
+    posthog_rows = wait_rows(worker, project, 2, user_id=posthog_user, timeout=60)
+    pageview = next(r for r in posthog_rows if r["event"] == "$pageview")
+    assert (pageview["path"], pageview["utm_source"]) == ("/pricing", "ads")
+    warnings = httpx.get(
+        f"{worker.url}/v1/ingestion_warnings",
+        params={"source": "posthog"},
+        headers=read_headers(project),
+    ).json()["warnings"]
+    assert any(w["details"].get("otherDistinctId") == f"ph_other_{run}" for w in warnings)
