@@ -41,6 +41,7 @@ from faust.types import EventT
 from pipeline import metrics
 from pipeline.deadletter import letters
 from pipeline.kafka.topics import STATE_TABLE
+from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
@@ -180,6 +181,7 @@ class TrackhouseWorker:
             broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_seconds / 3),
             table_standby_replicas=0,
         )
+        use_at_least_once_consumer(app)
         self.app = app
 
         def topic(*names: str) -> faust.TopicT:

@@ -15,8 +15,13 @@ import httpx
 
 from tests.factories import BASE_MS, native_event
 from tests.integration.server import cli, wait_for
-from tests.integration.test_embedded_e2e import fetch, key_headers
-from tests.integration.test_kafka_worker import start_worker, worker_env
+from tests.integration.test_embedded_e2e import key_headers
+from tests.integration.test_kafka_worker import (
+    start_worker,
+    stored_ids,
+    where_missing,
+    worker_env,
+)
 
 VISITORS = 37
 EVENTS_PER_POST = 100
@@ -52,7 +57,7 @@ def stored_by(server) -> float:
 def test_two_workers_split_the_partitions_and_state_follows_them_on_rebalance(kafka, tmp_path):
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     project = cli(first_dir, "projects", "create", "group")
-    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200")
+    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200", TRACKHOUSE_LOG_LEVEL="info")
     run = uuid.uuid4().hex
     sent: list[str] = []
 
@@ -82,11 +87,7 @@ def test_two_workers_split_the_partitions_and_state_follows_them_on_rebalance(ka
                 sent.extend(e["message_id"] for e in events)
 
     def ids_in(server) -> set[str]:
-        found: set[str] = set()
-        for offset in range(0, len(sent), 1000):
-            page = fetch(server, project, limit=1000, offset=offset)["events"]
-            found.update(row["message_id"] for row in page)
-        return found
+        return stored_ids(server, project)
 
     first = start_worker(first_dir, env)
     second = None
@@ -101,8 +102,8 @@ def test_two_workers_split_the_partitions_and_state_follows_them_on_rebalance(ka
         second_ids = {r[0] for r in rows_of(second_dir, run)}
         post(first, range(20, 25))
         assert wait_for(lambda: ids_in(first) | second_ids >= set(sent), 90), (
-            len(set(sent) - ids_in(first) - second_ids),
-            first.log()[-3000:],
+            where_missing(kafka, first, set(sent) - ids_in(first) - second_ids),
+            first.log()[-6000:],
         )
     finally:
         if second is not None:
