@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from schemas.records import DeadLetter
+from schemas.records import DeadLetter, EnrichedEvent, RawEvent, encode_record
 
 REASON_LIMIT = 500
 DEAD_NAMESPACE = uuid.UUID("6f1d3c1e-9a51-4f4b-8b7e-1f0d5d3e2a77")
@@ -91,6 +91,21 @@ def dead_letter(
         project_id=project_id,
         failed_at=int(time.time() * 1000),
         dead_id=dead_id(stage, identity or f"{topic}/{partition}/{offset}"),
+    )
+
+
+def spool_dead_letter(
+    event: RawEvent | EnrichedEvent, exc: BaseException, stage: str
+) -> DeadLetter:
+    """The dead letter of an event of the embedded runtime (replayed through the spool)."""
+    return dead_letter(
+        encode_record(event),
+        reason_of(exc),
+        stage,
+        topic=SPOOL_TOPIC,
+        record_type="raw-event" if isinstance(event, RawEvent) else "enriched-event",
+        project_id=event.project_id,
+        identity=event.event_id,
     )
 
 

@@ -145,14 +145,7 @@ def create_app(
         good = [item.event for item in items if item.event is not None]
         await edge.accept(good, edge.request_info(request, project_id))
         errors = [_batch_error(item) for item in items if item.error is not None]
-        for error in errors:
-            edge.count_rejected(error["error"])
-        status = 202 if good else min(e["status"] for e in errors)
-        body = {
-            "accepted": len(good),
-            "total": len(items),
-            "errors": [{k: v for k, v in e.items() if k != "status"} for e in errors],
-        }
+        body, status = edge.batch_answer(len(good), len(items), errors)
         return ORJSONResponse(body, status_code=status)
 
     async def paginated(source: str, order: str, key: str, q: event_query.EventQuery) -> Any:

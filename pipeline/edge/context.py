@@ -134,6 +134,23 @@ class Edge:
         """Rejected items that do not end the request (one bad event in a batch)."""
         metrics.EVENTS_REJECTED.labels(error).inc(count)
 
+    @classmethod
+    def batch_answer(
+        cls, accepted: int, total: int, errors: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any], int]:
+        """The native batch answer ``{accepted, total, errors}`` and its status: ``202`` when
+        any event was accepted, else the lowest status of the errors (each carries ``status``,
+        left out of the body). Counts the rejected events."""
+        for error in errors:
+            cls.count_rejected(error["error"])
+        status = 202 if accepted else min(e["status"] for e in errors)
+        body = {
+            "accepted": accepted,
+            "total": total,
+            "errors": [{k: v for k, v in e.items() if k != "status"} for e in errors],
+        }
+        return body, status
+
     # --- reads ---------------------------------------------------------------------------------
 
     @property

@@ -18,7 +18,7 @@ import msgspec
 import structlog
 
 from pipeline import metrics
-from pipeline.deadletter.letters import SPOOL_TOPIC, dead_letter, reason_of
+from pipeline.deadletter.letters import SPOOL_TOPIC, dead_letter, reason_of, spool_dead_letter
 from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.runtime.owner import StorageOwner
 from pipeline.runtime.spool import Spool, SpoolFullError, SpoolReader
@@ -36,7 +36,6 @@ from schemas.records import (
     IdentityLink,
     RawEvent,
     UserUpdate,
-    encode_record,
 )
 
 log = structlog.get_logger(__name__)
@@ -87,16 +86,7 @@ def enrich_or_dead_letter(enricher: Enricher, raw: RawEvent) -> bytes:
         return encode_event(enricher.enrich(raw))
     except Exception as exc:
         log.exception("edge.enrich_failed", event_id=raw.event_id)
-        letter = dead_letter(
-            encode_record(raw),
-            reason_of(exc),
-            "enrich",
-            topic=SPOOL_TOPIC,
-            record_type="raw-event",
-            project_id=raw.project_id,
-            identity=raw.event_id,
-        )
-        return encode_dead_letter(letter)
+        return encode_dead_letter(spool_dead_letter(raw, exc, "enrich"))
 
 
 class _StateCache:
@@ -239,17 +229,7 @@ class Processor:
             self._process(event, batch)
         except Exception as exc:
             log.exception("processor.stage_failed", event_id=event.event_id)
-            batch.dead.append(
-                dead_letter(
-                    encode_record(event),
-                    reason_of(exc),
-                    "sessionize",
-                    topic=SPOOL_TOPIC,
-                    record_type="enriched-event",
-                    project_id=event.project_id,
-                    identity=event.event_id,
-                )
-            )
+            batch.dead.append(spool_dead_letter(event, exc, "sessionize"))
 
     def _process(self, event: EnrichedEvent, batch: _Batch) -> None:
         key = state_key(event.project_id, event.visitor_key)

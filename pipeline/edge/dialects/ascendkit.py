@@ -22,9 +22,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pipeline.edge.context import Edge
-from pipeline.edge.errors import ApiError, from_rule_error, from_validation_error
+from pipeline.edge.dialects.common import native_event
+from pipeline.edge.errors import ApiError
 from pipeline.stages.normalize import RequestInfo
-from schemas.events import EventRuleError, NativeEvent
+from schemas.events import NativeEvent
 
 SECRET_HEADER = "x-ascendkit-secret-key"
 PUBLIC_HEADER = "x-ascendkit-public-key"
@@ -62,17 +63,11 @@ def _items(body: bytes) -> list[Any] | dict[str, Any]:
     return document
 
 
+SENDER_NAMES = {"user_id": "userId", "visitor_id": "visitorId"}
+
+
 def _native(fields: dict[str, Any], prefix: str) -> NativeEvent:
-    try:
-        return msgspec.convert({k: v for k, v in fields.items() if v is not None}, NativeEvent)
-    except EventRuleError as exc:
-        error = from_rule_error(exc)
-    except msgspec.ValidationError as exc:
-        error = from_validation_error(exc)
-    names = {"user_id": "userId", "visitor_id": "visitorId", "event": "event"}
-    field = prefix + names.get(error.field or "", error.field or "")
-    error.field, error.message = field, f"{field}: {error.message.split(': ', 1)[-1]}"
-    raise error
+    return native_event(fields, lambda field: prefix + SENDER_NAMES.get(field or "", field or ""))
 
 
 def _context(context: Any, prefix: str) -> dict[str, Any]:
@@ -186,14 +181,7 @@ async def _accept_items(
             errors.append({"index": index, **error.body(), "status": error.status})
     info = edge.request_info(request, project_id)
     await edge.accept(good, _server_side(info) if server else info)
-    for error in errors:
-        edge.count_rejected(error["error"])
-    status = 202 if good else min(e["status"] for e in errors)
-    body = {
-        "accepted": len(good),
-        "total": len(items),
-        "errors": [{k: v for k, v in e.items() if k != "status"} for e in errors],
-    }
+    body, status = edge.batch_answer(len(good), len(items), errors)
     return JSONResponse(body, status)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -73,15 +74,23 @@ def parse_time(value: Any, field: str) -> int | None:
     raise ApiError(422, "invalid_field", f"{field}: not an ISO 8601 time", field)
 
 
-def native_event(fields: dict[str, Any]) -> NativeEvent:
-    """``fields`` as a ``NativeEvent`` under its own rules; ``ApiError`` (field, reason) if not."""
+def native_event(
+    fields: dict[str, Any], sender_field: Callable[[str | None], str | None] | None = None
+) -> NativeEvent:
+    """``fields`` (``None`` values left out) as a ``NativeEvent`` under its own rules;
+    ``ApiError`` (field, reason) if not. ``sender_field`` renames the native field in the error
+    (and its message) to the name the sender used."""
     clean = {k: v for k, v in fields.items() if v is not None}
     try:
         return msgspec.convert(clean, NativeEvent)
     except msgspec.ValidationError as exc:
-        raise from_validation_error(exc) from None
+        error = from_validation_error(exc)
     except EventRuleError as exc:
-        raise from_rule_error(exc) from None
+        error = from_rule_error(exc)
+    if sender_field is not None:
+        error.field = sender_field(error.field)
+        error.message = f"{error.field}: {error.message.split(': ', 1)[-1]}"
+    raise error from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,10 @@ from fastapi.responses import JSONResponse
 
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge
-from pipeline.edge.errors import ApiError, from_rule_error, from_validation_error
+from pipeline.edge.dialects.common import native_event
+from pipeline.edge.errors import ApiError
 from pipeline.stages.normalize import RequestInfo
-from schemas.events import EventRuleError, NativeEvent
+from schemas.events import NativeEvent
 
 REVENUE_CHANNEL = "__analytics"
 REVENUE_EVENT = "revenue"
@@ -146,15 +147,7 @@ def to_native(document: Any, fallback_visitor: str = "") -> NativeEvent:
     }
     if not native["user_id"] and not native["visitor_id"]:
         native["visitor_id"] = fallback_visitor
-    try:
-        return msgspec.convert({k: v for k, v in native.items() if v is not None}, NativeEvent)
-    except EventRuleError as exc:
-        error = from_rule_error(exc)
-    except msgspec.ValidationError as exc:
-        error = from_validation_error(exc)
-    error.field = _sender_field(error.field, prefix)
-    error.message = f"{error.field}: {error.message.split(': ', 1)[-1]}"
-    raise error
+    return native_event(native, lambda field: _sender_field(field, prefix))
 
 
 def _sender_field(field: str | None, prefix: str) -> str | None:
