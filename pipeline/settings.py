@@ -95,8 +95,13 @@ class Settings(BaseSettings):
     state_checkpoint_seconds: float = 5.0
     spool_fsync: bool = True
     spool_segment_bytes: int = 64 * 1024 * 1024
+    max_backlog_seconds: float = Field(
+        default=1.5,
+        description="Age of the oldest accepted event not yet in ClickHouse past which the edge "
+        "answers 503 (bounds POST -> row latency under overload).",
+    )
     max_backlog_bytes: int = Field(
-        default=8 * 1024 * 1024,
+        default=64 * 1024 * 1024,
         description="Spool bytes not yet in ClickHouse past which the edge answers 503.",
     )
 

@@ -20,6 +20,7 @@ import structlog
 from pipeline import metrics
 from pipeline.deadletter.letters import SPOOL_TOPIC, dead_letter, reason_of, spool_dead_letter
 from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.runtime.backlog import Backlog
 from pipeline.runtime.owner import StorageOwner
 from pipeline.runtime.spool import Spool, SpoolFullError, SpoolReader
 from pipeline.runtime.state_store import StateStore, state_key
@@ -294,31 +295,43 @@ class EmbeddedRuntime:
         self.owner = StorageOwner(settings)
         self.clickhouse = self.owner.clickhouse
         self._sync_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-sync")
+        self.backlog = Backlog()
 
     def start(self) -> None:
         self.owner.start(self.spool.end_offset)
 
     async def publish(self, raws: list[RawEvent]) -> None:
         """Enrich (resolving geo, dropping the IP) and persist durably; returns once the events
-        survive a crash. Refused (503) while the storage process is more than
-        ``max_backlog_bytes`` of spool behind, so latency stays bounded under overload."""
-        backlog = self._backlog()
-        if backlog > self.settings.max_backlog_bytes:
+        survive a crash. Refused (503) while the storage process is behind — more than
+        ``max_backlog_seconds`` since the oldest event it has not stored was accepted, or more
+        than ``max_backlog_bytes`` of spool — so POST → row latency stays bounded under overload."""
+        behind = self._behind()
+        if behind:
             metrics.EVENTS_SHED.inc(len(raws))
-            raise PublishUnavailableError(f"the pipeline is {backlog} bytes behind; retry later")
+            raise PublishUnavailableError(f"the pipeline is {behind} behind; retry later")
+        accepted_at = self.backlog.now()
         records = [enrich_or_dead_letter(self.enricher, raw) for raw in raws]
         try:
             _start, end = self.spool.append(records)
             await asyncio.get_running_loop().run_in_executor(self._sync_pool, self.spool.sync, end)
         except SpoolFullError as exc:
             raise PublishUnavailableError(str(exc)) from exc
+        self.backlog.appended(end, accepted_at)
         self.owner.advance(end)
 
     async def ready(self) -> bool:
-        return self.owner.alive and self._backlog() <= self.settings.max_backlog_bytes
+        return self.owner.alive and not self._behind()
 
-    def _backlog(self) -> int:
-        return self.spool.end_offset - self.owner.inserted_offset
+    def _behind(self) -> str:
+        """Why the edge should shed load now ('' when it should not)."""
+        inserted = self.owner.inserted_offset
+        seconds = self.backlog.seconds_behind(inserted)
+        if seconds > self.settings.max_backlog_seconds:
+            return f"{seconds:.1f} s"
+        backlog = self.spool.end_offset - inserted
+        if backlog > self.settings.max_backlog_bytes:
+            return f"{backlog} bytes"
+        return ""
 
     def stop(self) -> None:
         self.owner.stop()

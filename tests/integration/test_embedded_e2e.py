@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -515,10 +516,22 @@ def test_the_ip_is_stored_nowhere(tmp_path):
         assert hits == [[0]], table  # ...and then dropped
 
 
-def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_path):
+@pytest.mark.parametrize(
+    ("limit", "pause"),
+    [
+        # ~50 events are well over 20 kB of spool: nothing more until the 3 s flush
+        ({"TRACKHOUSE_MAX_BACKLOG_BYTES": "20000"}, 0.0),
+        # the first batch waits for the 3 s flush: 0.8 s later it is past the 0.5 s limit
+        ({"TRACKHOUSE_MAX_BACKLOG_SECONDS": "0.5"}, 0.8),
+    ],
+    ids=["bytes", "seconds"],
+)
+def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(
+    tmp_path, limit, pause
+):
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "backlog")
-    env = {"TRACKHOUSE_SINK_FLUSH_SECONDS": "3", "TRACKHOUSE_MAX_BACKLOG_BYTES": "20000"}
+    env = {"TRACKHOUSE_SINK_FLUSH_SECONDS": "3", **limit}
     server = Server(data_dir, env=env).start()
     run = uuid.uuid4().hex
     try:
@@ -531,8 +544,9 @@ def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_pa
                 ]
                 return client.post("/v1/batch", json={"events": events})
 
-            statuses = [post(n) for n in range(4)]
-            # ~50 events are well over 20 kB of spool: nothing more until the 3 s flush
+            statuses = [post(0)]
+            time.sleep(pause)
+            statuses += [post(n) for n in range(1, 4)]
             assert statuses[0].status_code == 202
             shed = [r for r in statuses[1:] if r.status_code == 503]
             assert shed, [r.status_code for r in statuses]
