@@ -7,6 +7,8 @@ its own, and prints msgs/s side by side:
   aiokafka     a plain ``AIOKafkaConsumer`` with ``getmany`` (the floor)
   faust-each   a Faust agent iterating the stream one message at a time
   faust-take   a Faust agent iterating ``stream.take(1000, within=0.5)``
+  worker-each  faust-each with the worker's consumer (``pipeline.runtime.faust_consumer``,
+               at-least-once)
 
 No side decodes the values: this measures the transport/framework cost per message. The rate is
 taken from the first message to the N-th (steady state); "wall" includes start-up (group join,
@@ -33,7 +35,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODES = ("aiokafka", "faust-each", "faust-take")
+MODES = ("aiokafka", "faust-each", "faust-take", "worker-each")
 TAKE_SIZE, TAKE_WITHIN = 1000, 0.5
 
 
@@ -129,8 +131,12 @@ async def consume_aiokafka(bootstrap: str, topic: str, count: int, began: float)
     report("aiokafka", seen, first, last, began)
 
 
-def consume_faust(bootstrap: str, topic: str, count: int, take: bool, began: float) -> None:
+def consume_faust(
+    bootstrap: str, topic: str, count: int, take: bool, began: float, ours: bool = False
+) -> None:
     import faust
+
+    from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 
     if os.environ.get("BENCH_UVLOOP"):
         import uvloop
@@ -144,9 +150,11 @@ def consume_faust(bootstrap: str, topic: str, count: int, take: bool, began: flo
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
     )
+    if ours:
+        use_at_least_once_consumer(app)
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "first": 0.0}
-    mode = "faust-take" if take else "faust-each"
+    mode = "worker-each" if ours else "faust-take" if take else "faust-each"
 
     def tick(n: int) -> None:
         if not seen["first"]:
@@ -174,7 +182,8 @@ def child(args: argparse.Namespace) -> None:
     if args.mode == "aiokafka":
         asyncio.run(consume_aiokafka(args.bootstrap, args.topic, args.messages, began))
     else:
-        consume_faust(args.bootstrap, args.topic, args.messages, args.mode == "faust-take", began)
+        take, ours = args.mode == "faust-take", args.mode == "worker-each"
+        consume_faust(args.bootstrap, args.topic, args.messages, take, began, ours)
 
 
 def run_mode(mode: str, bootstrap: str, topic: str, count: int) -> dict:

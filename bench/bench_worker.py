@@ -58,7 +58,7 @@ def main() -> None:
     project = cli(data_dir, "projects", "create", "bench")
     server = Server(data_dir, env=env, command=("worker",)).start(timeout=120)
     try:
-        load = Load(server, project["write_key"], args.rate, args.batch, args.seconds)
+        load = Load(server, project["secret_key"], args.rate, args.batch, args.seconds)
         result = asyncio.run(load.run(args.workers))
     finally:
         server.stop()

@@ -51,6 +51,13 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
     registry=PROCESSOR_REGISTRY,
 )
+RECORDS_FETCHED_AGAIN = Counter(
+    "trackhouse_records_fetched_again",
+    "Kafka mode: partitions sought back because the record at the committed offset was lost "
+    "in flight (see pipeline/runtime/faust_consumer.py).",
+    ["topic", "partition"],
+    registry=PROCESSOR_REGISTRY,
+)
 ANONYMOUS_PURGED = Counter(
     "trackhouse_anonymous_purged",
     "Rows of never-identified visitors removed by the retention job, by table.",

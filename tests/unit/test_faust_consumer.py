@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import faust
 from faust.types import TP
 
-from pipeline.runtime.faust_consumer import AtLeastOnceConsumer, use_at_least_once_consumer
+from pipeline.runtime.faust_consumer import (
+    LOST_HEAD_SECONDS,
+    AtLeastOnceConsumer,
+    use_at_least_once_consumer,
+)
 
 PARTITION = TP("events.enriched", 0)
 
@@ -34,3 +39,54 @@ def test_records_below_the_highest_offset_read_are_still_delivered():
     c = consumer()
     c._read_offset[PARTITION] = 500  # set by a seek or by a record read before it
     assert c._read_offset[PARTITION] is None  # the fetch loop neither drops nor skips a gap
+
+
+class HeldMessage:
+    """What Faust keeps in ``_unacked_messages`` for a record a stream took."""
+
+    def __init__(self, tp: TP, offset: int) -> None:
+        self.tp, self.offset = tp, offset
+
+
+def stalled(c: AtLeastOnceConsumer, missing_for: float) -> None:
+    """The record at committed offset 40 missing for ``missing_for`` s, 41-43 acknowledged."""
+    c._committed_offset[PARTITION] = 40
+    c._acked[PARTITION] = [41, 42, 43]
+    assert c._new_offset(PARTITION) is None
+    c._head_missing_since[PARTITION] -= missing_for
+    c.assignment = lambda: {PARTITION}  # type: ignore[method-assign]
+
+
+def test_a_head_record_missing_and_held_by_no_stream_is_lost():
+    c = consumer()
+    stalled(c, LOST_HEAD_SECONDS + 1)
+    assert c.lost_heads(time.monotonic()) == {PARTITION: 40}
+
+
+def test_a_head_record_a_stream_still_holds_is_not_lost():
+    c = consumer()
+    stalled(c, LOST_HEAD_SECONDS + 1)
+    message = HeldMessage(PARTITION, 40)  # e.g. in a sink batch whose insert is retried
+    c._unacked_messages.add(message)
+    assert c.lost_heads(time.monotonic()) == {}
+
+
+def test_a_head_record_missing_briefly_is_not_lost_yet():
+    c = consumer()
+    stalled(c, LOST_HEAD_SECONDS / 2)
+    assert c.lost_heads(time.monotonic()) == {}
+
+
+def test_once_the_head_is_acknowledged_the_partition_is_no_longer_watched():
+    c = consumer()
+    stalled(c, LOST_HEAD_SECONDS + 1)
+    c._acked[PARTITION].insert(0, 40)
+    assert c._new_offset(PARTITION) == 44
+    assert c.lost_heads(time.monotonic()) == {}
+
+
+def test_a_partition_no_longer_assigned_is_not_sought():
+    c = consumer()
+    stalled(c, LOST_HEAD_SECONDS + 1)
+    c.assignment = lambda: set()  # type: ignore[method-assign]
+    assert c.lost_heads(time.monotonic()) == {}
