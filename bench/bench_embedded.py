@@ -196,12 +196,17 @@ class Load:
         }
 
 
+def server_processes(pid: int) -> list[int]:
+    """The server process, then its children (the storage process)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU time (user + system) of the server process and of its storage process."""
     ticks = os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     used = []
-    for process in [pid, *map(int, children)]:
+    for process in server_processes(pid):
         fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
         used.append((int(fields[11]) + int(fields[12])) / ticks)
     return used[0], sum(used[1:])
@@ -209,9 +214,8 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
 
 def peak_rss_mib(pid: int) -> float:
     """Peak RSS of the server and its storage process (both are part of the embedded runtime)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     total = 0.0
-    for process in [pid, *map(int, children)]:
+    for process in server_processes(pid):
         for line in Path(f"/proc/{process}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 total += int(line.split()[1]) / 1024

@@ -131,9 +131,7 @@ async def consume_aiokafka(bootstrap: str, topic: str, count: int, began: float)
     report("aiokafka", seen, first, last, began)
 
 
-def consume_faust(
-    bootstrap: str, topic: str, count: int, take: bool, began: float, ours: bool = False
-) -> None:
+def consume_faust(bootstrap: str, topic: str, count: int, mode: str, began: float) -> None:
     import faust
 
     from pipeline.runtime.faust_consumer import use_at_least_once_consumer
@@ -150,11 +148,11 @@ def consume_faust(
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
     )
-    if ours:
+    if mode == "worker-each":
         use_at_least_once_consumer(app)
     source = app.topic(topic, key_serializer="raw", value_serializer="raw")
     seen = {"n": 0, "first": 0.0}
-    mode = "worker-each" if ours else "faust-take" if take else "faust-each"
+    take = mode == "faust-take"
 
     def tick(n: int) -> None:
         if not seen["first"]:
@@ -182,8 +180,7 @@ def child(args: argparse.Namespace) -> None:
     if args.mode == "aiokafka":
         asyncio.run(consume_aiokafka(args.bootstrap, args.topic, args.messages, began))
     else:
-        take, ours = args.mode == "faust-take", args.mode == "worker-each"
-        consume_faust(args.bootstrap, args.topic, args.messages, take, began, ours)
+        consume_faust(args.bootstrap, args.topic, args.messages, args.mode, began)
 
 
 def run_mode(mode: str, bootstrap: str, topic: str, count: int) -> dict:

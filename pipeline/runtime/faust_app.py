@@ -41,7 +41,7 @@ from faust.types import EventT
 from pipeline import metrics
 from pipeline.deadletter import letters
 from pipeline.kafka.topics import STATE_TABLE
-from pipeline.runtime.faust_consumer import AtLeastOnceConsumer, use_at_least_once_consumer
+from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
@@ -210,12 +210,8 @@ class TrackhouseWorker:
 
     async def _report_lag(self) -> None:
         """``trackhouse_consumer_lag``: per assigned partition, messages past the committed
-        offset (what a crash would re-deliver, or what is not processed yet). Also fetches
-        again a partition's record lost in flight (``AtLeastOnceConsumer.lost_heads``)."""
+        offset (what a crash would re-deliver, or what is not processed yet)."""
         consumer = self.app.consumer
-        if isinstance(consumer, AtLeastOnceConsumer):
-            for tp in await consumer.fetch_lost_heads_again():
-                metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
         committed = consumer._committed_offset  # Faust keeps it; no public accessor
         for tp in consumer.assignment():
             try:

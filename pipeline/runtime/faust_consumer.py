@@ -33,8 +33,12 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
+from mode import Service
+
+from pipeline import metrics
 
 LOST_HEAD_SECONDS = 10.0
+LOST_HEAD_CHECK_SECONDS = 5.0
 
 
 class _NoReadOffsets(dict):
@@ -79,6 +83,11 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             elif now - since >= LOST_HEAD_SECONDS and (tp, committed) not in held:
                 lost[tp] = committed
         return lost
+
+    @Service.timer(LOST_HEAD_CHECK_SECONDS)
+    async def _watch_lost_heads(self) -> None:
+        for tp in await self.fetch_lost_heads_again():
+            metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
 
     async def fetch_lost_heads_again(self) -> dict[TP, int]:
         """Seek every partition of ``lost_heads`` back to its committed offset (the records
