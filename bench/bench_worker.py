@@ -14,8 +14,10 @@ import asyncio
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -26,6 +28,38 @@ from bench.bench_embedded import Load  # noqa: E402
 from tests.integration.server import Server, cli  # noqa: E402
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def kafka_broker_pids() -> dict[str, int]:
+    """The local Kafka broker's JVM (when it runs on this machine), to count its CPU too."""
+    for status in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if b"kafka.Kafka" in status.read_bytes():
+                return {"Kafka broker": int(status.parent.name)}
+        except OSError:
+            continue
+    return {}
+
+
+def process_worker(data_dir: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A ``trackhouse worker --role process`` (no ClickHouse, no API) in its own data dir."""
+    data_dir.mkdir(parents=True)
+    log = open(data_dir / "worker.log", "wb")  # noqa: SIM115 - the child writes it
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "worker", "--role", "process"],
+        env={**os.environ, **env, "TRACKHOUSE_DATA_DIR": str(data_dir)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", default=os.environ.get("TRACKHOUSE_KAFKA_BOOTSTRAP", ""))
@@ -34,6 +68,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="events per POST")
     parser.add_argument("--workers", type=int, default=4, help="concurrent connections")
     parser.add_argument("--store", default="rocksdb://", help="Faust table store")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="two workers: --role process, and --role sink (owns chDB, serves the API)",
+    )
     args = parser.parse_args()
 
     broker = None
@@ -56,12 +95,27 @@ def main() -> None:
     )
     data_dir = Path(tempfile.mkdtemp(prefix="trackhouse-bench-worker-")) / "data"
     project = cli(data_dir, "projects", "create", "bench")
-    server = Server(data_dir, env=env, command=("worker",)).start(timeout=120)
+    processor = None
+    if args.split:
+        processor = process_worker(data_dir.parent / "process", env)
+    command = ("worker", "--role", "sink") if args.split else ("worker",)
+    server = Server(data_dir, env=env, command=command).start(timeout=120)
     try:
         load = Load(server, project["secret_key"], args.rate, args.batch, args.seconds)
+        roles = {"sink worker (API)" if args.split else "worker (API)": server.process.pid}
+        if processor is not None:
+            roles["process worker"] = processor.pid
+        roles.update(kafka_broker_pids())
+        cpu_before = {role: cpu_seconds(pid) for role, pid in roles.items()}
+        load_before = time.process_time()
         result = asyncio.run(load.run(args.workers))
+        cpu = {role: cpu_seconds(pid) - cpu_before[role] for role, pid in roles.items()}
+        cpu["load generator"] = time.process_time() - load_before
     finally:
         server.stop()
+        if processor is not None:
+            processor.terminate()
+            processor.wait(30)
         shutil.rmtree(data_dir.parent, ignore_errors=True)
         if broker is not None:
             broker.stop()
@@ -72,7 +126,7 @@ def main() -> None:
     print(
         f"offered rate:                      {args.rate:10,} ev/s for {args.seconds:.0f} s "
         f"(batches of {args.batch}, {args.workers} connections, {os.cpu_count()} cores, "
-        f"store {args.store})"
+        f"store {args.store}, {'process + sink workers' if args.split else 'one worker'})"
     )
     print(
         f"accepted (202):                    {load.accepted / result['send_seconds']:10,.0f} ev/s"
@@ -90,6 +144,12 @@ def main() -> None:
     print(
         f"POST -> row visible latency:       p50 {p50:.3f} s   p99 {p99:.3f} s   "
         f"({len(lat)} probes)"
+    )
+    per_thousand = 1000 / max(result["stored_total"], 1)
+    print(
+        "CPU ms per 1,000 stored (to the end): "
+        + ", ".join(f"{role} {seconds * per_thousand * 1000:.0f}" for role, seconds in cpu.items())
+        + f"; {sum(cpu.values()) / result['drained_seconds'] / os.cpu_count():.0%} of the cores"
     )
 
 

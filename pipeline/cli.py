@@ -128,6 +128,13 @@ def _serve_http(app: Any, settings: Settings) -> None:
 )
 @click.option("--app-id", default=None, help="Faust app id / group [TRACKHOUSE_FAUST_APP_ID].")
 @click.option("--store", default=None, help="Faust table store [TRACKHOUSE_FAUST_STORE].")
+@click.option(
+    "--role",
+    type=click.Choice(["all", "process", "sink"]),
+    default=None,
+    help="Agents to run: both, or only process (no ClickHouse) or only sink "
+    "[TRACKHOUSE_WORKER_ROLE, default all].",
+)
 @data_dir_option
 def worker(
     bootstrap: str | None,
@@ -136,12 +143,14 @@ def worker(
     http: bool | None,
     app_id: str | None,
     store: str | None,
+    role: str | None,
     data_dir: Path | None,
 ) -> None:
     """Run the Kafka-mode Faust worker: events.raw -> stages -> topics -> ClickHouse.
 
     Creates the topics and migrates ClickHouse first. With embedded chDB this process owns the
-    database, so it also serves the HTTP API (edge + reads) and publishes to Kafka."""
+    database, so it also serves the HTTP API (edge + reads) and publishes to Kafka. A
+    ``--role process`` worker opens no ClickHouse (and serves no API)."""
     import asyncio
     import faulthandler
     import signal
@@ -157,11 +166,13 @@ def worker(
         data_dir=data_dir,
         faust_app_id=app_id,
         faust_store=store,
+        worker_role=role,
     )
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump thread stacks
-    embedded_clickhouse = not settings.clickhouse_url
+    uses_clickhouse = settings.worker_role != "process"
+    embedded_clickhouse = uses_clickhouse and not settings.clickhouse_url
     lock = _lock_data_dir(settings) if embedded_clickhouse else None
     import uvloop
 
@@ -171,10 +182,13 @@ def worker(
     loop.run_until_complete(create_topics(settings))
     loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
-    clickhouse = _clickhouse(settings)
+    clickhouse = _clickhouse(settings) if uses_clickhouse else None
     app = TrackhouseWorker(settings, Enricher(settings.geo_database), clickhouse)
     services = []
-    if http if http is not None else embedded_clickhouse:
+    serve_http = http if http is not None else embedded_clickhouse
+    if serve_http and clickhouse is None:
+        raise click.ClickException("a --role process worker has no ClickHouse to serve the API")
+    if serve_http:
         from pipeline.edge.app import create_app
         from pipeline.edge.context import EdgeServices
         from pipeline.kafka.publisher import KafkaPublisher

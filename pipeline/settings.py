@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     raw_retention_hours: int = 24
     enriched_retention_hours: int = 168
     faust_app_id: str = "trackhouse"
+    worker_role: Literal["all", "process", "sink"] = Field(
+        default="all",
+        description="What a worker runs: both agents, or only the process agent (no ClickHouse) "
+        "or only the sink agent (its own consumer group, <app id>-sink), to scale them apart.",
+    )
     kafka_publish_timeout_seconds: float = Field(
         default=4.0,
         description="The edge answers 503 when Kafka has not acknowledged an event by then.",
@@ -77,7 +82,14 @@ class Settings(BaseSettings):
         description="Consumer group session/rebalance timeout: how long a killed worker's "
         "partitions wait before another member (or its restart) gets them.",
     )
-    process_batch_size: int = Field(default=1000, description="Worker: raw events per take().")
+    worker_take_records: int = Field(
+        default=100,
+        description="Worker: Kafka records per take() batch of either agent (a record of "
+        "events.raw or events.enriched holds one event or an array of them).",
+    )
+    process_batch_size: int = Field(
+        default=2000, description="Worker: events processed between two publish rounds."
+    )
     process_flush_seconds: float = 0.2
 
     # Stages

@@ -6,12 +6,14 @@ Run ``python -m schemas.export`` after changing a model; a test fails when the f
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
 import msgspec
 from pydantic import TypeAdapter
 
+from pipeline.kafka.envelope import EnrichedBatch
 from pipeline.stages.sessionize import Session
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
 from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, RawEvent, UserUpdate
@@ -24,7 +26,9 @@ CONTRACTS: dict[str, Any] = {
     "api.batch-accepted.v1": BatchAccepted,
     "api.error.v1": ErrorBody,
     "record.raw-event.v1": RawEvent,
+    "record.raw-batch.v1": list[RawEvent],
     "record.enriched-event.v1": EnrichedEvent,
+    "record.enriched-batch.v1": EnrichedBatch,
     "record.identity-link.v1": IdentityLink,
     "record.user-update.v1": UserUpdate,
     "record.session.v1": Session,
@@ -33,12 +37,16 @@ CONTRACTS: dict[str, Any] = {
 
 
 def json_schema(model: Any) -> dict[str, Any]:
-    """JSON Schema of a msgspec Struct, a pydantic model or a dataclass (inlined definitions)."""
-    if isinstance(model, type) and issubclass(model, msgspec.Struct):
+    """JSON Schema of a msgspec Struct (or a list of them), a pydantic model or a dataclass."""
+    if typing.get_origin(model) is list or (
+        isinstance(model, type) and issubclass(model, msgspec.Struct)
+    ):
         [schema], components = msgspec.json.schema_components(
             [model], ref_template="#/$defs/{name}"
         )
-        return {**schema_of_ref(schema, components), "$defs": components}
+        if "$ref" in schema:
+            schema = schema_of_ref(schema, components)
+        return {**schema, "$defs": components}
     return TypeAdapter(model).json_schema()
 
 

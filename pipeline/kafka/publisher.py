@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections import defaultdict
 
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 
 from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.kafka import envelope
 from pipeline.settings import Settings
 from schemas.records import RawEvent, encode_record
 
 log = structlog.get_logger(__name__)
+# aiokafka's partitioner hashes in pure Python (~10 µs a key); visitors come back, so cache it.
+_murmur2 = functools.lru_cache(maxsize=1 << 16)(murmur2)
+
+
+def partition_of(key: bytes, partitions: list[int]) -> int:
+    """The partition of ``key`` as Kafka's default partitioner (and aiokafka's) picks it."""
+    return partitions[(_murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 def record_key(event: RawEvent) -> bytes:
@@ -62,9 +73,18 @@ class KafkaPublisher:
         return bool(cluster.brokers()) and self.topic in cluster.topics()
 
     async def _send_all(self, events: list[RawEvent]) -> None:
+        """One record per partition (``envelope.pack_raw``), each event on its key's partition."""
+        producer = self.producer
+        partitions = sorted(await producer.partitions_for(self.topic))
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        for event in events:
+            key = record_key(event)
+            partition = partition_of(key, partitions)
+            by_partition[partition].append((key, encode_record(event)))
         sends = [
-            await self.producer.send(self.topic, encode_record(e), key=record_key(e))
-            for e in events
+            await producer.send(self.topic, value, key=key, partition=partition)
+            for partition, keyed in by_partition.items()
+            for key, value in envelope.pack_raw(keyed)
         ]
         await asyncio.gather(*sends)
 

@@ -47,10 +47,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     enriched_ms = settings.enriched_retention_hours * HOUR_MS
     visitor_key = "project_id \\0 visitor_id (or user:<user_id>)"
     return [
-        TopicSpec(settings.topic_raw, parts, repl, raw_ms, visitor_key,
-                  "record.raw-event.v1.schema.json"),
-        TopicSpec(settings.topic_enriched, parts, repl, enriched_ms, visitor_key,
-                  "record.enriched-event.v1.schema.json "
+        TopicSpec(settings.topic_raw, parts, repl, raw_ms,
+                  f"{visitor_key}; none on an array, whose events all have this partition",
+                  "record.raw-event.v1.schema.json | record.raw-batch.v1.schema.json "
+                  "(an array of raw events, as the edge sends a request's events)"),
+        TopicSpec(settings.topic_enriched, parts, repl, enriched_ms, "none",
+                  "record.enriched-batch.v1.schema.json (header trackhouse-record: "
+                  "enriched-batch), or record.enriched-event.v1.schema.json "
                   "(header trackhouse-session: record.session.v1.schema.json)"),
         TopicSpec(settings.topic_identities, parts, repl, enriched_ms, visitor_key,
                   "record.identity-link.v1.schema.json | record.user-update.v1.schema.json "
@@ -68,6 +71,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
                   compacted=True),
         TopicSpec(f"{settings.faust_app_id}-__assignor-__leader", 1, repl, -1, "-",
                   "Faust's partition assignor", compacted=True),
+        TopicSpec(f"{settings.faust_app_id}-sink-__assignor-__leader", 1, repl, -1, "-",
+                  "Faust's partition assignor of --role sink workers", compacted=True),
     ]  # fmt: skip
 
 

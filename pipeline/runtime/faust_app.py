@@ -1,15 +1,18 @@
 """Kafka mode: the Faust worker. Two thin agents around the stage code the embedded runtime runs.
 
-``process`` (on ``events.raw``, ``take_events`` batches): decode (msgspec, from the raw bytes),
-enrich, sessionize + stitch with per-visitor state in a Faust table keyed by the record key
-(``project\\0visitor``; changelog topic, RocksDB store by default). It publishes, under the same
-key, the enriched event to ``events.enriched`` (and to ``notifications`` when ``notify``) with
-the session as it now stands in its ``trackhouse-session`` header (``record.session.v1``; the
-sink keeps the highest ``version``), identity links and user updates to ``identities`` (told
-apart by the ``trackhouse-record`` header). The session rides in a header rather than on a topic
-of its own because Faust's per-message cost dominates the worker (see the README): one message
-per event instead of two, and the value keeps the ``record.enriched-event.v1`` schema. A record
-that fails a stage goes to ``events.dead`` (``record.dead-letter.v1``) and the agent goes on.
+Faust's cost is per message (about 100 µs here, see the README), so records carry several
+events (``pipeline.kafka.envelope``): the edge sends a request's events as one array per
+partition, and the worker publishes each batch's enriched events per partition as one
+``record.enriched-batch.v1`` (with the newest state of their sessions).
+
+``process`` (on ``events.raw``, ``take_events`` batches): decode (msgspec, from the raw bytes;
+a record is one event or an array of them), enrich, sessionize + stitch with per-visitor state in
+a Faust table keyed by ``project\\0visitor`` (changelog topic, RocksDB store by default; the
+record's partition picks the table partition, and the edge put each event on its key's
+partition). It publishes the enriched batches to ``events.enriched``, ``notify`` events to
+``notifications``, identity links and user updates to ``identities`` (told apart by the
+``trackhouse-record`` header). An event that fails a stage goes to ``events.dead``
+(``record.dead-letter.v1``, the event alone) and the agent goes on.
 
 Order within a batch: publish everything and wait for the broker's acks, *then* write the state
 table, then the batch is acknowledged (``take_events`` acks when the loop body returns). After
@@ -17,11 +20,13 @@ a crash the batch is replayed: events whose state was written are recognised as 
 (sessionize keeps recent event ids) and were already published; the others are computed again
 from the same state, so they are published again identically and collapse downstream.
 
-``sink`` (on ``events.enriched`` + ``identities``, ``take_events`` of ``sink_batch_size`` within
-``sink_flush_seconds``): builds the column blocks of
+``sink`` (on ``events.enriched`` + ``identities`` + ``events.dead``, ``take_events`` of
+``worker_take_records`` records within ``sink_flush_seconds``): builds the column blocks of
 ``pipeline.sink.rows`` and inserts them; the loop body returns (and the offsets are acked) only
 once the insert succeeded, a failed insert is retried forever, never skipped. Re-deliveries
 collapse in the ReplacingMergeTree tables (events by ``event_id``, sessions by ``version``).
+It also reads single ``record.enriched-event.v1`` records (session in the ``trackhouse-session``
+header), as written before batches.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
@@ -40,16 +46,18 @@ from faust.types import EventT
 
 from pipeline import metrics
 from pipeline.deadletter import letters
+from pipeline.kafka import envelope
+from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
-from pipeline.stages.chain import process_event
+from pipeline.stages.chain import Outcome, process_event
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import Session, VisitorSessions
-from pipeline.stages.stitch import VisitorIdentity
+from pipeline.stages.stitch import StitchResult, VisitorIdentity
 from schemas.records import (
     DeadLetter,
     EnrichedEvent,
@@ -106,6 +114,58 @@ def _reason(exc: BaseException) -> str:
     return letters.reason_of(exc)
 
 
+# topic, key, value, headers (and a partition, else the key's)
+Send = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
+PartitionedSend = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None, int | None]
+
+
+def _identity_sends(topic: str, key: bytes, stitched: StitchResult) -> Iterator[Send]:
+    """The identity links and user updates an ``identify`` made, as records of ``topic``."""
+    for link in stitched.links:
+        yield topic, key, encode_record(link), [(RECORD_HEADER, LINK)]
+    for user in stitched.user_updates:
+        yield topic, key, encode_record(user), [(RECORD_HEADER, USER)]
+
+
+class _Outputs:
+    """What a run of processed events publishes: enriched events and their sessions packed per
+    source partition (``envelope.pack_enriched``), other records one by one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.events = 0
+        self._enriched: dict[int, list[bytes]] = defaultdict(list)
+        self._sessions: dict[int, list[Session]] = defaultdict(list)
+        self._others: list[Send] = []
+
+    def add(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self._others.append((topic, key, value, None))
+
+    def add_outcome(self, partition: int, key: bytes, outcome: Outcome) -> None:
+        assert outcome.event is not None
+        s = self.settings
+        body = encode_record(outcome.event)
+        self.events += 1
+        self._enriched[partition].append(body)
+        if outcome.session is not None:
+            self._sessions[partition].append(outcome.session)
+        if outcome.event.notify:
+            self.add(s.topic_notifications, key, body)
+        if outcome.stitched is not None:
+            self._others.extend(_identity_sends(s.topic_identities, key, outcome.stitched))
+
+    def sends(self) -> list[Send]:
+        sends = list(self._others)
+        for partition, bodies in self._enriched.items():
+            sessions = envelope.newest_sessions(self._sessions[partition])
+            encoded = [encode_record(session) for session in sessions]
+            for value in envelope.pack_enriched(bodies, encoded):
+                sends.append(
+                    (self.settings.topic_enriched, None, value, [(RECORD_HEADER, ENRICHED_BATCH)])
+                )
+        return sends
+
+
 class SinkBatch:
     """What one sink ``take_events`` batch decodes into."""
 
@@ -148,10 +208,18 @@ def _kafka_brokers(bootstrap: str) -> list[str]:
     return [f"kafka://{host.strip()}" for host in bootstrap.split(",") if host.strip()]
 
 
-class TrackhouseWorker:
-    """The Faust app and its agents, built from ``Settings``.
+def faust_app_id(settings: Settings) -> str:
+    """The consumer group: sink-only workers have their own (``<app id>-sink``), since Faust
+    expects every member of a group to run the same agents."""
+    if settings.worker_role == "sink":
+        return f"{settings.faust_app_id}-sink"
+    return settings.faust_app_id
 
-    ``clickhouse=None`` builds a processing-only worker (no sink agent)."""
+
+class TrackhouseWorker:
+    """The Faust app and the agents of ``settings.worker_role``, built from ``Settings``.
+
+    The sink agent needs ``clickhouse``; ``clickhouse=None`` builds a worker without it."""
 
     def __init__(
         self,
@@ -164,8 +232,9 @@ class TrackhouseWorker:
         self.clickhouse = clickhouse
         self.timeout_ms = settings.session_timeout_seconds * 1000
         self.inserted = 0
+        role = settings.worker_role
         app = faust.App(
-            settings.faust_app_id,
+            faust_app_id(settings),
             broker=_kafka_brokers(settings.kafka_bootstrap),
             store=settings.faust_store,
             datadir=str(settings.data_dir / "faust"),
@@ -187,20 +256,22 @@ class TrackhouseWorker:
         def topic(*names: str) -> faust.TopicT:
             return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
-        self.raw_topic = topic(settings.topic_raw)
-        self.state = app.Table(
-            STATE_TABLE,
-            key_type=bytes,  # -> "raw" serializers for the store and the changelog
-            value_type=bytes,
-            partitions=settings.topic_partitions,
-        )
-        app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
+        if role != "sink":
+            self.raw_topic = topic(settings.topic_raw)
+            self.state = app.Table(
+                STATE_TABLE,
+                key_type=bytes,  # -> "raw" serializers for the store and the changelog
+                value_type=bytes,
+                partitions=settings.topic_partitions,
+            )
+            app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
         app.timer(LAG_INTERVAL_SECONDS, name="trackhouse.lag")(self._report_lag)
-        if clickhouse is not None and settings.anonymous_retention_days > 0:
+        sinks = role != "process" and clickhouse is not None
+        if sinks and settings.anonymous_retention_days > 0:
             app.timer(settings.retention_check_seconds, on_leader=True, name="trackhouse.purge")(
                 self._purge_anonymous
             )
-        if clickhouse is not None:
+        if sinks:
             sink_topic = topic(
                 settings.topic_enriched, settings.topic_identities, settings.topic_dead
             )
@@ -239,7 +310,7 @@ class TrackhouseWorker:
 
     async def _process_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(
-            self.settings.process_batch_size, within=self.settings.process_flush_seconds
+            self.settings.worker_take_records, within=self.settings.process_flush_seconds
         ):
             with _acked_only_when_done(events):
                 await self.process_batch(stream, events)
@@ -248,81 +319,103 @@ class TrackhouseWorker:
         s = self.settings
         states: dict[bytes, VisitorState] = {}
         last_event: dict[bytes, EventT] = {}
-        sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]] = []
-        dead = 0
+        outputs = _Outputs(s)
+        dead = published = 0
         for event in events:
-            message, value = event.message, event.value
-            stage, raw = "decode", None
-            try:
-                raw = decode_record(value, RawEvent)
-                stage = "enrich"
-                enriched = self.enricher.enrich(raw)
-                stage = "sessionize"
-                key = message.key or state_key(raw.project_id, raw.visitor_key)
-                state = states.get(key)
-                if state is None:
-                    _use_partition_of(stream, event)
-                    stored = self.state.get(key)
-                    state = decode_record(stored, VisitorState) if stored else None
-                outcome = process_event(
-                    enriched,
-                    state.sessions if state else None,
-                    state.identity if state else None,
-                    self.timeout_ms,
-                )
-            except Exception as exc:
-                dead += 1
-                letter = dead_letter(value, _reason(exc), stage, message, raw)
-                sends.append((s.topic_dead, message.key, encode_record(letter), None))
-                log.warning(
-                    "worker.dead_letter",
-                    stage=stage,
-                    reason=letter.reason,
-                    topic=message.topic,
-                    partition=message.partition,
-                    offset=message.offset,
-                )
-                continue
-            states[key] = VisitorState(outcome.sessions_state, outcome.identity_state)
-            last_event[key] = event
-            if outcome.event is None:
-                metrics.EVENTS_DUPLICATE.inc()
-                continue
-            body = encode_record(outcome.event)
-            headers = None
-            if outcome.session is not None:
-                headers = [(SESSION_HEADER, encode_record(outcome.session))]
-            sends.append((s.topic_enriched, key, body, headers))
-            if outcome.event.notify:
-                sends.append((s.topic_notifications, key, body, None))
-            if outcome.stitched is not None:
-                for link in outcome.stitched.links:
-                    sends.append(
-                        (s.topic_identities, key, encode_record(link), [(RECORD_HEADER, LINK)])
+            if outputs.events >= s.process_batch_size:  # publish (and yield) as we go
+                published += await self._publish(outputs.sends())
+                outputs = _Outputs(s)
+            message = event.message
+            elements = envelope.unpack_raw(event.value)
+            for index, value in enumerate(elements):
+                stage, raw = "decode", None
+                try:
+                    raw = decode_record(value, RawEvent)
+                    stage = "enrich"
+                    enriched_event = self.enricher.enrich(raw)
+                    stage = "sessionize"
+                    key = state_key(raw.project_id, raw.visitor_key)
+                    if len(elements) == 1 and message.key:
+                        key = message.key  # a producer's own key picks the state partition
+                    state = states.get(key)
+                    if state is None:
+                        _use_partition_of(stream, event)
+                        stored = self.state.get(key)
+                        state = decode_record(stored, VisitorState) if stored else None
+                    outcome = process_event(
+                        enriched_event,
+                        state.sessions if state else None,
+                        state.identity if state else None,
+                        self.timeout_ms,
                     )
-                for user in outcome.stitched.user_updates:
-                    sends.append(
-                        (s.topic_identities, key, encode_record(user), [(RECORD_HEADER, USER)])
+                except Exception as exc:
+                    dead += 1
+                    letter = dead_letter(value, _reason(exc), stage, message, raw)
+                    if len(elements) > 1:
+                        where = f"{message.topic}/{message.partition}/{message.offset}/{index}"
+                        letter.dead_id = letters.dead_id(stage, where)
+                    outputs.add(s.topic_dead, message.key, encode_record(letter))
+                    log.warning(
+                        "worker.dead_letter",
+                        stage=stage,
+                        reason=letter.reason,
+                        topic=message.topic,
+                        partition=message.partition,
+                        offset=message.offset,
+                        index=index,
                     )
-        await self._publish(sends)
-        for key, state in states.items():  # only after the broker acknowledged the outputs
-            _use_partition_of(stream, last_event[key])
-            self.state[key] = encode_record(state)
-        log.debug("worker.processed", events=len(events), dead=dead, published=len(sends))
+                    continue
+                states[key] = VisitorState(outcome.sessions_state, outcome.identity_state)
+                last_event[key] = event
+                if outcome.event is None:
+                    metrics.EVENTS_DUPLICATE.inc()
+                    continue
+                outputs.add_outcome(message.partition, key, outcome)
+        published += await self._publish(outputs.sends())
+        await self._write_states(stream, states, last_event)  # only once the outputs are acked
+        log.debug("worker.processed", records=len(events), dead=dead, published=published)
 
-    async def _publish(
-        self, sends: list[tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]]
+    async def _write_states(
+        self,
+        stream: faust.StreamT,
+        states: dict[bytes, VisitorState],
+        last_event: dict[bytes, EventT],
     ) -> None:
+        """Write the batch's visitor states as ``Table.__setitem__`` does (the store, then the
+        changelog record on the event's partition, then the store's persisted offset), but
+        send the changelog records in one burst and wait for their acks: Faust's per-key path
+        (``send_soon`` + a callback per key) cost ~100 µs a key here, most of the worker."""
+        table, store = self.state, self.state.data
+        changelog = table.changelog_topic.get_topic_name()
+        sends: list[PartitionedSend] = []
+        for key, state in states.items():
+            event, value = last_event[key], encode_record(state)
+            _use_partition_of(stream, event)  # the store picks the partition from it
+            store[key] = value  # the store only: the table's own setter would also send
+            sends.append((changelog, key, value, None, event.message.partition))
+        persisted: dict[Any, int] = {}
+        for sent in await self._send_acked(sends):
+            tp = sent.topic_partition
+            persisted[tp] = max(sent.offset, persisted.get(tp, -1))
+        for tp, offset in persisted.items():
+            store.set_persisted_offset(tp, offset)
+
+    async def _publish(self, sends: list[Send]) -> int:
+        """Send and wait for the broker's acks (retrying forever); returns how many records."""
+        await self._send_acked([(*send, None) for send in sends])
+        return len(sends)
+
+    async def _send_acked(self, sends: list[PartitionedSend]) -> list[Any]:
+        """The records' metadata once the broker acknowledged all of them."""
         producer = self.app.producer
         delay = 0.2
         while True:
             try:
                 pending = [
-                    await producer.send(topic, key, value, None, None, headers)
-                    for topic, key, value, headers in sends
+                    await producer.send(topic, key, value, partition, None, headers)
+                    for topic, key, value, headers, partition in sends
                 ]
-                await asyncio.gather(*pending)
-                return
+                return list(await asyncio.gather(*pending))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # resend all: duplicates are identical and collapse
@@ -334,7 +427,7 @@ class TrackhouseWorker:
 
     async def _sink_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(
-            self.settings.sink_batch_size, within=self.settings.sink_flush_seconds
+            self.settings.worker_take_records, within=self.settings.sink_flush_seconds
         ):
             with _acked_only_when_done(events):
                 await self.sink_batch(self.decode_sink_batch(events))
@@ -345,7 +438,11 @@ class TrackhouseWorker:
             message, value = event.message, event.value
             try:
                 headers = dict(message.headers or ())
-                if message.topic == s.topic_enriched:
+                if headers.get(RECORD_HEADER) == ENRICHED_BATCH:
+                    many = decode_record(value, EnrichedBatch)
+                    batch.events.extend(many.events)
+                    batch.sessions.extend(many.sessions)
+                elif message.topic == s.topic_enriched:
                     batch.events.append(decode_record(value, EnrichedEvent))
                     session = headers.get(SESSION_HEADER)
                     if session:

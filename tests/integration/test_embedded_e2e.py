@@ -526,9 +526,7 @@ def test_the_ip_is_stored_nowhere(tmp_path):
     ],
     ids=["bytes", "seconds"],
 )
-def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(
-    tmp_path, limit, pause
-):
+def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_path, limit, pause):
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "backlog")
     env = {"TRACKHOUSE_SINK_FLUSH_SECONDS": "3", **limit}

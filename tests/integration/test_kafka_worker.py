@@ -18,6 +18,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from pipeline.kafka.publisher import partition_of
 from schemas.records import DeadLetter, RawEvent, encode_record
 from tests.factories import BASE_MS, MINUTE_MS, native_event
 from tests.integration.server import Server, cli, wait_for
@@ -43,7 +44,6 @@ def worker_env(bootstrap: str, **extra: str) -> dict[str, str]:
         TRACKHOUSE_KAFKA_BOOTSTRAP=bootstrap,
         TRACKHOUSE_FAUST_APP_ID=f"trackhouse-test-{suffix}",
         TRACKHOUSE_FAUST_STORE="memory://",
-        TRACKHOUSE_SINK_BATCH_SIZE="500",
         TRACKHOUSE_PROCESS_FLUSH_SECONDS="0.1",
         TRACKHOUSE_LOG_LEVEL="warning",
         TRACKHOUSE_FAUST_SESSION_TIMEOUT_SECONDS="10",
@@ -272,17 +272,77 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(wor
     assert sorted(r["event"] for r in rows) == ["after0", "after1"]
 
 
+def test_an_array_record_is_processed_event_by_event_a_bad_element_alone_is_dead(worker, kafka):
+    project = worker.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    good = [
+        encode_record(
+            RawEvent(
+                event_id=str(uuid.uuid4()),
+                project_id=project["project_id"],
+                type="track",
+                event=f"arrayed{i}",
+                timestamp=BASE_MS + i,
+                received_at=BASE_MS,
+                visitor_id=visitor,
+            )
+        )
+        for i in range(2)
+    ]
+    bad = orjson.dumps({"event_id": "y", "project_id": 8, "visitor_id": visitor})
+    value = b"[" + b",".join([good[0], bad, good[1]]) + b"]"
+    asyncio.run(produce(kafka, worker.topic("raw"), [(None, value)]))
+
+    rows = wait_rows(worker, project, 2, visitor_id=visitor)
+    assert sorted(r["event"] for r in rows) == ["arrayed0", "arrayed1"]
+    assert len({r["session_id"] for r in rows}) == 1
+    dead = asyncio.run(consume(kafka, worker.topic("dead"), 10**6, timeout=10))
+    letters = [msgspec.json.decode(r.value, type=DeadLetter) for r in dead]
+    mine = [d for d in letters if '"y"' in d.record]
+    assert len(mine) == 1 and mine[0].stage == "decode" and mine[0].record == bad.decode()
+
+
+def test_a_posted_batch_travels_as_one_record_per_partition_on_each_keys_partition(worker, kafka):
+    project = worker.projects[0]
+    run = uuid.uuid4().hex
+    visitors = [f"vis_{run}_{i}" for i in range(30)]
+    events = [native_event(v, event="fanout", message_id=f"{run}-{v}") for v in visitors]
+    response = post_batch(worker, project, events)
+    assert response.status_code == 202, response.text
+
+    records = asyncio.run(consume(kafka, worker.topic("raw"), 10**6, timeout=10))
+    mine = []
+    for record in records:
+        try:
+            value = orjson.loads(record.value)
+        except orjson.JSONDecodeError:  # the malformed records of another test
+            continue
+        arrayed = value if isinstance(value, list) else [value]
+        if any(str(e.get("message_id", "")).startswith(run) for e in arrayed):
+            mine.append((record, arrayed))
+    assert 1 < len(mine) <= 3  # 30 visitors over 3 partitions: one record each
+    assert sum(len(arrayed) for _, arrayed in mine) == 30
+    for record, arrayed in mine:
+        for event in arrayed:
+            key = f"{event['project_id']}\x00{event['visitor_id']}".encode()
+            assert partition_of(key, [0, 1, 2]) == record.partition
+    assert len(wait_rows(worker, project, 30, event="fanout")) == 30
+
+
 def where_missing(bootstrap: str, server: Worker, missing: set[str]) -> dict:
     """On failure: how far each missing event got (topic, partition, offset)."""
     found: dict[str, list] = {message_id: [] for message_id in missing}
     for name in ("raw", "enriched"):
         for record in asyncio.run(consume(bootstrap, server.topic(name), 10**9, timeout=10)):
             try:
-                message_id = orjson.loads(record.value).get("message_id", "")
+                value = orjson.loads(record.value)
             except orjson.JSONDecodeError:
                 continue
-            if message_id in found:
-                found[message_id].append((name, record.partition, record.offset))
+            if isinstance(value, dict):  # one event, or an enriched batch
+                value = value.get("events", [value])
+            for event in value:
+                if event.get("message_id") in found:
+                    found[event["message_id"]].append((name, record.partition, record.offset))
     return found
 
 
@@ -300,7 +360,7 @@ def stored_ids(server: Worker, project: dict, **params: str) -> set[str]:
 def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path):
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "crash")
-    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200", TRACKHOUSE_LOG_LEVEL="info")
+    env = worker_env(kafka, TRACKHOUSE_WORKER_TAKE_RECORDS="4", TRACKHOUSE_LOG_LEVEL="info")
     first = start_worker(data_dir, env)
     run = uuid.uuid4().hex
 

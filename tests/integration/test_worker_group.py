@@ -57,7 +57,7 @@ def stored_by(server) -> float:
 def test_two_workers_split_the_partitions_and_state_follows_them_on_rebalance(kafka, tmp_path):
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     project = cli(first_dir, "projects", "create", "group")
-    env = worker_env(kafka, TRACKHOUSE_SINK_BATCH_SIZE="200", TRACKHOUSE_LOG_LEVEL="info")
+    env = worker_env(kafka, TRACKHOUSE_WORKER_TAKE_RECORDS="4", TRACKHOUSE_LOG_LEVEL="info")
     run = uuid.uuid4().hex
     sent: list[str] = []
 

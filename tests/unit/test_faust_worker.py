@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pipeline.kafka import envelope
 from pipeline.runtime.faust_app import (
     LINK,
     RECORD_HEADER,
@@ -92,6 +93,21 @@ def test_sink_batch_decodes_events_sessions_links_and_users(worker):
     assert [(d.stage, d.record, d.project_id) for d in batch.dead] == [("decode", "{", "prj_a")]
     tables = [b.table for b in batch.blocks() if b.row_count]
     assert tables == ["identities", "events", "sessions", "users", "dead_letters"]
+
+
+def test_sink_batch_decodes_enriched_batches_beside_single_enriched_records(worker):
+    s = worker.settings
+    many = [enriched() for _ in range(3)]
+    session = Session("s1", "p", "v", 1, 2, events=3, version=3)
+    value = envelope.pack_enriched([encode_record(e) for e in many], [encode_record(session)])
+    batch = worker.decode_sink_batch(
+        [
+            event(s.topic_enriched, value[0], [(RECORD_HEADER, envelope.ENRICHED_BATCH)]),
+            event(s.topic_enriched, encode_record(one := enriched())),
+        ]
+    )
+    assert batch.events == [*many, one] and batch.sessions == [session]
+    assert batch.undecodable == 0
 
 
 def test_a_failed_insert_is_retried_until_it_succeeds_never_skipped(worker, monkeypatch):
