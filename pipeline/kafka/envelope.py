@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 
 import msgspec
 
+from pipeline.sink.rows import newest_sessions
 from pipeline.stages.sessionize import Session
 from schemas.records import EnrichedEvent
 
@@ -26,6 +27,7 @@ MAX_RECORD_BYTES = 256 * 1024
 ENRICHED_BATCH = b"enriched-batch"
 
 _elements = msgspec.json.Decoder(list[msgspec.Raw])
+__all__ = ["EnrichedBatch", "newest_sessions", "pack_enriched", "pack_raw", "unpack_raw"]
 
 
 class EnrichedBatch(msgspec.Struct):
@@ -74,16 +76,6 @@ def unpack_raw(value: bytes) -> list[bytes]:
         return [bytes(element) for element in _elements.decode(value)]
     except msgspec.DecodeError:
         return [value]
-
-
-def newest_sessions(sessions: Iterable[Session]) -> list[Session]:
-    """The highest ``version`` of each session (what the ``sessions`` table keeps anyway)."""
-    newest: dict[str, Session] = {}
-    for session in sessions:
-        kept = newest.get(session.session_id)
-        if kept is None or session.version >= kept.version:
-            newest[session.session_id] = session
-    return list(newest.values())
 
 
 def pack_enriched(

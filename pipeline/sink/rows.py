@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,6 +174,16 @@ def user_block(updates: list[UserUpdate]) -> Block:
     return Block("users", USER_COLUMNS, _columns(rows, len(USER_COLUMNS)))
 
 
+def newest_sessions(sessions: Iterable[Session]) -> list[Session]:
+    """The highest ``version`` of each session (what the ``sessions`` table keeps anyway)."""
+    newest: dict[str, Session] = {}
+    for session in sessions:
+        kept = newest.get(session.session_id)
+        if kept is None or session.version >= kept.version:
+            newest[session.session_id] = session
+    return list(newest.values())
+
+
 def batch_blocks(
     events: list[EnrichedEvent],
     sessions: list[Session],
@@ -186,7 +197,7 @@ def batch_blocks(
     return [
         identity_block(links),
         event_block(events),
-        session_block(sessions),
+        session_block(newest_sessions(sessions)),
         user_block(users),
         dead_letter_block(dead_letters or []),
     ]

@@ -357,10 +357,18 @@ def stored_ids(server: Worker, project: dict, **params: str) -> set[str]:
     return ids
 
 
-def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path):
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path, store):
+    """With RocksDB (production's store) the restarted worker finds its table on disk and
+    reads the changelog only past the offset the store persisted."""
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "crash")
-    env = worker_env(kafka, TRACKHOUSE_WORKER_TAKE_RECORDS="4", TRACKHOUSE_LOG_LEVEL="info")
+    env = worker_env(
+        kafka,
+        TRACKHOUSE_WORKER_TAKE_RECORDS="4",
+        TRACKHOUSE_LOG_LEVEL="info",
+        TRACKHOUSE_FAUST_STORE=store,
+    )
     first = start_worker(data_dir, env)
     run = uuid.uuid4().hex
 
