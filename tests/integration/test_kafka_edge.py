@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import msgspec
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.edge.publisher import PublishUnavailableError
-from pipeline.kafka.publisher import KafkaPublisher
+from pipeline.kafka import envelope
+from pipeline.kafka.publisher import KafkaPublisher, partition_of
 from pipeline.kafka.topics import create_topics, topic_specs
 from pipeline.settings import Settings
 from schemas.records import RawEvent
@@ -45,6 +47,7 @@ def raw(visitor: str, n: int) -> RawEvent:
 
 
 async def consume_all(settings: Settings, expected: int) -> list:
+    """Records of the raw topic until they hold ``expected`` events (arrays count each)."""
     consumer = AIOKafkaConsumer(
         settings.topic_raw,
         bootstrap_servers=settings.kafka_bootstrap,
@@ -54,10 +57,10 @@ async def consume_all(settings: Settings, expected: int) -> list:
     await consumer.start()
     records = []
     try:
-        while len(records) < expected:
-            batch = await asyncio.wait_for(consumer.getmany(timeout_ms=1000), 30)
-            for messages in batch.values():
-                records.extend(messages)
+        async with asyncio.timeout(30):
+            while sum(len(envelope.unpack_raw(r.value)) for r in records) < expected:
+                for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                    records.extend(messages)
     finally:
         await consumer.stop()
     return records
@@ -66,7 +69,7 @@ async def consume_all(settings: Settings, expected: int) -> list:
 def test_topics_are_created_idempotently_with_their_settings(kafka):
     settings = settings_for(kafka)
     first = asyncio.run(create_topics(settings))
-    assert set(first.values()) == {"created"} and len(first) == 7  # 5 + Faust's own 2
+    assert set(first.values()) == {"created"} and len(first) == 8  # 5 + Faust's own 3
     second = asyncio.run(create_topics(settings))
     assert set(second.values()) == {"exists"}
 
@@ -80,15 +83,15 @@ def test_topics_are_created_idempotently_with_their_settings(kafka):
             await admin.close()
 
     partitions = asyncio.run(describe())
-    leader = f"{settings.faust_app_id}-__assignor-__leader"
-    assert partitions.pop(leader) == 1
+    for group in (settings.faust_app_id, f"{settings.faust_app_id}-sink"):
+        assert partitions.pop(f"{group}-__assignor-__leader") == 1
     assert set(partitions.values()) == {settings.topic_partitions}
 
 
-def test_published_events_are_keyed_by_visitor_and_keep_their_order(kafka):
+def test_a_request_travels_as_one_record_per_partition_each_event_on_its_keys_partition(kafka):
     settings = settings_for(kafka)
     asyncio.run(create_topics(settings))
-    events = [raw(f"vis_{n % 3}", n) for n in range(30)]
+    events = [raw(f"vis_{n % 7}", n) for n in range(30)]
 
     async def scenario() -> list:
         publisher = KafkaPublisher(settings)
@@ -101,17 +104,20 @@ def test_published_events_are_keyed_by_visitor_and_keep_their_order(kafka):
         return await consume_all(settings, len(events))
 
     records = asyncio.run(scenario())
-    assert len(records) == 30
-    by_visitor: dict[bytes, list] = {}
+    assert len(records) <= 2 * settings.topic_partitions  # one per partition and request
+    by_visitor: dict[str, list[tuple[int, RawEvent]]] = {}
     for record in records:
-        by_visitor.setdefault(record.key, []).append(record)
-    assert set(by_visitor) == {f"prj_k\x00vis_{v}".encode() for v in range(3)}
-    for visitor_records in by_visitor.values():
-        assert len({r.partition for r in visitor_records}) == 1
-        events_in_order = [orjson.loads(r.value)["event"] for r in visitor_records]
-        assert events_in_order == sorted(events_in_order, key=lambda e: int(e[1:]))
-    decoded = RawEvent(**orjson.loads(records[0].value))
-    assert decoded.project_id == "prj_k"
+        for element in envelope.unpack_raw(record.value):
+            event = msgspec.json.decode(element, type=RawEvent)
+            by_visitor.setdefault(event.visitor_id, []).append((record.partition, event))
+    assert sum(len(v) for v in by_visitor.values()) == 30
+    partitions = list(range(settings.topic_partitions))
+    for visitor, placed in by_visitor.items():
+        key = f"prj_k\x00{visitor}".encode()
+        assert {partition for partition, _ in placed} == {partition_of(key, partitions)}
+        in_order = [int(event.event[1:]) for _, event in placed]
+        assert in_order == sorted(in_order)  # a visitor's events keep their order
+    assert by_visitor["vis_0"][0][1].ip == "81.2.69.142"  # the raw topic still has the IP
 
 
 @pytest.mark.skipif(docker_engine_answers(), reason="needs the local broker it can stop")
@@ -144,7 +150,8 @@ def test_broker_outage_is_reported_not_acknowledged_and_recovers(tmp_path):
                 await publisher.stop()
 
         asyncio.run(scenario())
-        events = [orjson.loads(r.value)["event"] for r in asyncio.run(consume_all(settings, 2))]
+        records = asyncio.run(consume_all(settings, 2))
+        events = [orjson.loads(r.value)["event"] for r in records]
         assert "e0" in events and "e2" in events
     finally:
         broker.stop()
