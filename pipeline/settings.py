@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         default=4.0,
         description="The edge answers 503 when Kafka has not acknowledged an event by then.",
     )
+    kafka_publish_retry_seconds: float = Field(
+        default=30.0,
+        description="Worker: a record the broker has not acknowledged after this long is sent "
+        "again (Faust's default waits 20 minutes).",
+    )
     faust_store: str = Field(default="rocksdb://", description="memory:// in tests")
     faust_session_timeout_seconds: float = Field(
         default=60.0,

@@ -244,6 +244,8 @@ class TrackhouseWorker:
             producer_acks=-1,
             producer_compression_type=None,  # CPU is the limit here, not the network
             producer_linger_ms=5,
+            # A produce request unanswered this long fails and is sent again (Faust waits 20 min)
+            producer_request_timeout=settings.kafka_publish_retry_seconds,
             web_enabled=False,
             broker_session_timeout=settings.faust_session_timeout_seconds,
             broker_rebalance_timeout=settings.faust_session_timeout_seconds,

@@ -10,6 +10,7 @@ from faust.types import TP
 
 from pipeline.runtime.faust_consumer import (
     LOST_HEAD_SECONDS,
+    STALLED_SECONDS,
     AtLeastOnceConsumer,
     use_at_least_once_consumer,
 )
@@ -90,3 +91,29 @@ def test_a_partition_no_longer_assigned_is_not_sought():
     stalled(c, LOST_HEAD_SECONDS + 1)
     c.assignment = lambda: set()  # type: ignore[method-assign]
     assert c.lost_heads(time.monotonic()) == {}
+
+
+def test_a_partition_behind_its_end_with_nothing_delivered_for_long_is_stalled():
+    c = consumer()
+    c._committed_offset[PARTITION] = 3
+    now = time.monotonic()
+    assert c.stalled({PARTITION: 40}, now) == {}  # first seen behind: the clock starts
+    assert c.stalled({PARTITION: 41}, now + STALLED_SECONDS - 1) == {}
+    assert c.stalled({PARTITION: 41}, now + STALLED_SECONDS) == {PARTITION: 3}
+
+
+def test_progress_or_a_held_record_or_nothing_to_read_is_not_a_stall():
+    c = consumer()
+    c._committed_offset[PARTITION] = 3
+    now = time.monotonic()
+    c.stalled({PARTITION: 40}, now)
+    c._committed_offset[PARTITION] = 10  # the commit moved: the clock starts again
+    assert c.stalled({PARTITION: 40}, now + STALLED_SECONDS) == {}
+    assert c.stalled({PARTITION: 40}, now + 2 * STALLED_SECONDS - 1) == {}
+    held = HeldMessage(PARTITION, 10)  # Faust keeps these in a WeakSet
+    c._unacked_messages.add(held)  # type: ignore[arg-type]
+    assert c.stalled({PARTITION: 40}, now + 3 * STALLED_SECONDS) == {}  # a stream is on it
+    c._unacked_messages.clear()
+    assert c.stalled({PARTITION: 10}, now + 4 * STALLED_SECONDS) == {}  # nothing to read
+    c._acked[PARTITION] = [11]
+    assert c.stalled({PARTITION: 40}, now + 5 * STALLED_SECONDS) == {}  # records do arrive
