@@ -202,13 +202,18 @@ def server_processes(pid: int) -> list[int]:
     return [pid, *map(int, children)]
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU time (user + system) of the server process and of its storage process."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    used = []
-    for process in server_processes(pid):
-        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
-        used.append((int(fields[11]) + int(fields[12])) / ticks)
+    used = [process_cpu_seconds(process) for process in server_processes(pid)]
     return used[0], sum(used[1:])
 
 

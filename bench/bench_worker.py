@@ -14,7 +14,6 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,17 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_embedded import Load  # noqa: E402
-from tests.integration.server import Server, cli  # noqa: E402
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from bench.bench_embedded import Load, process_cpu_seconds  # noqa: E402
+from tests.integration.server import Server, cli, start_process_worker  # noqa: E402
 
 
 def kafka_broker_pids() -> dict[str, int]:
@@ -46,18 +36,6 @@ def kafka_broker_pids() -> dict[str, int]:
         except OSError:
             continue
     return {}
-
-
-def process_worker(data_dir: Path, env: dict[str, str]) -> subprocess.Popen:
-    """A ``trackhouse worker --role process`` (no ClickHouse, no API) in its own data dir."""
-    data_dir.mkdir(parents=True)
-    log = open(data_dir / "worker.log", "wb")  # noqa: SIM115 - the child writes it
-    return subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "worker", "--role", "process"],
-        env={**os.environ, **env, "TRACKHOUSE_DATA_DIR": str(data_dir)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def main() -> None:
@@ -97,7 +75,7 @@ def main() -> None:
     project = cli(data_dir, "projects", "create", "bench")
     processor = None
     if args.split:
-        processor = process_worker(data_dir.parent / "process", env)
+        processor = start_process_worker(data_dir.parent / "process", env)
     command = ("worker", "--role", "sink") if args.split else ("worker",)
     server = Server(data_dir, env=env, command=command).start(timeout=120)
     try:
@@ -106,10 +84,10 @@ def main() -> None:
         if processor is not None:
             roles["process worker"] = processor.pid
         roles.update(kafka_broker_pids())
-        cpu_before = {role: cpu_seconds(pid) for role, pid in roles.items()}
+        cpu_before = {role: process_cpu_seconds(pid) for role, pid in roles.items()}
         load_before = time.process_time()
         result = asyncio.run(load.run(args.workers))
-        cpu = {role: cpu_seconds(pid) - cpu_before[role] for role, pid in roles.items()}
+        cpu = {role: process_cpu_seconds(pid) - cpu_before[role] for role, pid in roles.items()}
         cpu["load generator"] = time.process_time() - load_before
     finally:
         server.stop()

@@ -83,15 +83,15 @@ def pack_enriched(
 ) -> list[bytes]:
     """Record values of ``record.enriched-batch.v1`` for encoded events and sessions."""
     values = []
+    left = len(events)  # events come first in every run, then sessions
     for run in chunks([*events, *sessions], max_bytes):
-        run_events = run[: len(events)]  # events come first, then sessions
-        events = events[len(run_events) :]
-        run_sessions = run[len(run_events) :]
+        split = min(left, len(run))
+        left -= split
         values.append(
             b'{"events":['
-            + b",".join(run_events)
+            + b",".join(run[:split])
             + b'],"sessions":['
-            + b",".join(run_sessions)
+            + b",".join(run[split:])
             + b"]}"
         )
     return values

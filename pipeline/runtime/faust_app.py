@@ -84,10 +84,17 @@ class VisitorState(msgspec.Struct):
 
 
 def dead_letter(
-    value: bytes | None, reason: str, stage: str, message: Any, raw: RawEvent | None = None
+    value: bytes | None,
+    reason: str,
+    stage: str,
+    message: Any,
+    raw: RawEvent | None = None,
+    index: int | None = None,
 ) -> DeadLetter:
     """The dead letter of a record of ``events.raw`` (without its IP): replayed to the same
-    topic by ``trackhouse dead replay``; ``dead_id`` is that of the record's offset."""
+    topic by ``trackhouse dead replay``; ``dead_id`` is that of the record's offset (and of
+    the event's ``index`` when the record is an array)."""
+    where = f"{message.topic}/{message.partition}/{message.offset}"
     return letters.dead_letter(
         value,
         reason,
@@ -97,6 +104,7 @@ def dead_letter(
         offset=message.offset,
         record_type="raw-event" if raw is not None else "",
         project_id=raw.project_id if raw is not None else letters.project_of_key(message.key),
+        identity=where if index is None else f"{where}/{index}",
     )
 
 
@@ -352,10 +360,8 @@ class TrackhouseWorker:
                     )
                 except Exception as exc:
                     dead += 1
-                    letter = dead_letter(value, _reason(exc), stage, message, raw)
-                    if len(elements) > 1:
-                        where = f"{message.topic}/{message.partition}/{message.offset}/{index}"
-                        letter.dead_id = letters.dead_id(stage, where)
+                    arrayed = index if len(elements) > 1 else None
+                    letter = dead_letter(value, _reason(exc), stage, message, raw, arrayed)
                     outputs.add(s.topic_dead, message.key, encode_record(letter))
                     log.warning(
                         "worker.dead_letter",

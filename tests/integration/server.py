@@ -22,6 +22,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_process_worker(data_dir: Path, env: dict[str, str]) -> subprocess.Popen:
+    """A ``trackhouse worker --role process`` (no ClickHouse, no API) in its own data dir,
+    logging to ``worker.log`` there."""
+    data_dir.mkdir(parents=True)
+    with open(data_dir / "worker.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--role", "process"],
+            env={**os.environ, **env, "TRACKHOUSE_DATA_DIR": str(data_dir)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def cli(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run ``trackhouse ARGS`` and parse its JSON output."""
     out = subprocess.run(

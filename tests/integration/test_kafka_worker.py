@@ -228,23 +228,28 @@ def test_identify_resolves_earlier_anonymous_events_retroactively(worker):
     assert all(r["user_id"] == user for r in rows)
 
 
-def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(worker, kafka):
-    project = worker.projects[0]
-    visitor = f"vis_{uuid.uuid4().hex}"
-    key = f"{project['project_id']}\x00{visitor}".encode()
-    valid = [
+def raw_events(project: dict, visitor: str, name: str, count: int = 2, **fields) -> list:
+    """``count`` raw events ``<name>0``, ``<name>1``... as another service would publish them."""
+    return [
         RawEvent(
             event_id=str(uuid.uuid4()),
             project_id=project["project_id"],
             type="track",
-            event=f"after{i}",
+            event=f"{name}{i}",
             timestamp=BASE_MS + i,
             received_at=BASE_MS,
             visitor_id=visitor,
-            ip="81.2.69.142",
+            **fields,
         )
-        for i in range(2)
+        for i in range(count)
     ]
+
+
+def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(worker, kafka):
+    project = worker.projects[0]
+    visitor = f"vis_{uuid.uuid4().hex}"
+    key = f"{project['project_id']}\x00{visitor}".encode()
+    valid = raw_events(project, visitor, "after", ip="81.2.69.142")
     malformed = [
         b"{not json",
         b"\xff\xfe\x00binary",
@@ -275,20 +280,7 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_the_agent_goes_on(wor
 def test_an_array_record_is_processed_event_by_event_a_bad_element_alone_is_dead(worker, kafka):
     project = worker.projects[0]
     visitor = f"vis_{uuid.uuid4().hex}"
-    good = [
-        encode_record(
-            RawEvent(
-                event_id=str(uuid.uuid4()),
-                project_id=project["project_id"],
-                type="track",
-                event=f"arrayed{i}",
-                timestamp=BASE_MS + i,
-                received_at=BASE_MS,
-                visitor_id=visitor,
-            )
-        )
-        for i in range(2)
-    ]
+    good = [encode_record(e) for e in raw_events(project, visitor, "arrayed")]
     bad = orjson.dumps({"event_id": "y", "project_id": 8, "visitor_id": visitor})
     value = b"[" + b",".join([good[0], bad, good[1]]) + b"]"
     asyncio.run(produce(kafka, worker.topic("raw"), [(None, value)]))

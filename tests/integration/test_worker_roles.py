@@ -4,31 +4,16 @@ process worker opens no ClickHouse; the sink worker owns it (and the HTTP API, w
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 from tests.factories import BASE_MS, MINUTE_MS, native_event
-from tests.integration.server import cli, wait_for
+from tests.integration.server import cli, start_process_worker, wait_for
 from tests.integration.test_embedded_e2e import fetch, post_batch, wait_rows
 from tests.integration.test_kafka_worker import Worker, worker_env
 
 pytestmark = pytest.mark.slow
-
-
-def start_process_worker(data_dir: Path, env: dict[str, str]) -> subprocess.Popen:
-    data_dir.mkdir(parents=True)
-    with open(data_dir / "worker.log", "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "worker", "--role", "process"],
-            env={**os.environ, **env, "TRACKHOUSE_DATA_DIR": str(data_dir)},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def test_a_process_worker_and_a_sink_worker_store_enriched_sessionized_stitched_events(
