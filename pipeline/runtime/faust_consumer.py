@@ -1,40 +1,37 @@
-"""Faust's Kafka consumer without the two shortcuts that lose messages around a rebalance.
+"""Faust's Kafka consumer without the shortcuts that lose or stall messages around a rebalance.
 
-Found by the two-worker test (``tests/integration/test_worker_group.py``) with Faust's dev
-log: after a partition came back, records fetched before the seek to the committed offset were
-delivered first; Faust's consumer then
+Found by the two-worker and kill -9 tests (``tests/integration``) with Faust's dev log:
 
-1. dropped every later record below the highest offset it had read ("DROPPED MESSAGE ROFF"),
-   and counted the offsets it had jumped over as a gap that needs no ack; and
-2. committed over an unacknowledged record at the head of the partition when it was the only one
-   missing (``_new_offset`` holds back only for head gaps of more than one offset;
-   faust-streaming issue #606, fix proposed in pull request #707).
+1. After a partition came back, records fetched before the seek to the committed offset were
+   delivered first; Faust's consumer then dropped every later record below the highest offset
+   it had read ("DROPPED MESSAGE ROFF") and counted the offsets it jumped over as a gap that
+   needs no ack. Here every fetched record is delivered: our topics have no gaps (no compaction,
+   no transactions) and every stage is idempotent (deterministic event ids, ReplacingMergeTree,
+   sessionize recognises re-deliveries), so a re-delivery is simply processed again.
+2. It committed over an unacknowledged record at the head of a partition when it was the only
+   one missing (``_new_offset`` holds back only head gaps of more than one offset;
+   faust-streaming issue #606, pull request #707). Here a commit never passes an offset that
+   was not acknowledged.
+3. Records fetched around a rebalance can be dropped before a stream takes them (Faust's fetch
+   loop drops the rest of a fetch when the generation changes, streams skip records of an old
+   generation). A partition already committed gets its head held back by (2); one never
+   committed had no committed offset, so Faust committed the first run of acknowledged
+   offsets, past any dropped head. Here the head of such a partition is its log start (read
+   from the broker), and its first commit waits until that is known.
+4. Faust's ``seek`` ran aiokafka's in the app's thread, racing the consumer thread's fetcher
+   (a seek could be overwritten by a fetch result being consumed). Here it runs in the
+   consumer's thread.
 
-Records dropped that way were committed and never processed. Our topics have no gaps (no
-compaction, no transactions) and every stage is idempotent (deterministic event ids,
-ReplacingMergeTree, sessionize recognises re-deliveries), so the safe behaviour is simpler:
-deliver every record fetched — a re-delivery is processed again and collapses downstream — and
-never commit past an offset that was not acknowledged.
-
-That alone turns a record dropped in flight into a stalled partition instead of a lost one: the
-kill -9 test caught one (about one run in ten under load; a worker restarted while the dead
-one's session was still open): every later record of the partition was stored, the one at the
-committed offset never arrived, and the commit waited for it for good. So the consumer also
-watches for that: when the record at a partition's committed offset has been missing for
-``LOST_HEAD_SECONDS`` while later ones were acknowledged, and no stream holds it, the partition
-is sought back to the committed offset and fetched again.
-
-A whole partition can stall too: after a kill -9 and a restart under load (about one run in
-three of the Kafka test module beside another), the new worker was assigned every partition,
-flow active, nothing paused, and fetched nothing more for good — no stream held a record, none
-was acknowledged, the committed offsets stood still below the log end. Where it hangs inside
-Faust's fetcher we did not find. So a partition whose log end is past its committed offset, with
-no record delivered or acknowledged for ``STALLED_SECONDS``, is sought back to the committed
-offset too; in the same runs that restarted the flow and every event was stored once.
+A dropped record is fetched again by two watchdogs (counted in
+``trackhouse_records_fetched_again``, logged as warnings): a partition whose record at the head
+has been missing for ``LOST_HEAD_SECONDS`` while later ones were acknowledged, and one behind
+its log end with nothing delivered or acknowledged for ``STALLED_SECONDS``, are sought back to
+the head (when no stream holds one of their records).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -47,7 +44,7 @@ from pipeline import metrics
 
 LOST_HEAD_SECONDS = 10.0
 LOST_HEAD_CHECK_SECONDS = 5.0
-STALLED_SECONDS = 20.0
+STALLED_SECONDS = 10.0
 
 
 class _NoReadOffsets(dict):
@@ -68,63 +65,121 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         self._read_offset = _NoReadOffsets()
         self._head_missing_since: dict[TP, float] = {}
         self._stalled_since: dict[TP, tuple[int, float]] = {}
+        self._never_committed: set[TP] = set()
+        self._log_starts: dict[TP, int] = {}
+        self._reading_log_starts: asyncio.Future | None = None
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets (after a table recovery), also noting the
+        stream partitions never committed: their head is their log start (``_head``), read
+        in the background."""
+        committed = await self.seek_to_committed()
+        self._committed_offset.update(
+            {tp: offset or None for tp, offset in committed.items() if offset is not None}
+        )
+        self._never_committed = {
+            tp for tp, offset in committed.items() if not offset and not self._is_changelog_tp(tp)
+        }
+        if self._never_committed:  # read now, without holding up the rebalance
+            self._reading_log_starts = asyncio.ensure_future(self.read_log_starts())
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._never_committed -= revoked
+        for tp in revoked:
+            self._log_starts.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        """Seek in the consumer's own thread: aiokafka's ``seek`` changes its fetcher's state
+        and futures, which belong to that thread's loop (Faust calls it from the app's)."""
+        thread = self._thread
+        await thread.call_thread(thread.seek, partition, offset)
+
+    def _head(self, tp: TP) -> int | None:
+        """The first offset of ``tp`` not processed for sure: its committed offset, or the log
+        start of a partition never committed (``None`` until the watchdog has read it)."""
+        committed = self._committed_offset[tp]
+        if committed is None and tp in self._never_committed:
+            return self._log_starts.get(tp)
+        return committed
 
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
-        committed = self._committed_offset[tp]
-        if acked and committed is not None and min(acked) > committed:
-            # the record at the committed offset is not processed yet
+        head = self._head(tp)
+        if acked and head is None and tp in self._never_committed:
+            return None  # its log start is not known yet: hold the first commit until it is
+        if acked and head is not None and min(acked) > head:
+            # the record at the head is not processed yet
             self._head_missing_since.setdefault(tp, time.monotonic())
             return None
         self._head_missing_since.pop(tp, None)
         return super()._new_offset(tp)
 
     def lost_heads(self, now: float) -> dict[TP, int]:
-        """Assigned partitions whose record at the committed offset has been missing for
+        """Assigned partitions whose record at the head (``_head``) has been missing for
         ``LOST_HEAD_SECONDS`` while later records were acknowledged, and that no stream holds
-        (Faust tracks each record a stream took until it is acknowledged): committed offsets."""
+        (Faust tracks each record a stream took until it is acknowledged): head offsets."""
         held = {(message.tp, message.offset) for message in list(self._unacked_messages)}
         assigned = self.assignment()
         lost: dict[TP, int] = {}
         for tp, since in list(self._head_missing_since.items()):
-            committed = self._committed_offset[tp]
-            if tp not in assigned or committed is None:
+            head = self._head(tp)
+            if tp not in assigned or head is None:
                 self._head_missing_since.pop(tp, None)
-            elif now - since >= LOST_HEAD_SECONDS and (tp, committed) not in held:
-                lost[tp] = committed
+            elif now - since >= LOST_HEAD_SECONDS and (tp, head) not in held:
+                lost[tp] = head
         return lost
 
     def stalled(self, ends: dict[TP, int], now: float) -> dict[TP, int]:
-        """Partitions with records past the committed offset (``ends``: log end offsets) of
-        which none was delivered or acknowledged for ``STALLED_SECONDS`` while the committed
-        offset stood still: committed offsets. (Seen after a restart under load: the worker
-        was assigned everything and fetched nothing more, with no stream holding a record.)"""
+        """Partitions with records past the head (``ends``: log end offsets) of which none
+        was delivered or acknowledged for ``STALLED_SECONDS`` while the head stood still:
+        head offsets. (Seen after a restart under load: the worker was assigned everything
+        and fetched nothing more, with no stream holding a record.)"""
         held = {message.tp for message in list(self._unacked_messages)}
         stalled: dict[TP, int] = {}
         for tp, end in ends.items():
-            committed = self._committed_offset[tp]
-            if committed is None or end <= committed or tp in held or self._acked[tp]:
+            head = self._head(tp)
+            if head is None or end <= head or tp in held or self._acked[tp]:
                 self._stalled_since.pop(tp, None)
                 continue
-            offset, since = self._stalled_since.setdefault(tp, (committed, now))
-            if offset != committed:
-                self._stalled_since[tp] = (committed, now)
+            offset, since = self._stalled_since.setdefault(tp, (head, now))
+            if offset != head:
+                self._stalled_since[tp] = (head, now)
             elif now - since >= STALLED_SECONDS:
-                stalled[tp] = committed
+                stalled[tp] = head
         return stalled
+
+    async def read_log_starts(self) -> None:
+        """Read the log start of the assigned partitions never committed (again each round:
+        retention moves it)."""
+        assigned = self.assignment()
+        tps = [
+            tp
+            for tp in self._never_committed
+            if tp in assigned and self._committed_offset[tp] is None
+        ]
+        if not tps:
+            return
+        try:
+            starts = await self.earliest_offsets(*tps)
+        except Exception as exc:  # the broker is away: try again next round
+            self.log.info("Could not read log start offsets: %r", exc)
+            return
+        self._log_starts.update({tp: offset for tp, offset in starts.items() if tp in tps})
 
     @Service.timer(LOST_HEAD_CHECK_SECONDS)
     async def _watch_lost_heads(self) -> None:
+        await self.read_log_starts()
         for tp in await self.fetch_lost_heads_again():
             metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
         for tp in await self.fetch_stalled_again():
             metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
 
     async def fetch_stalled_again(self) -> dict[TP, int]:
-        """Seek every partition of ``stalled`` back to its committed offset."""
+        """Seek every partition of ``stalled`` back to its head."""
         if not self.flow_active:
             return {}
-        watched = [tp for tp in self.assignment() if self._committed_offset.get(tp) is not None]
+        watched = [tp for tp in self.assignment() if self._head(tp) is not None]
         if not watched:
             return {}
         try:
@@ -140,7 +195,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         return stalled
 
     async def fetch_lost_heads_again(self) -> dict[TP, int]:
-        """Seek every partition of ``lost_heads`` back to its committed offset (the records
+        """Seek every partition of ``lost_heads`` back to its head (the records
         after it come again too, and collapse downstream). Returns what was sought."""
         if not self.flow_active:  # a rebalance seeks to the committed offsets anyway
             return {}

@@ -17,6 +17,7 @@ import msgspec
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.kafka.publisher import partition_of
 from schemas.records import DeadLetter, RawEvent, encode_record
@@ -335,7 +336,19 @@ def where_missing(bootstrap: str, server: Worker, missing: set[str]) -> dict:
             for event in value:
                 if event.get("message_id") in found:
                     found[event["message_id"]].append((name, record.partition, record.offset))
-    return found
+    return {"events": found, "committed": asyncio.run(committed_offsets(bootstrap, server))}
+
+
+async def committed_offsets(bootstrap: str, server: Worker) -> dict[str, int]:
+    """On failure: the worker group's committed offset of every partition it consumed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        group = server.env["TRACKHOUSE_FAUST_APP_ID"]
+        offsets = await admin.list_consumer_group_offsets(group)
+        return {f"{tp.topic}/{tp.partition}": meta.offset for tp, meta in offsets.items()}
+    finally:
+        await admin.close()
 
 
 def stored_ids(server: Worker, project: dict, **params: str) -> set[str]:
@@ -403,7 +416,7 @@ def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path,
                 {f"{run}-{n}-{i}" for n in range(30) for i in range(100)}
                 - stored_ids(second, project, event="load"),
             ),
-            second.log()[-3000:],
+            second.log()[-6000:],
         )
         assert stored(second) == sent == 3000
         sessions = fetch(second, project, "/v1/sessions", limit=1000)["sessions"]

@@ -117,3 +117,45 @@ def test_progress_or_a_held_record_or_nothing_to_read_is_not_a_stall():
     assert c.stalled({PARTITION: 10}, now + 4 * STALLED_SECONDS) == {}  # nothing to read
     c._acked[PARTITION] = [11]
     assert c.stalled({PARTITION: 40}, now + 5 * STALLED_SECONDS) == {}  # records do arrive
+
+
+NEVER_COMMITTED = TP("events.enriched", 1)
+COMMITTED_AT_ZERO = TP("events.enriched", 2)
+CHANGELOG = TP("test-consumer-state-changelog", 0)
+
+
+def after_a_rebalance(c: AtLeastOnceConsumer, committed: dict[TP, int | None]) -> None:
+    """``c`` after ``perform_seek`` with ``committed`` offsets (aiokafka answers ``None`` or
+    0 for a partition never committed), and log starts at 7."""
+    c.app.Table("state", partitions=1)  # changelog topic: CHANGELOG.topic
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return dict(committed)
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: 7 for tp in tps}
+
+    c.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+    c.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
+    c.assignment = lambda: set(committed)  # type: ignore[method-assign]
+    asyncio.get_event_loop().run_until_complete(c.perform_seek())
+
+
+def test_a_partition_never_committed_holds_its_commit_from_its_log_start():
+    c = consumer()
+    committed = {PARTITION: 40, NEVER_COMMITTED: None, COMMITTED_AT_ZERO: 0, CHANGELOG: None}
+    after_a_rebalance(c, committed)
+    assert c._committed_offset[PARTITION] == 40
+    c._acked[NEVER_COMMITTED] = [9, 10]  # 7 and 8 were dropped in flight
+    c._log_starts.clear()  # not read yet: the first commit waits
+    assert c._new_offset(NEVER_COMMITTED) is None  # Faust's own commits 11 here
+    asyncio.get_event_loop().run_until_complete(c.read_log_starts())
+    assert c._new_offset(NEVER_COMMITTED) is None  # the head, 7, is missing
+    c._head_missing_since[NEVER_COMMITTED] -= LOST_HEAD_SECONDS + 1
+    assert c.lost_heads(time.monotonic()) == {NEVER_COMMITTED: 7}  # fetched again from 7
+    c._acked[NEVER_COMMITTED] += [7, 8]
+    assert c._new_offset(NEVER_COMMITTED) == 11
+    c._acked[COMMITTED_AT_ZERO] = [7, 8]  # from its log start: commits at once
+    assert c._new_offset(COMMITTED_AT_ZERO) == 9
+    c._acked[CHANGELOG] = [3]  # the table recovery's business: Faust's rule
+    assert c._new_offset(CHANGELOG) == 4
