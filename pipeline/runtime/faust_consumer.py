@@ -14,10 +14,12 @@ Found by the two-worker and kill -9 tests (``tests/integration``) with Faust's d
    was not acknowledged.
 3. Records fetched around a rebalance can be dropped before a stream takes them (Faust's fetch
    loop drops the rest of a fetch when the generation changes, streams skip records of an old
-   generation). A partition already committed gets its head held back by (2); one never
-   committed had no committed offset, so Faust committed the first run of acknowledged
-   offsets, past any dropped head. Here the head of such a partition is its log start (read
-   from the broker), and its first commit waits until that is known.
+   generation). Faust's remedy is ``perform_seek``, back to the committed offsets once the
+   tables are recovered; but aiokafka's ``seek_to_committed`` leaves a partition never
+   committed where it is, and Faust then keeps no committed offset for it, so nothing fetched
+   the dropped records again nor held the commit back: the kill -9 test (first worker killed
+   before its first commit) lost or stalled on them in most runs. Here such a partition is
+   sought to its log start, which becomes its head for (2) and the watchdogs.
 4. Faust's ``seek`` ran aiokafka's in the app's thread, racing the consumer thread's fetcher
    (a seek could be overwritten by a fetch result being consumed). Here it runs in the
    consumer's thread.
@@ -31,7 +33,6 @@ the head (when no stream holds one of their records).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -67,21 +68,33 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         self._stalled_since: dict[TP, tuple[int, float]] = {}
         self._never_committed: set[TP] = set()
         self._log_starts: dict[TP, int] = {}
-        self._reading_log_starts: asyncio.Future | None = None
 
     async def perform_seek(self) -> None:
-        """Faust's seek to the committed offsets (after a table recovery), also noting the
-        stream partitions never committed: their head is their log start (``_head``), read
-        in the background."""
-        committed = await self.seek_to_committed()
+        """Faust's seek to the committed offsets (after a table recovery), except that a stream
+        partition never committed is sought to its log start, which becomes its head
+        (``_head``). aiokafka's ``seek_to_committed`` leaves such a partition where it is, so
+        records fetched and dropped since the assignment were never fetched again."""
+        thread = self._thread
+        committed, starts = await thread.call_thread(
+            self._seek_to_committed_or_start, thread._ensure_consumer()
+        )
         self._committed_offset.update(
             {tp: offset or None for tp, offset in committed.items() if offset is not None}
         )
-        self._never_committed = {
-            tp for tp, offset in committed.items() if not offset and not self._is_changelog_tp(tp)
-        }
-        if self._never_committed:  # read now, without holding up the rebalance
-            self._reading_log_starts = asyncio.ensure_future(self.read_log_starts())
+        self._never_committed = set(starts)
+        self._log_starts.update(starts)
+
+    async def _seek_to_committed_or_start(
+        self, consumer: Any
+    ) -> tuple[dict[TP, int | None], dict[TP, int]]:
+        """In the consumer's thread, in one call (a call waits behind a fetch): committed
+        offsets, and the log starts the never committed stream partitions were sought to."""
+        committed = await consumer.seek_to_committed()
+        never = [t for t, at in committed.items() if not at and not self._is_changelog_tp(t)]
+        if not never:
+            return committed, {}
+        await consumer.seek_to_beginning(*never)
+        return committed, {tp: await consumer.position(tp) for tp in never}
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self._never_committed -= revoked
@@ -97,7 +110,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
 
     def _head(self, tp: TP) -> int | None:
         """The first offset of ``tp`` not processed for sure: its committed offset, or the log
-        start of a partition never committed (``None`` until the watchdog has read it)."""
+        start of a partition never committed."""
         committed = self._committed_offset[tp]
         if committed is None and tp in self._never_committed:
             return self._log_starts.get(tp)

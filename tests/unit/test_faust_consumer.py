@@ -124,33 +124,58 @@ COMMITTED_AT_ZERO = TP("events.enriched", 2)
 CHANGELOG = TP("test-consumer-state-changelog", 0)
 
 
-def after_a_rebalance(c: AtLeastOnceConsumer, committed: dict[TP, int | None]) -> None:
-    """``c`` after ``perform_seek`` with ``committed`` offsets (aiokafka answers ``None`` or
-    0 for a partition never committed), and log starts at 7."""
-    c.app.Table("state", partitions=1)  # changelog topic: CHANGELOG.topic
+class AIOKafkaConsumer:
+    """What ``perform_seek`` asks of aiokafka's consumer: committed offsets (``None`` or 0 for
+    a partition never committed; ``seek_to_committed`` seeks only the others), log starts at 7."""
 
-    async def seek_to_committed() -> dict[TP, int | None]:
-        return dict(committed)
+    def __init__(self, committed: dict[TP, int | None]) -> None:
+        self.committed, self.positions = committed, {}
+
+    async def seek_to_committed(self) -> dict[TP, int | None]:
+        self.positions.update({tp: at for tp, at in self.committed.items() if at})
+        return dict(self.committed)
+
+    async def seek_to_beginning(self, *tps: TP) -> None:
+        self.positions.update(dict.fromkeys(tps, 7))
+
+    async def position(self, tp: TP) -> int:
+        return self.positions[tp]
+
+
+class ConsumerThread:
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self.consumer = consumer
+
+    def _ensure_consumer(self) -> AIOKafkaConsumer:
+        return self.consumer
+
+    async def call_thread(self, fun, *args):  # type: ignore[no-untyped-def]
+        return await fun(*args)
+
+
+def after_a_rebalance(c: AtLeastOnceConsumer, committed: dict[TP, int | None]) -> dict:
+    """``c`` after ``perform_seek`` with ``committed`` offsets: the positions it sought."""
+    c.app.Table("state", partitions=1)  # changelog topic: CHANGELOG.topic
+    kafka = AIOKafkaConsumer(committed)
+    c._thread = ConsumerThread(kafka)  # type: ignore[assignment]
 
     async def earliest_offsets(*tps: TP) -> dict[TP, int]:
-        return {tp: 7 for tp in tps}
+        return dict.fromkeys(tps, 7)
 
-    c.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
     c.earliest_offsets = earliest_offsets  # type: ignore[method-assign]
     c.assignment = lambda: set(committed)  # type: ignore[method-assign]
     asyncio.get_event_loop().run_until_complete(c.perform_seek())
+    return kafka.positions
 
 
-def test_a_partition_never_committed_holds_its_commit_from_its_log_start():
+def test_a_partition_never_committed_is_sought_to_its_log_start_and_held_from_there():
     c = consumer()
     committed = {PARTITION: 40, NEVER_COMMITTED: None, COMMITTED_AT_ZERO: 0, CHANGELOG: None}
-    after_a_rebalance(c, committed)
+    positions = after_a_rebalance(c, committed)
+    assert positions == {PARTITION: 40, NEVER_COMMITTED: 7, COMMITTED_AT_ZERO: 7}
     assert c._committed_offset[PARTITION] == 40
     c._acked[NEVER_COMMITTED] = [9, 10]  # 7 and 8 were dropped in flight
-    c._log_starts.clear()  # not read yet: the first commit waits
     assert c._new_offset(NEVER_COMMITTED) is None  # Faust's own commits 11 here
-    asyncio.get_event_loop().run_until_complete(c.read_log_starts())
-    assert c._new_offset(NEVER_COMMITTED) is None  # the head, 7, is missing
     c._head_missing_since[NEVER_COMMITTED] -= LOST_HEAD_SECONDS + 1
     assert c.lost_heads(time.monotonic()) == {NEVER_COMMITTED: 7}  # fetched again from 7
     c._acked[NEVER_COMMITTED] += [7, 8]
@@ -159,3 +184,13 @@ def test_a_partition_never_committed_holds_its_commit_from_its_log_start():
     assert c._new_offset(COMMITTED_AT_ZERO) == 9
     c._acked[CHANGELOG] = [3]  # the table recovery's business: Faust's rule
     assert c._new_offset(CHANGELOG) == 4
+
+
+def test_a_log_start_not_known_holds_the_first_commit():
+    c = consumer()
+    after_a_rebalance(c, {NEVER_COMMITTED: None})
+    c._log_starts.clear()  # not known (yet)
+    c._acked[NEVER_COMMITTED] = [7, 8]
+    assert c._new_offset(NEVER_COMMITTED) is None
+    asyncio.get_event_loop().run_until_complete(c.read_log_starts())  # the watchdog's round
+    assert c._new_offset(NEVER_COMMITTED) == 9
