@@ -163,13 +163,16 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         return stalled
 
     async def read_log_starts(self) -> None:
-        """Read the log start of the assigned partitions never committed (again each round:
-        retention moves it)."""
+        """Read the log start of the assigned partitions never committed whose start is not
+        known or whose head is missing (read again before the watchdog seeks there: retention
+        may have moved it). ``perform_seek`` found the others; idle ones cost no request."""
         assigned = self.assignment()
         tps = [
             tp
             for tp in self._never_committed
-            if tp in assigned and self._committed_offset[tp] is None
+            if tp in assigned
+            and self._committed_offset[tp] is None
+            and (tp not in self._log_starts or tp in self._head_missing_since)
         ]
         if not tps:
             return
