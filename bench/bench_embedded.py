@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,7 +111,7 @@ class Load:
         return b'{"events":[' + b",".join(parts) + b"]}"
 
     async def sender(
-        self, client: httpx.AsyncClient, worker: int, workers: int, deadline: float
+        self, client: aiohttp.ClientSession, worker: int, workers: int, deadline: float
     ) -> None:
         interval = self.batch * workers / self.rate
         next_send = time.monotonic() + worker * interval / workers
@@ -122,9 +122,10 @@ class Load:
             probe = worker * 1_000_000 + sent if sent % probe_every == 0 else None
             body = self.body(probe)
             started = time.monotonic()
-            response = await client.post("/v1/batch", content=body)
-            if response.status_code == 202:
-                self.accepted += response.json()["accepted"]
+            async with client.post("/v1/batch", data=body) as response:
+                answer = await response.read()
+            if response.status == 202:
+                self.accepted += orjson.loads(answer)["accepted"]
                 if probe is not None:
                     self.probes[probe] = started
             else:
@@ -132,7 +133,7 @@ class Load:
             next_send += interval
             await asyncio.sleep(max(0.0, next_send - time.monotonic()))
 
-    async def prober(self, client: httpx.AsyncClient, until: float) -> None:
+    async def prober(self, client: aiohttp.ClientSession, until: float) -> None:
         seen: set[int] = set()
         while time.monotonic() < until and (
             len(seen) < len(self.probes) or not self.probes or time.monotonic() < until - 1
@@ -141,11 +142,11 @@ class Load:
             # "recent events"), so the query reads recent parts, not the whole growing table.
             waiting = [self.probe_times[p] for p in self.probes if p not in seen]
             since = min(waiting, default=int(time.time() * 1000)) - 2000
-            response = await client.get(
-                "/v1/events", params={"event": "bench_probe", "start": since, "limit": 1000}
-            )
+            params = {"event": "bench_probe", "start": since, "limit": 1000}
+            async with client.get("/v1/events", params=params) as response:
+                answer = orjson.loads(await response.read())
             now = time.monotonic()
-            for row in response.json().get("events", []):
+            for row in answer.get("events", []):
                 probe = int(row["properties"]["probe"])
                 if probe not in seen and probe in self.probes:
                     seen.add(probe)
@@ -154,8 +155,9 @@ class Load:
                 return
             await asyncio.sleep(0.2)
 
-    async def stored(self, client: httpx.AsyncClient) -> float:
-        text = (await client.get("/metrics")).text
+    async def stored(self, client: aiohttp.ClientSession) -> float:
+        async with client.get("/metrics") as response:
+            text = await response.text()
         for line in text.splitlines():
             if line.startswith("trackhouse_events_stored_total"):
                 return float(line.split()[-1])
@@ -164,9 +166,13 @@ class Load:
     async def run(self, workers: int) -> dict[str, float]:
         self.done = False
         headers = {"X-API-Key": self.key, "Content-Type": "application/json"}
-        limits = httpx.Limits(max_connections=workers + 4)
-        async with httpx.AsyncClient(
-            base_url=self.server.url, headers=headers, timeout=60, limits=limits
+        # aiohttp: about 0.14 ms of CPU per 200-event POST here, httpx about 1.1 ms (measured
+        # side by side), and the load generator shares the server's two cores.
+        async with aiohttp.ClientSession(
+            base_url=self.server.url,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=60),
+            connector=aiohttp.TCPConnector(limit=workers + 4),
         ) as client:
             stored_before = await self.stored(client)
             cpu_before = (*cpu_seconds(self.server.process.pid), time.process_time())

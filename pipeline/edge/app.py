@@ -150,17 +150,11 @@ def create_app(
 
     async def paginated(source: str, order: str, key: str, q: event_query.EventQuery) -> Any:
         """One page of ``source`` rows under ``key`` with the total matching ``q``."""
-        sql = (
-            f"SELECT * FROM {source} WHERE {q.where} ORDER BY {order} "
-            f"LIMIT {q.limit} OFFSET {q.offset}"
-        )
-        count_sql = f"SELECT count() FROM {source} WHERE {q.where}"
-        columns, rows = await edge.query(sql, q.parameters)
-        _, total = await edge.query(count_sql, q.parameters)
+        columns, rows, total = await edge.page(source, q, order)
         return ORJSONResponse(
             {
                 key: [event_query.row_to_json(columns, row) for row in rows],
-                "pagination": {"total": total[0][0], "limit": q.limit, "offset": q.offset},
+                "pagination": {"total": total, "limit": q.limit, "offset": q.offset},
             }
         )
 

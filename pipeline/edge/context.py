@@ -21,6 +21,7 @@ from pipeline.edge.client import api_key, client_ip, parse_networks
 from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
 from pipeline.edge.ingest import Limits
 from pipeline.edge.publisher import Publisher
+from pipeline.edge.query import EventQuery, total_from_page
 from pipeline.edge.ratelimit import TokenBuckets
 from pipeline.registry.projects import Principal, ProjectRegistry
 from pipeline.settings import Settings
@@ -162,3 +163,19 @@ class Edge:
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Columns and rows of a read (off the event loop)."""
         return await run_in_threadpool(self.services.clickhouse.query, sql, dict(parameters or {}))
+
+    async def page(
+        self, source: str, q: EventQuery, order: str
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        """Columns and rows of one page of ``source`` rows matching ``q``, and how many match
+        in all (counted only when the page does not tell)."""
+        columns, rows = await self.query(
+            f"SELECT * FROM {source} WHERE {q.where} ORDER BY {order} "
+            f"LIMIT {q.limit} OFFSET {q.offset}",
+            q.parameters,
+        )
+        total = total_from_page(len(rows), q)
+        if total is None:
+            count_sql = f"SELECT count() FROM {source} WHERE {q.where}"
+            total = (await self.query(count_sql, q.parameters))[1][0][0]
+        return columns, rows, total

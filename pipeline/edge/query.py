@@ -163,6 +163,14 @@ def build_query(
     )
 
 
+def total_from_page(rows: int, q: EventQuery) -> int | None:
+    """The total a page already proves (a short page that is not past the end), else None:
+    the count query costs a scan as large as the page's, so most reads skip it."""
+    if rows < q.limit and (rows or not q.offset):
+        return q.offset + rows
+    return None
+
+
 def build_session_query(project_id: str, params: Mapping[str, str]) -> EventQuery:
     return build_query(
         project_id, params, SESSION_STRING_FILTERS, ("is_bounce",), "start", "device_type != 'bot'"

@@ -18,6 +18,9 @@ from pipeline.sink.rows import Block
 
 log = structlog.get_logger(__name__)
 LOW_CARDINALITY_AS = {"LowCardinality(String)": "String"}
+# Replacing/collapsing tables are read with FINAL (or collapse in merges), so an insert need not
+# collapse its own block first: that pass costs ~1.7 µs of the ~10 µs an event row costs in chDB.
+INSERT_SETTINGS = {"optimize_on_insert": 0}
 
 
 def ddl_statements(database: str) -> list[tuple[str, str]]:
@@ -91,7 +94,11 @@ class ClickHouse:
             for name in block.column_names
         ]
         return self._client.create_insert_context(
-            table, column_names=list(block.column_names), column_types=types, column_oriented=True
+            table,
+            column_names=list(block.column_names),
+            column_types=types,
+            column_oriented=True,
+            settings=INSERT_SETTINGS,
         )
 
     def query(

@@ -266,14 +266,9 @@ def install(app: FastAPI, edge: Edge) -> None:
         project_id = edge.authenticate_read(request)
         q = event_query.build_query(project_id, read_params(request.query_params))
         source = f"{edge.database}.events_resolved"
-        columns, rows = await edge.query(
-            f"SELECT * FROM {source} WHERE {q.where} ORDER BY timestamp DESC, event_id "
-            f"LIMIT {q.limit} OFFSET {q.offset}",
-            q.parameters,
-        )
-        _, total = await edge.query(f"SELECT count() FROM {source} WHERE {q.where}", q.parameters)
+        columns, rows, total = await edge.page(source, q, "timestamp DESC, event_id")
         logs = [log_to_json(event_query.row_to_json(columns, row)) for row in rows]
-        pagination = {"total": total[0][0], "limit": q.limit, "offset": q.offset}
+        pagination = {"total": total, "limit": q.limit, "offset": q.offset}
         return JSONResponse({"logs": logs, "pagination": pagination})
 
     @app.get("/sdk/v1/logs/{log_id}", tags=["kitbase"])

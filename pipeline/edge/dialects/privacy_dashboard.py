@@ -396,18 +396,14 @@ def install(app: FastAPI, edge: Edge) -> None:
             where += " AND event = {type:String}"
             parameters["type"] = event_type
         source = f"{edge.database}.events_resolved"
-        columns, rows = await edge.query(
-            f"SELECT * FROM {source} WHERE {where} ORDER BY timestamp DESC, event_id "
-            f"LIMIT {limit} OFFSET {offset}",
-            parameters,
-        )
-        _, total = await edge.query(f"SELECT count() FROM {source} WHERE {where}", parameters)
+        q = event_query.EventQuery(where, parameters, limit, offset)
+        columns, rows, total = await edge.page(source, q, "timestamp DESC, event_id")
         return JSONResponse(
             {
                 "events": [
                     row_to_event(event_query.row_to_json(columns, row), False) for row in rows
                 ],
-                "pagination": {"total": total[0][0], "limit": limit, "offset": offset},
+                "pagination": {"total": total, "limit": limit, "offset": offset},
             }
         )
 
