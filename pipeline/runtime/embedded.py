@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import msgspec
 import structlog
@@ -141,8 +141,11 @@ class Processor:
     """Reads the spool from the checkpoint, runs stages 3-4, sinks in batches, checkpoints.
 
     It runs in the storage process and reads the spool up to the offset the edge declared
-    durable. State and offset are checkpointed every ``state_checkpoint_seconds``, after the
-    rows they cover were inserted; a crash replays from there, and the replayed rows collapse.
+    durable. A batch's rows are built here and inserted by a sink thread while the next batch is
+    processed (chDB releases the GIL while it inserts), one insert in flight at a time, in
+    order. State and offset are checkpointed every ``state_checkpoint_seconds``, once the
+    rows they cover were inserted and before any later event is processed; a crash, or a failed
+    insert, replays from there, and the replayed rows collapse.
     """
 
     def __init__(
@@ -164,6 +167,8 @@ class Processor:
         self._checkpointed_at = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="trackhouse-processor", daemon=True)
+        self._sink = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trackhouse-sink")
+        self._in_flight: Future[bool] | None = None
 
     def start(self) -> None:
         log.info("processor.start", checkpoint=self.offset, spool_end=self.spool.end_offset)
@@ -173,6 +178,7 @@ class Processor:
         """Drain what the spool holds, flush, checkpoint."""
         self._stop.set()
         self._thread.join(timeout)
+        self._sink.shutdown(wait=True)
 
     @property
     def lag_bytes(self) -> int:
@@ -183,7 +189,7 @@ class Processor:
         return [decode_spool_record(payload) for payload in payloads], end
 
     def _run(self) -> None:
-        batch, read_offset = _Batch(), self.offset
+        batch, read_offset, handed_offset = _Batch(), self.offset, self.offset
         flush_every = self.settings.sink_flush_seconds
         while True:
             stopping = self._stop.is_set()
@@ -198,30 +204,64 @@ class Processor:
             caught_up = read_offset >= self.spool.end_offset
             due = time.monotonic() - batch.started >= flush_every
             full = len(batch.events) >= self.settings.sink_batch_size
-            if read_offset > self.inserted_offset and (full or due or (caught_up and stopping)):
-                if self._flush(batch, read_offset):
+            if read_offset > handed_offset and (full or due or (caught_up and stopping)):
+                checkpoint = self._checkpoint_due()
+                if self._hand_off(batch, read_offset) and (
+                    not checkpoint or self._wait_for_insert()
+                ):
+                    handed_offset = read_offset
                     batch = _Batch()
-                    self._maybe_checkpoint()
+                    if checkpoint:
+                        self._checkpoint()
                 else:
-                    batch, read_offset = _Batch(), self.offset
+                    batch, read_offset = _Batch(), self._replay_from_checkpoint()
+                    handed_offset = read_offset
             elif not batch.events and due:
                 batch.started = time.monotonic()
-            if stopping and caught_up and read_offset == self.inserted_offset:
-                self._maybe_checkpoint(force=True)
-                log.info("processor.stopped", checkpoint=self.offset)
-                return
+            if stopping and caught_up and read_offset == handed_offset:
+                if self._wait_for_insert():
+                    self._checkpoint()
+                    log.info("processor.stopped", checkpoint=self.offset)
+                    return
+                batch, read_offset = _Batch(), self._replay_from_checkpoint()
+                handed_offset = read_offset
 
-    def _maybe_checkpoint(self, force: bool = False) -> None:
-        """Persist state and offset (one atomic write) once the interval has passed."""
+    def _hand_off(self, batch: _Batch, offset: int) -> bool:
+        """Build the batch's rows and queue their insert; False if the previous insert failed
+        (nothing is queued then)."""
+        if not self._wait_for_insert():
+            return False
+        blocks = rows.batch_blocks(
+            batch.events, batch.sessions, batch.links, batch.users, batch.dead
+        )  # built here: the sessions go on changing once the next batch is processed
+        self._in_flight = self._sink.submit(self._insert, blocks, batch, offset)
+        return True
+
+    def _wait_for_insert(self) -> bool:
+        """Wait for the insert in flight, if any; True if it succeeded."""
+        in_flight, self._in_flight = self._in_flight, None
+        return in_flight is None or in_flight.result()
+
+    def _checkpoint_due(self) -> bool:
         interval = self.settings.state_checkpoint_seconds
-        if self.offset == self.inserted_offset or (
-            not force and time.monotonic() - self._checkpointed_at < interval
-        ):
-            return
-        self.state.commit(self.inserted_offset)
-        self.offset = self.inserted_offset
+        return time.monotonic() - self._checkpointed_at >= interval
+
+    def _checkpoint(self) -> None:
+        """Persist state and offset (one atomic write). Called with nothing in flight and no
+        event processed past ``inserted_offset``, so the state is exactly that offset's."""
+        if self.offset != self.inserted_offset:
+            self.state.commit(self.inserted_offset)
+            self.offset = self.inserted_offset
+            self.spool.release(self.offset)
         self._checkpointed_at = time.monotonic()
-        self.spool.release(self.offset)
+
+    def _replay_from_checkpoint(self) -> int:
+        """After a failed insert: drop uncommitted state and go back to the checkpoint (rows
+        inserted since then come again, identical, and collapse)."""
+        self.state.discard()
+        self.inserted_offset = self.offset
+        time.sleep(1.0)
+        return self.offset
 
     def _process_guarded(self, event: EnrichedEvent, batch: _Batch) -> None:
         """Stages 3-4 for one event; an event they cannot process becomes a dead letter (its
@@ -249,22 +289,15 @@ class Processor:
             batch.links.extend(outcome.stitched.links)
             batch.users.extend(outcome.stitched.user_updates)
 
-    def _flush(self, batch: _Batch, offset: int) -> bool:
-        """Insert the batch. On failure, drop uncommitted state and replay from the checkpoint
-        (rows inserted since then come again, identical, and collapse)."""
+    def _insert(self, blocks: list[rows.Block], batch: _Batch, offset: int) -> bool:
+        """The sink thread: insert one batch's blocks in order; True when all went in."""
         started = time.perf_counter()
         try:
-            blocks = rows.batch_blocks(
-                batch.events, batch.sessions, batch.links, batch.users, batch.dead
-            )
             for block in blocks:
                 self.clickhouse.insert(block)
         except Exception:
             metrics.SINK_FAILURES.inc()
             log.exception("sink.flush_failed", events=len(batch.events))
-            self.state.discard()
-            self.inserted_offset = self.offset
-            time.sleep(1.0)
             return False
         self.inserted_offset = offset
         self.on_inserted(offset)

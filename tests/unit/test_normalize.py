@@ -76,3 +76,68 @@ def test_revenue_on_the_analytics_channel_fills_the_typed_columns():
     typed = normalize(NativeEvent(event="e", user_id="u", revenue_amount=5, session_id="s1",
                                   duration_ms=10), info, 0)  # fmt: skip
     assert (typed.revenue_amount, typed.session_id, typed.duration_ms) == (5, "s1", 10)
+
+
+def test_every_field_lands_under_its_own_name():
+    """normalize builds RawEvent positionally: each distinct input must come out by name."""
+    event = msgspec.convert(
+        {
+            "type": "track",
+            "event": "signup",
+            "channel": "web",
+            "visitor_id": "vis",
+            "user_id": "usr",
+            "timestamp": NOW - 1,
+            "message_id": "msg",
+            "properties": {"plan": "pro"},
+            "traits": {"t": 1},
+            "icon": "🎉",
+            "notify": True,
+            "description": "desc",
+            "session_id": "ses",
+            "revenue_amount": 9.5,
+            "revenue_currency": "EUR",
+            "order_id": "ord",
+            "product_id": "prod",
+            "duration_ms": 42,
+            "context": {
+                "page": {"url": "https://a.test/p", "referrer": "https://r.test/", "title": "T"},
+                "locale": "de-DE",
+                "screen": "1x2",
+                "user_agent": "UA/9",
+                "ip": "8.8.4.4",
+            },
+        },
+        NativeEvent,
+    )
+    raw = normalize(event, REQUEST, 3_600_000)
+    assert msgspec.structs.asdict(raw) == {
+        "event_id": event_id_for("prj_1", "msg"),
+        "project_id": "prj_1",
+        "type": "track",
+        "event": "signup",
+        "timestamp": NOW - 1,
+        "received_at": NOW,
+        "channel": "web",
+        "visitor_id": "vis",
+        "user_id": "usr",
+        "message_id": "msg",
+        "properties": {"plan": "pro"},
+        "traits": {"t": 1},
+        "icon": "🎉",
+        "notify": True,
+        "description": "desc",
+        "url": "https://a.test/p",
+        "referrer": "https://r.test/",
+        "title": "T",
+        "locale": "de-DE",
+        "screen": "1x2",
+        "user_agent": "UA/9",
+        "session_id": "ses",
+        "revenue_amount": 9.5,
+        "revenue_currency": "EUR",
+        "order_id": "ord",
+        "product_id": "prod",
+        "duration_ms": 42,
+        "ip": "8.8.4.4",
+    }
