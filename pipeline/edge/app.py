@@ -161,9 +161,16 @@ def create_app(
     @app.get("/v1/events", responses=ERRORS, openapi_extra=event_query.openapi_parameters())
     async def list_events(request: Request) -> ORJSONResponse:
         """Events of the key's project, newest first, with the user resolved retroactively."""
-        q = event_query.build_query(edge.authenticate_read(request), request.query_params)
-        source = f"{services.clickhouse.database}.events_resolved"
-        return await paginated(source, "timestamp DESC, event_id", "events", q)
+        project_id = edge.authenticate_read(request)
+        q = event_query.build_query(project_id, request.query_params)
+        by_user = "user_id" in request.query_params
+        columns, rows, total = await edge.events_page(project_id, q, by_user)
+        return ORJSONResponse(
+            {
+                "events": [event_query.row_to_json(columns, row) for row in rows],
+                "pagination": {"total": total, "limit": q.limit, "offset": q.offset},
+            }
+        )
 
     @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
     async def get_event(event_id: str, request: Request) -> ORJSONResponse:

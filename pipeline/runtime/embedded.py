@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import msgspec
 import structlog
+from rocksdict import WriteBatch
 
 from pipeline import metrics
 from pipeline.deadletter.letters import SPOOL_TOPIC, dead_letter, reason_of, spool_dead_letter
@@ -108,16 +109,22 @@ class _StateCache:
         state = self.dirty_identities.get(key) or self._clean_identities.pop(key, None)
         return state if state is not None else self.store.identity(key)
 
-    def commit(self, checkpoint: int) -> None:
-        self.store.commit(self.dirty_sessions, self.dirty_identities, checkpoint)
+    def snapshot(self, checkpoint: int) -> WriteBatch:
+        """Encode the changed state as of ``checkpoint``; it becomes clean (cached) state.
+
+        Call it only once every earlier snapshot was written: the cache drops its oldest
+        entries first, and this snapshot's entries must stay cached until it is written."""
+        for clean in (self._clean_sessions, self._clean_identities):
+            while len(clean) > CLEAN_CACHE_SIZE:
+                clean.popitem(last=False)
+        batch = self.store.snapshot(self.dirty_sessions, self.dirty_identities, checkpoint)
         for clean, dirty in (
             (self._clean_sessions, self.dirty_sessions),
             (self._clean_identities, self.dirty_identities),
         ):
             clean.update(dirty)
-            while len(clean) > CLEAN_CACHE_SIZE:
-                clean.popitem(last=False)
             dirty.clear()
+        return batch
 
     def discard(self) -> None:
         """Forget uncommitted changes (the batch will be replayed from the checkpoint)."""
@@ -143,9 +150,9 @@ class Processor:
     It runs in the storage process and reads the spool up to the offset the edge declared
     durable. A batch's rows are built here and inserted by a sink thread while the next batch is
     processed (chDB releases the GIL while it inserts), one insert in flight at a time, in
-    order. State and offset are checkpointed every ``state_checkpoint_seconds``, once the
-    rows they cover were inserted and before any later event is processed; a crash, or a failed
-    insert, replays from there, and the replayed rows collapse.
+    order. Every ``state_checkpoint_seconds`` a batch carries the state as of its end, encoded
+    when it is handed over and written with the offset once its rows are in; a crash, or a
+    failed insert, replays from the last checkpoint written, and the replayed rows collapse.
     """
 
     def __init__(
@@ -169,6 +176,7 @@ class Processor:
         self._thread = threading.Thread(target=self._run, name="trackhouse-processor", daemon=True)
         self._sink = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trackhouse-sink")
         self._in_flight: Future[bool] | None = None
+        self._released_offset = self.offset
 
     def start(self) -> None:
         log.info("processor.start", checkpoint=self.offset, spool_end=self.spool.end_offset)
@@ -205,14 +213,9 @@ class Processor:
             due = time.monotonic() - batch.started >= flush_every
             full = len(batch.events) >= self.settings.sink_batch_size
             if read_offset > handed_offset and (full or due or (caught_up and stopping)):
-                checkpoint = self._checkpoint_due()
-                if self._hand_off(batch, read_offset) and (
-                    not checkpoint or self._wait_for_insert()
-                ):
+                if self._hand_off(batch, read_offset):
                     handed_offset = read_offset
                     batch = _Batch()
-                    if checkpoint:
-                        self._checkpoint()
                 else:
                     batch, read_offset = _Batch(), self._replay_from_checkpoint()
                     handed_offset = read_offset
@@ -220,7 +223,7 @@ class Processor:
                 batch.started = time.monotonic()
             if stopping and caught_up and read_offset == handed_offset:
                 if self._wait_for_insert():
-                    self._checkpoint()
+                    self._write_checkpoint(read_offset)
                     log.info("processor.stopped", checkpoint=self.offset)
                     return
                 batch, read_offset = _Batch(), self._replay_from_checkpoint()
@@ -228,32 +231,39 @@ class Processor:
 
     def _hand_off(self, batch: _Batch, offset: int) -> bool:
         """Build the batch's rows and queue their insert; False if the previous insert failed
-        (nothing is queued then)."""
+        (nothing is queued then). Every ``state_checkpoint_seconds`` the state as of
+        ``offset`` goes with it, encoded now and written once the rows are in."""
         if not self._wait_for_insert():
             return False
         blocks = rows.batch_blocks(
             batch.events, batch.sessions, batch.links, batch.users, batch.dead
         )  # built here: the sessions go on changing once the next batch is processed
-        self._in_flight = self._sink.submit(self._insert, blocks, batch, offset)
+        checkpoint = None
+        if time.monotonic() - self._checkpointed_at >= self.settings.state_checkpoint_seconds:
+            checkpoint = self.state.snapshot(offset)
+            self._checkpointed_at = time.monotonic()
+        self._in_flight = self._sink.submit(self._insert, blocks, batch, offset, checkpoint)
         return True
 
     def _wait_for_insert(self) -> bool:
-        """Wait for the insert in flight, if any; True if it succeeded."""
+        """Wait for the insert in flight, if any; True if it succeeded. Spool segments below a
+        checkpoint it wrote are released."""
         in_flight, self._in_flight = self._in_flight, None
-        return in_flight is None or in_flight.result()
-
-    def _checkpoint_due(self) -> bool:
-        interval = self.settings.state_checkpoint_seconds
-        return time.monotonic() - self._checkpointed_at >= interval
-
-    def _checkpoint(self) -> None:
-        """Persist state and offset (one atomic write). Called with nothing in flight and no
-        event processed past ``inserted_offset``, so the state is exactly that offset's."""
-        if self.offset != self.inserted_offset:
-            self.state.commit(self.inserted_offset)
-            self.offset = self.inserted_offset
+        if in_flight is not None and not in_flight.result():
+            return False
+        if self._released_offset < self.offset:
             self.spool.release(self.offset)
-        self._checkpointed_at = time.monotonic()
+            self._released_offset = self.offset
+        return True
+
+    def _write_checkpoint(self, offset: int) -> None:
+        """Persist state and offset at once (on stop: nothing is in flight, and every event
+        below ``offset`` was processed and inserted)."""
+        if self.offset != offset:
+            self.state.store.write(self.state.snapshot(offset))
+            self.offset = offset
+            self.spool.release(offset)
+            self._released_offset = offset
 
     def _replay_from_checkpoint(self) -> int:
         """After a failed insert: drop uncommitted state and go back to the checkpoint (rows
@@ -289,16 +299,23 @@ class Processor:
             batch.links.extend(outcome.stitched.links)
             batch.users.extend(outcome.stitched.user_updates)
 
-    def _insert(self, blocks: list[rows.Block], batch: _Batch, offset: int) -> bool:
-        """The sink thread: insert one batch's blocks in order; True when all went in."""
+    def _insert(
+        self, blocks: list[rows.Block], batch: _Batch, offset: int, checkpoint: WriteBatch | None
+    ) -> bool:
+        """The sink thread: insert one batch's blocks in order, then write the checkpoint that
+        came with them; True when all went in."""
         started = time.perf_counter()
         try:
             for block in blocks:
                 self.clickhouse.insert(block)
+            if checkpoint is not None:
+                self.state.store.write(checkpoint)
         except Exception:
             metrics.SINK_FAILURES.inc()
             log.exception("sink.flush_failed", events=len(batch.events))
             return False
+        if checkpoint is not None:
+            self.offset = offset
         self.inserted_offset = offset
         self.on_inserted(offset)
         elapsed = time.perf_counter() - started

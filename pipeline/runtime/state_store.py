@@ -38,19 +38,23 @@ class StateStore:
         value = self._db.get(b"i:" + key)
         return decode_record(value, VisitorIdentity) if value else None
 
-    def commit(
+    def snapshot(
         self,
         sessions: dict[bytes, VisitorSessions],
         identities: dict[bytes, VisitorIdentity],
         checkpoint: int,
-    ) -> None:
-        """Write changed state and the new checkpoint atomically."""
+    ) -> WriteBatch:
+        """Changed state and the checkpoint it reflects, encoded now, for ``write`` later."""
         batch = WriteBatch(raw_mode=True)
         for key, state in sessions.items():
             batch.put(b"s:" + key, encode_record(state))
         for key, identity in identities.items():
             batch.put(b"i:" + key, encode_record(identity))
         batch.put(CHECKPOINT_KEY, str(checkpoint).encode())
+        return batch
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply a snapshot atomically."""
         self._db.write(batch)
 
     def forget(self, keys: list[bytes]) -> None:

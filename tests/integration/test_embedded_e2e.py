@@ -236,6 +236,14 @@ def test_identify_resolves_earlier_anonymous_events_to_the_user(embedded):
     assert {r["event"] for r in rows} == {"browse0", "browse1", "identify", "purchase"}
     assert all(r["user_id"] == user for r in rows)
     assert [r["event"] for r in rows] == ["purchase", "identify", "browse1", "browse0"]
+    # Read by visitor (not by user), the anonymous rows resolve the same way.
+    by_visitor = fetch(embedded, project, visitor_id=visitor)["events"]
+    assert [(r["event"], r["user_id"]) for r in by_visitor] == [
+        ("purchase", user),
+        ("identify", user),
+        ("browse1", user),
+        ("browse0", user),
+    ]
 
 
 def test_duplicate_message_ids_store_one_row(embedded):

@@ -395,9 +395,8 @@ def install(app: FastAPI, edge: Edge) -> None:
         if event_type:
             where += " AND event = {type:String}"
             parameters["type"] = event_type
-        source = f"{edge.database}.events_resolved"
         q = event_query.EventQuery(where, parameters, limit, offset)
-        columns, rows, total = await edge.page(source, q, "timestamp DESC, event_id")
+        columns, rows, total = await edge.events_page(site.project_id, q, by_user=False)
         return JSONResponse(
             {
                 "events": [
