@@ -148,9 +148,11 @@ def create_app(
         body, status = edge.batch_answer(len(good), len(items), errors)
         return ORJSONResponse(body, status_code=status)
 
-    async def paginated(source: str, order: str, key: str, q: event_query.EventQuery) -> Any:
-        """One page of ``source`` rows under ``key`` with the total matching ``q``."""
-        columns, rows, total = await edge.page(source, q, order)
+    def page_answer(
+        key: str, q: event_query.EventQuery, page: tuple[list[str], list[Any], int]
+    ) -> ORJSONResponse:
+        """One page of rows under ``key`` with the total matching ``q``."""
+        columns, rows, total = page
         return ORJSONResponse(
             {
                 key: [event_query.row_to_json(columns, row) for row in rows],
@@ -163,14 +165,7 @@ def create_app(
         """Events of the key's project, newest first, with the user resolved retroactively."""
         project_id = edge.authenticate_read(request)
         q = event_query.build_query(project_id, request.query_params)
-        by_user = "user_id" in request.query_params
-        columns, rows, total = await edge.events_page(project_id, q, by_user)
-        return ORJSONResponse(
-            {
-                "events": [event_query.row_to_json(columns, row) for row in rows],
-                "pagination": {"total": total, "limit": q.limit, "offset": q.offset},
-            }
-        )
+        return page_answer("events", q, await edge.events_page(project_id, q))
 
     @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
     async def get_event(event_id: str, request: Request) -> ORJSONResponse:
@@ -197,7 +192,7 @@ def create_app(
         """Sessions of the key's project (one row each, current), newest first."""
         q = event_query.build_session_query(edge.authenticate_read(request), request.query_params)
         source = f"{services.clickhouse.database}.sessions FINAL"
-        return await paginated(source, "start DESC, session_id", "sessions", q)
+        return page_answer("sessions", q, await edge.page(source, q, "start DESC, session_id"))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

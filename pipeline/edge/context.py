@@ -182,14 +182,14 @@ class Edge:
         return columns, rows, total
 
     async def events_page(
-        self, project_id: str, q: EventQuery, by_user: bool
+        self, project_id: str, q: EventQuery
     ) -> tuple[list[str], list[tuple[Any, ...]], int]:
         """A page of the project's events with users resolved as ``events_resolved`` does.
 
-        Unless the read filters by user (which needs the resolved column), the page is read from
-        ``events`` and only its anonymous visitors are looked up: the view's join aggregates
-        every identity on each read, ~3x the cost of the page itself."""
-        if by_user:
+        Unless the read filters by user (a ``user_id`` parameter, which needs the resolved
+        column), the page is read from ``events`` and only its anonymous visitors are looked
+        up: the view's join aggregates every identity on each read, ~3x the page's cost."""
+        if "user_id" in q.parameters:
             return await self.page(f"{self.database}.events_resolved", q, EVENT_ORDER)
         columns, rows, total = await self.page(f"{self.database}.events FINAL", q, EVENT_ORDER)
         if not rows:  # (an empty result names no columns)

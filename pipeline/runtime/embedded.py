@@ -251,10 +251,15 @@ class Processor:
         in_flight, self._in_flight = self._in_flight, None
         if in_flight is not None and not in_flight.result():
             return False
+        self._release_checkpointed()
+        return True
+
+    def _release_checkpointed(self) -> None:
+        """Delete spool segments below the checkpoint (once per checkpoint: it lists the
+        directory)."""
         if self._released_offset < self.offset:
             self.spool.release(self.offset)
             self._released_offset = self.offset
-        return True
 
     def _write_checkpoint(self, offset: int) -> None:
         """Persist state and offset at once (on stop: nothing is in flight, and every event
@@ -262,8 +267,7 @@ class Processor:
         if self.offset != offset:
             self.state.store.write(self.state.snapshot(offset))
             self.offset = offset
-            self.spool.release(offset)
-            self._released_offset = offset
+            self._release_checkpointed()
 
     def _replay_from_checkpoint(self) -> int:
         """After a failed insert: drop uncommitted state and go back to the checkpoint (rows

@@ -13,35 +13,8 @@ from pipeline.enrichment.useragent import UserAgentParser
 from schemas.records import EnrichedEvent, EventCore, RawEvent
 
 # EnrichedEvent is built positionally: msgspec's keyword construction of its 47 fields costs
-# ~3 µs an event, positional ~0.2 µs. These checks fail at import if the field order changes.
-_CORE = EventCore.__struct_fields__
-_URL_AT = _CORE.index("url")
-ENRICHED_FIELDS = (
-    "path",
-    "referrer_domain",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "browser",
-    "browser_version",
-    "os",
-    "os_version",
-    "device_type",
-    "device_brand",
-    "device_model",
-    "is_bot",
-    "country",
-    "region",
-    "city",
-)
-if (
-    RawEvent.__struct_fields__ != (*_CORE, "ip")
-    or EnrichedEvent.__struct_fields__ != (*_CORE, *ENRICHED_FIELDS)
-    or _CORE[_URL_AT + 1] != "referrer"
-):
-    raise ImportError("RawEvent/EnrichedEvent fields changed order: update Enricher.enrich")
+# ~3 µs an event, positional ~0.2 µs. tests/unit/test_enrich_stage.py checks every field by name.
+_URL_AT = EventCore.__struct_fields__.index("url")  # then "referrer"
 
 
 class Enricher:

@@ -265,8 +265,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         ``user_id`` and the ``__browser``… enrichment names (secret key)."""
         project_id = edge.authenticate_read(request)
         q = event_query.build_query(project_id, read_params(request.query_params))
-        by_user = "user_id" in q.parameters
-        columns, rows, total = await edge.events_page(project_id, q, by_user)
+        columns, rows, total = await edge.events_page(project_id, q)
         logs = [log_to_json(event_query.row_to_json(columns, row)) for row in rows]
         pagination = {"total": total, "limit": q.limit, "offset": q.offset}
         return JSONResponse({"logs": logs, "pagination": pagination})

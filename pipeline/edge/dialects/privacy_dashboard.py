@@ -396,7 +396,7 @@ def install(app: FastAPI, edge: Edge) -> None:
             where += " AND event = {type:String}"
             parameters["type"] = event_type
         q = event_query.EventQuery(where, parameters, limit, offset)
-        columns, rows, total = await edge.events_page(site.project_id, q, by_user=False)
+        columns, rows, total = await edge.events_page(site.project_id, q)
         return JSONResponse(
             {
                 "events": [
