@@ -245,7 +245,7 @@ def main() -> None:
     if not args.skip_floor:
         stage_rate, insert_rate = stage_and_insert_floor()
         print(f"floor  stages (validate..stitch), one core: {stage_rate:10,.0f} ev/s")
-        print(f"floor  chDB column insert, same rows:       {insert_rate:10,.0f} rows/s")
+        print(f"floor  chDB insert (the sink's path), same rows: {insert_rate:7,.0f} rows/s")
 
     data_dir = Path(tempfile.mkdtemp(prefix="trackhouse-bench-")) / "data"
     project = cli(data_dir, "projects", "create", "bench")

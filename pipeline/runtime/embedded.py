@@ -109,6 +109,12 @@ class _StateCache:
         state = self.dirty_identities.get(key) or self._clean_identities.pop(key, None)
         return state if state is not None else self.store.identity(key)
 
+    def keep_identity(self, key: bytes, state: VisitorIdentity) -> None:
+        """An identity read and left unchanged: cached as it is stored (or, when new, as the
+        empty identity that a missing key reads as)."""
+        if key not in self.dirty_identities:
+            self._clean_identities[key] = state
+
     def snapshot(self, checkpoint: int) -> WriteBatch:
         """Encode the changed state as of ``checkpoint``; it becomes clean (cached) state.
 
@@ -292,7 +298,10 @@ class Processor:
             event, self.state.sessions(key), self.state.identity(key), self.timeout_ms
         )
         self.state.dirty_sessions[key] = outcome.sessions_state
-        self.state.dirty_identities[key] = outcome.identity_state
+        if outcome.identity_changed:
+            self.state.dirty_identities[key] = outcome.identity_state
+        else:  # most events: not encoded again at the next checkpoint
+            self.state.keep_identity(key, outcome.identity_state)
         if outcome.event is None:
             metrics.EVENTS_DUPLICATE.inc()
             return
@@ -304,7 +313,11 @@ class Processor:
             batch.users.extend(outcome.stitched.user_updates)
 
     def _insert(
-        self, blocks: list[rows.Block], batch: _Batch, offset: int, checkpoint: WriteBatch | None
+        self,
+        blocks: list[rows.InsertBlock],
+        batch: _Batch,
+        offset: int,
+        checkpoint: WriteBatch | None,
     ) -> bool:
         """The sink thread: insert one batch's blocks in order, then write the checkpoint that
         came with them; True when all went in."""

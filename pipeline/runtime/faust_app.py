@@ -185,7 +185,7 @@ class SinkBatch:
         self.dead: list[DeadLetter] = []
         self.undecodable = 0
 
-    def blocks(self) -> list[rows.Block]:
+    def blocks(self) -> list[rows.InsertBlock]:
         return rows.batch_blocks(self.events, self.sessions, self.links, self.users, self.dead)
 
 
@@ -497,7 +497,7 @@ class TrackhouseWorker:
             )
             return
 
-    def _insert(self, blocks: list[rows.Block]) -> None:
+    def _insert(self, blocks: list[rows.InsertBlock]) -> None:
         assert self.clickhouse is not None
         for block in blocks:
             self.clickhouse.insert(block)

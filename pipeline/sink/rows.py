@@ -1,4 +1,5 @@
-"""Pure conversion of stage outputs into column-oriented insert blocks."""
+"""Pure conversion of stage outputs into insert blocks: column-oriented, or (for events) the
+records themselves, whose fields are the table's columns."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from pipeline.stages.sessionize import Session
@@ -18,34 +20,6 @@ NO_TRAITS = (0, "{}")
 JSON_COLUMNS = frozenset({"properties", "traits"})
 
 EVENT_COLUMNS: tuple[str, ...] = EnrichedEvent.__struct_fields__
-SESSION_COLUMNS: tuple[str, ...] = (
-    "session_id",
-    "project_id",
-    "visitor_id",
-    "user_id",
-    "start",
-    "end",
-    "duration_ms",
-    "events",
-    "pageviews",
-    "is_bounce",
-    "entry_path",
-    "exit_path",
-    "referrer",
-    "referrer_domain",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "country",
-    "region",
-    "city",
-    "browser",
-    "os",
-    "device_type",
-    "version",
-)
 IDENTITY_COLUMNS: tuple[str, ...] = ("project_id", "visitor_id", "user_id", "linked_at")
 USER_COLUMNS: tuple[str, ...] = (
     "project_id",
@@ -70,23 +44,80 @@ class Block:
         return len(self.columns[0]) if self.columns else 0
 
 
+@dataclass(frozen=True, slots=True)
+class RecordBlock:
+    """Rows for one table as msgspec records whose field names are its columns: the sink can
+    hand them to ClickHouse as JSON lines (encoded in C), or as columns (``columns``).
+    ``json_columns`` hold dicts stored as JSON text."""
+
+    table: str
+    column_names: tuple[str, ...]
+    records: list[Any]
+    json_columns: frozenset[str] = frozenset()
+
+    @property
+    def row_count(self) -> int:
+        return len(self.records)
+
+    @property
+    def columns(self) -> list[list[Any]]:
+        values = operator.attrgetter(*self.column_names)  # one C call per row, then a transpose
+        columns = _columns(list(map(values, self.records)), len(self.column_names))
+        for index, name in enumerate(self.column_names):
+            if name in self.json_columns:
+                columns[index] = [_json(value) for value in columns[index]]
+        return columns
+
+
+InsertBlock = Block | RecordBlock
+
+
 def _json(value: dict[str, Any]) -> str:
     return orjson.dumps(value).decode() if value else "{}"
 
 
-_event_values = operator.attrgetter(*EVENT_COLUMNS)  # one C call per row, then a transpose
-_JSON_COLUMN_INDEXES = tuple(EVENT_COLUMNS.index(name) for name in sorted(JSON_COLUMNS))
+def event_block(events: list[EnrichedEvent]) -> RecordBlock:
+    """The events as they are: stages 3-4 are done with them once their batch is handed over."""
+    return RecordBlock("events", EVENT_COLUMNS, events, JSON_COLUMNS)
 
 
-def event_block(events: list[EnrichedEvent]) -> Block:
-    columns = _columns(list(map(_event_values, events)), len(EVENT_COLUMNS))
-    for index in _JSON_COLUMN_INDEXES:
-        columns[index] = [_json(value) for value in columns[index]]
-    return Block("events", EVENT_COLUMNS, columns)
+class SessionRow(msgspec.Struct):
+    """One row of the ``sessions`` table: a session as it stood when its batch was handed over
+    (the ``Session`` itself goes on changing)."""
+
+    session_id: str
+    project_id: str
+    visitor_id: str
+    user_id: str
+    start: int
+    end: int
+    duration_ms: int
+    events: int
+    pageviews: int
+    is_bounce: bool
+    entry_path: str
+    exit_path: str
+    referrer: str
+    referrer_domain: str
+    utm_source: str
+    utm_medium: str
+    utm_campaign: str
+    utm_term: str
+    utm_content: str
+    country: str
+    region: str
+    city: str
+    browser: str
+    os: str
+    device_type: str
+    version: int
 
 
-def _session_row(s: Session) -> tuple[Any, ...]:
-    return (
+SESSION_COLUMNS: tuple[str, ...] = SessionRow.__struct_fields__
+
+
+def _session_row(s: Session) -> SessionRow:
+    return SessionRow(  # positionally: ~6x faster than by keyword
         s.session_id,
         s.project_id,
         s.visitor_id,
@@ -120,14 +151,11 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
-def session_block(sessions: list[Session]) -> Block:
-    """The latest version of each session (one row per session id)."""
-    latest: dict[str, Session] = {}
-    for s in sessions:
-        if s.session_id not in latest or s.version >= latest[s.session_id].version:
-            latest[s.session_id] = s
-    rows = [_session_row(s) for s in latest.values()]
-    return Block("sessions", SESSION_COLUMNS, _columns(rows, len(SESSION_COLUMNS)))
+def session_block(sessions: list[Session]) -> RecordBlock:
+    """The latest version of each session (one row per session id), as it stands now."""
+    return RecordBlock(
+        "sessions", SESSION_COLUMNS, [_session_row(s) for s in newest_sessions(sessions)]
+    )
 
 
 def identity_block(links: list[IdentityLink]) -> Block:
@@ -190,14 +218,14 @@ def batch_blocks(
     links: list[IdentityLink],
     users: list[UserUpdate],
     dead_letters: list[DeadLetter] | None = None,
-) -> list[Block]:
+) -> list[InsertBlock]:
     """The blocks of one sink batch in insert order. Links first: an event never shows up
     before the link that resolves its user (and the anonymous-visitor purge never sees it as
     never linked)."""
     return [
         identity_block(links),
         event_block(events),
-        session_block(newest_sessions(sessions)),
+        session_block(sessions),
         user_block(users),
         dead_letter_block(dead_letters or []),
     ]

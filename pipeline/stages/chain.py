@@ -19,6 +19,10 @@ class Outcome:
     session: Session | None = None
     stitched: StitchResult | None = None
 
+    @property
+    def identity_changed(self) -> bool:
+        return self.stitched is not None and self.stitched.state_changed
+
 
 def process_event(
     event: EnrichedEvent,

@@ -1,9 +1,10 @@
 """Stage 3: group a visitor's events into sessions (a new one after ``timeout`` of inactivity,
-by event time). State: the visitor's few most recent sessions plus the ids of its latest events
-(so a re-delivered event is recognised and counted once)."""
+by event time). State: the visitor's few most recent sessions plus fingerprints of its latest
+events' ids (so a re-delivered event is recognised and counted once)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from schemas.records import EnrichedEvent
 SESSION_ID_NAMESPACE = uuid.UUID("0b5e7c2a-3f7e-4d0e-8a63-2f4b8f0f9c11")
 KEPT_SESSIONS = 4
 KEPT_EVENT_IDS = 128
+FINGERPRINT_CHARS = 16  # 64 bits of BLAKE2b: a false match among 128 ids is ~1e-17 likely
 PAGEVIEW_TYPES = frozenset({"page"})
 
 
@@ -58,19 +60,58 @@ class Session:
         return self.events <= 1
 
 
+def fingerprint(event_id: str) -> str:
+    """A fixed-width digest of an event id, as the state keeps it."""
+    return hashlib.blake2b(event_id.encode(), digest_size=FINGERPRINT_CHARS // 2).hexdigest()
+
+
 @dataclass
 class VisitorSessions:
-    """Sessionize state of one (project, visitor)."""
+    """Sessionize state of one (project, visitor).
+
+    ``recent_ids`` holds the fingerprints of the latest ``KEPT_EVENT_IDS`` events, oldest first,
+    in one string: a checkpoint encodes every changed visitor's state, and one string of 2 KB
+    encodes ~5x faster than a list of 128 ids (which also took twice the space)."""
 
     sessions: list[Session] = field(default_factory=list)
-    recent_event_ids: list[str] = field(default_factory=list)
+    recent_ids: str = ""
 
     @classmethod
     def from_dict(cls, data: dict) -> VisitorSessions:
         return cls(
             sessions=[Session(**s) for s in data.get("sessions", ())],
-            recent_event_ids=list(data.get("recent_event_ids", ())),
+            recent_ids=data.get("recent_ids", ""),
         )
+
+    @property
+    def recent_count(self) -> int:
+        return len(self.recent_ids) // FINGERPRINT_CHARS
+
+    def has_seen(self, mark: str) -> bool:
+        """Whether the event of fingerprint ``mark`` is one of the visitor's latest."""
+        return mark in self._recent_set()
+
+    def remember(self, mark: str) -> None:
+        """Add an event's fingerprint to the latest, forgetting the oldest beyond the bound."""
+        seen = self._recent_set()
+        self.recent_ids += mark
+        seen.add(mark)
+        excess = len(self.recent_ids) - KEPT_EVENT_IDS * FINGERPRINT_CHARS
+        if excess > 0:
+            seen.difference_update(_split(self.recent_ids[:excess]))
+            self.recent_ids = self.recent_ids[excess:]
+
+    def _recent_set(self) -> set[str]:
+        """The fingerprints as a set, built once per loaded state and kept beside the string
+        (an instance attribute, not a field: it is never stored)."""
+        seen = self.__dict__.get("_recent")
+        if seen is None:
+            seen = self.__dict__["_recent"] = set(_split(self.recent_ids))
+        return seen
+
+
+def _split(marks: str) -> list[str]:
+    return [marks[i : i + FINGERPRINT_CHARS] for i in range(0, len(marks), FINGERPRINT_CHARS)]
 
 
 def _new_session(event: EnrichedEvent) -> Session:
@@ -148,7 +189,8 @@ def sessionize(
     joins that session whatever the time gap; other events never join a client-kept session.
     """
     state = state or VisitorSessions()
-    if event.event_id in state.recent_event_ids:
+    mark = fingerprint(event.event_id)
+    if state.has_seen(mark):
         return state, None
     if event.session_id:
         session = next((s for s in state.sessions if s.session_id == event.session_id), None)
@@ -162,6 +204,5 @@ def sessionize(
         del state.sessions[:-KEPT_SESSIONS]
     _add_event(session, event)
     event.session_id = session.session_id
-    state.recent_event_ids.append(event.event_id)
-    del state.recent_event_ids[:-KEPT_EVENT_IDS]
+    state.remember(mark)
     return state, session

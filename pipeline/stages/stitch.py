@@ -40,6 +40,7 @@ class StitchResult:
     links: list[IdentityLink] = field(default_factory=list)
     user_updates: list[UserUpdate] = field(default_factory=list)
     conflict: bool = False
+    state_changed: bool = False  # the visitor's identity state (most events leave it as it was)
 
 
 def _first_touch(event: EnrichedEvent) -> FirstTouch:
@@ -90,4 +91,5 @@ def stitch(
                 first_touch=state.first_touch if linked_here and touch_changed else None,
             )
         )
+    result.state_changed = touch_changed
     return state, result

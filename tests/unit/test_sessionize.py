@@ -56,12 +56,45 @@ def test_duplicate_delivery_is_counted_once():
     state, duplicate = sessionize(state, again, TIMEOUT)
     assert duplicate is None
     assert session.events == 1
-    assert len(state.recent_event_ids) == 1
+    assert state.recent_count == 1
 
 
 def test_recent_event_ids_are_bounded():
-    state, _ = run([enriched(timestamp=BASE_MS + i) for i in range(KEPT_EVENT_IDS + 10)])
-    assert len(state.recent_event_ids) == KEPT_EVENT_IDS
+    events = [enriched(timestamp=BASE_MS + i) for i in range(KEPT_EVENT_IDS + 10)]
+    state, _ = run(events)
+    assert state.recent_count == KEPT_EVENT_IDS
+    newest, forgotten = events[-KEPT_EVENT_IDS], events[9]
+    _, again = sessionize(state, enriched(event_id=newest.event_id), TIMEOUT)
+    assert again is None
+    _, counted = sessionize(state, enriched(event_id=forgotten.event_id), TIMEOUT)
+    assert counted is not None  # beyond the bound: counted again, as the stored list says
+
+
+def test_a_restored_state_still_recognises_its_latest_events():
+    import orjson
+
+    from pipeline.stages.sessionize import VisitorSessions
+    from schemas.records import decode_record, encode_record
+
+    event = enriched()
+    state, _ = sessionize(None, event, TIMEOUT)
+    encoded = encode_record(state)
+    assert set(orjson.loads(encoded)) == {"sessions", "recent_ids"}  # the set is not stored
+    restored = decode_record(encoded, VisitorSessions)
+    _, duplicate = sessionize(restored, enriched(event_id=event.event_id), TIMEOUT)
+    assert duplicate is None
+
+
+def test_a_state_stored_by_an_earlier_version_still_loads():
+    """Before fingerprints, the state kept a list of event ids: it loads, without them."""
+    from pipeline.stages.sessionize import VisitorSessions
+    from schemas.records import decode_record, encode_record
+
+    state, _ = sessionize(None, enriched(), TIMEOUT)
+    old = encode_record({"sessions": state.sessions, "recent_event_ids": ["e1", "e2"]})
+    restored = decode_record(old, VisitorSessions)
+    assert restored.sessions == state.sessions
+    assert restored.recent_count == 0
 
 
 def test_session_takes_first_touch_from_its_earliest_event_and_is_deterministic():

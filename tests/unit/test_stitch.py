@@ -40,3 +40,14 @@ def test_one_user_many_visitors():
     _, first = stitch(None, enriched(visitor_id="phone", user_id="u1", type="identify"))
     _, second = stitch(None, enriched(visitor_id="laptop", user_id="u1", type="identify"))
     assert {k.visitor_id for k in first.links + second.links} == {"phone", "laptop"}
+
+
+def test_only_events_that_change_the_identity_say_so():
+    """The embedded runtime writes a visitor's identity at a checkpoint only when it changed."""
+    state, first = stitch(None, enriched(timestamp=BASE_MS, path="/"))
+    _, later = stitch(state, enriched(timestamp=BASE_MS + MINUTE_MS, path="/b"))
+    _, earlier = stitch(state, enriched(timestamp=BASE_MS - MINUTE_MS, path="/a"))
+    _, linked = stitch(state, enriched(type="identify", user_id="u1", timestamp=BASE_MS + 2))
+    _, again = stitch(state, enriched(type="identify", user_id="u1", timestamp=BASE_MS + 3))
+    assert first.state_changed and earlier.state_changed and linked.state_changed
+    assert not later.state_changed and not again.state_changed
