@@ -1,5 +1,5 @@
-"""Pure conversion of stage outputs into insert blocks: column-oriented, or (for events) the
-records themselves, whose fields are the table's columns."""
+"""Pure conversion of stage outputs into insert blocks: column-oriented, or (events, sessions)
+records whose fields are the table's columns."""
 
 from __future__ import annotations
 
