@@ -145,3 +145,13 @@ def test_without_a_client_session_id_the_native_rule_is_unchanged():
     events = [enriched(timestamp=BASE_MS + m * MINUTE_MS) for m in (0, 10, 50)]
     run(events)
     assert events[0].session_id == events[1].session_id != events[2].session_id
+
+
+def test_a_fingerprint_straddling_two_others_is_not_a_match():
+    from pipeline.stages.sessionize import FINGERPRINT_CHARS, VisitorSessions
+
+    first, second = "0123456789abcdef", "fedcba9876543210"
+    assert len(first) == len(second) == FINGERPRINT_CHARS
+    state = VisitorSessions(recent_ids=first + second)
+    assert state.has_seen(first) and state.has_seen(second)
+    assert not state.has_seen(first[8:] + second[:8])
