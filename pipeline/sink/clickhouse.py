@@ -132,24 +132,33 @@ class ClickHouse:
         if not block.row_count:
             return
         with self._lock:
-            key = (block.table, block.column_names)
-            if isinstance(block, RecordBlock) and self.reads_local_files and not as_columns:
-                statement = self._file_inserts.get(key)
-                if statement is None:
-                    statement = self._file_inserts[key] = file_insert_statement(
-                        f"{self.database}.{block.table}",
-                        self._describe(block.table),
-                        block.column_names,
-                    )
-                if statement:
-                    self._insert_from_file(statement, block)
-                    return
-            context = self._insert_contexts.get(key)
-            if context is None:  # looks the column types up once, not on every insert
-                context = self._insert_context(block)
-                self._insert_contexts[key] = context
-            context.data = block.columns
-            self._client.insert(context=context)
+            statement = "" if as_columns else self._file_insert_statement(block)
+            if statement:
+                self._insert_from_file(statement, block)
+            else:
+                self._insert_columns(block)
+
+    def _file_insert_statement(self, block: InsertBlock) -> str:
+        """The statement that reads ``block``'s records from a file (looked up once per table
+        and columns), or ``""`` when its rows go in as columns."""
+        if not (isinstance(block, RecordBlock) and self.reads_local_files):
+            return ""
+        key = (block.table, block.column_names)
+        statement = self._file_inserts.get(key)
+        if statement is None:
+            statement = self._file_inserts[key] = file_insert_statement(
+                f"{self.database}.{block.table}", self._describe(block.table), block.column_names
+            )
+        return statement
+
+    def _insert_columns(self, block: InsertBlock) -> None:
+        key = (block.table, block.column_names)
+        context = self._insert_contexts.get(key)
+        if context is None:  # looks the column types up once, not on every insert
+            context = self._insert_context(block)
+            self._insert_contexts[key] = context
+        context.data = block.columns
+        self._client.insert(context=context)
 
     def _insert_from_file(self, statement: str, block: RecordBlock) -> None:
         with tempfile.NamedTemporaryFile(
