@@ -68,7 +68,15 @@ print(stage_rate, len(out) / (time.perf_counter() - start))
 
 
 class Load:
-    def __init__(self, server: Server, key: str, rate: int, batch: int, seconds: float) -> None:
+    def __init__(
+        self,
+        server: Server,
+        key: str,
+        rate: int,
+        batch: int,
+        seconds: float,
+        first_probe: int = 0,
+    ) -> None:
         self.server, self.key, self.rate, self.batch, self.seconds = (
             server,
             key,
@@ -76,6 +84,10 @@ class Load:
             batch,
             seconds,
         )
+        # Probe and message ids of another run (a warm-up) must differ: a repeated message id
+        # is a duplicate event (deterministic event ids), dropped by design.
+        self.first_probe = first_probe
+        self.run_tag = b"%x" % first_probe
         self.workload = Workload()
         # Pre-serialised events without their time and id; each send adds those two fields.
         self.fragments = [self._fragment() for _ in range(20_000)]
@@ -97,7 +109,9 @@ class Load:
         for _ in range(self.batch):
             n = next(self._ids)
             fragment = self.fragments[n % len(self.fragments)]
-            parts.append(b'{"timestamp":%d,"message_id":"b%d",' % (now, n) + fragment)
+            parts.append(
+                b'{"timestamp":%d,"message_id":"b%s-%d",' % (now, self.run_tag, n) + fragment
+            )
         if probe is not None:
             self.probe_times[probe] = now
             parts[0] = orjson.dumps(
@@ -119,7 +133,8 @@ class Load:
         for sent in itertools.count():
             if time.monotonic() >= deadline:
                 return
-            probe = worker * 1_000_000 + sent if sent % probe_every == 0 else None
+            probe_id = self.first_probe + worker * 1_000_000 + sent
+            probe = probe_id if sent % probe_every == 0 else None
             body = self.body(probe)
             started = time.monotonic()
             async with client.post("/v1/batch", data=body) as response:

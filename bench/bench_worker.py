@@ -43,6 +43,13 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=os.environ.get("TRACKHOUSE_KAFKA_BOOTSTRAP", ""))
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--rate", type=int, default=5_000, help="offered events/s")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=15,
+        help="seconds of load at the same rate before the measured run (the broker's JIT "
+        "compiles its hot paths then: a fresh JVM spends ~30%% of its CPU compiling)",
+    )
     parser.add_argument("--batch", type=int, default=200, help="events per POST")
     parser.add_argument("--workers", type=int, default=4, help="concurrent connections")
     parser.add_argument("--store", default="rocksdb://", help="Faust table store")
@@ -79,7 +86,13 @@ def main() -> None:
     command = ("worker", "--role", "sink") if args.split else ("worker",)
     server = Server(data_dir, env=env, command=command).start(timeout=120)
     try:
-        load = Load(server, project["secret_key"], args.rate, args.batch, args.seconds)
+        if args.warmup > 0:
+            warmup = Load(server, project["secret_key"], args.rate, args.batch, args.warmup)
+            asyncio.run(warmup.run(args.workers))
+        first_probe = 1_000_000_000  # not one of the warm-up's
+        load = Load(
+            server, project["secret_key"], args.rate, args.batch, args.seconds, first_probe
+        )
         roles = {"sink worker (API)" if args.split else "worker (API)": server.process.pid}
         if processor is not None:
             roles["process worker"] = processor.pid
@@ -104,7 +117,8 @@ def main() -> None:
     print(
         f"offered rate:                      {args.rate:10,} ev/s for {args.seconds:.0f} s "
         f"(batches of {args.batch}, {args.workers} connections, {os.cpu_count()} cores, "
-        f"store {args.store}, {'process + sink workers' if args.split else 'one worker'})"
+        f"store {args.store}, {'process + sink workers' if args.split else 'one worker'}, "
+        f"after {args.warmup:.0f} s of warm-up)"
     )
     print(
         f"accepted (202):                    {load.accepted / result['send_seconds']:10,.0f} ev/s"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import structlog
 from filelock import FileLock, Timeout
 
 from pipeline.log_config import configure_logging
+from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
 from pipeline.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -85,17 +85,13 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         settings, registry, runtime, runtime.clickhouse, metrics_text=runtime.owner.metrics_text
     )
     app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
-    # Long-lived state (caches, parsers) need not be scanned by every collection, and a
-    # high first threshold keeps the collector off the per-event hot path.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
     _serve_http(app, settings)
 
 
 def _serve_http(app: Any, settings: Settings) -> None:
     import uvicorn
 
+    keep_collector_off_hot_path()
     log.info(
         "edge.listening",
         url=f"http://{settings.host}:{settings.port}",
@@ -219,6 +215,7 @@ def worker(
         store=settings.faust_store,
         http=bool(services),
     )
+    keep_collector_off_hot_path()
     try:
         Worker(
             app.app,

@@ -13,6 +13,7 @@ from aiokafka.partitioner import murmur2
 
 from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.kafka import envelope
+from pipeline.kafka.compression import use_fast_lz4
 from pipeline.settings import Settings
 from schemas.records import RawEvent, encode_record
 
@@ -43,6 +44,7 @@ class KafkaPublisher:
 
     async def start(self) -> None:
         """Connect (inside the running event loop, as aiokafka requires)."""
+        use_fast_lz4()
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             acks="all",

@@ -48,6 +48,8 @@ from rocksdict import WriteBatch
 from pipeline import metrics
 from pipeline.deadletter import letters
 from pipeline.kafka import envelope
+from pipeline.kafka.batches import OutRecord, send_batched
+from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
@@ -123,17 +125,12 @@ def _reason(exc: BaseException) -> str:
     return letters.reason_of(exc)
 
 
-# topic, key, value, headers (and a partition, else the key's)
-Send = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None]
-PartitionedSend = tuple[str, bytes | None, bytes, list[tuple[str, bytes]] | None, int | None]
-
-
-def _identity_sends(topic: str, key: bytes, stitched: StitchResult) -> Iterator[Send]:
+def _identity_sends(topic: str, key: bytes, stitched: StitchResult) -> Iterator[OutRecord]:
     """The identity links and user updates an ``identify`` made, as records of ``topic``."""
     for link in stitched.links:
-        yield topic, key, encode_record(link), [(RECORD_HEADER, LINK)]
+        yield OutRecord(topic, key, encode_record(link), [(RECORD_HEADER, LINK)])
     for user in stitched.user_updates:
-        yield topic, key, encode_record(user), [(RECORD_HEADER, USER)]
+        yield OutRecord(topic, key, encode_record(user), [(RECORD_HEADER, USER)])
 
 
 class _Outputs:
@@ -145,10 +142,10 @@ class _Outputs:
         self.events = 0
         self._enriched: dict[int, list[bytes]] = defaultdict(list)
         self._sessions: dict[int, list[Session]] = defaultdict(list)
-        self._others: list[Send] = []
+        self._others: list[OutRecord] = []
 
     def add(self, topic: str, key: bytes | None, value: bytes) -> None:
-        self._others.append((topic, key, value, None))
+        self._others.append(OutRecord(topic, key, value))
 
     def add_outcome(self, partition: int, key: bytes, outcome: Outcome) -> None:
         assert outcome.event is not None
@@ -163,15 +160,14 @@ class _Outputs:
         if outcome.stitched is not None:
             self._others.extend(_identity_sends(s.topic_identities, key, outcome.stitched))
 
-    def sends(self) -> list[Send]:
+    def sends(self) -> list[OutRecord]:
         sends = list(self._others)
+        topic, headers = self.settings.topic_enriched, [(RECORD_HEADER, ENRICHED_BATCH)]
         for partition, bodies in self._enriched.items():
             sessions = envelope.newest_sessions(self._sessions[partition])
             encoded = [encode_record(session) for session in sessions]
             for value in envelope.pack_enriched(bodies, encoded):
-                sends.append(
-                    (self.settings.topic_enriched, None, value, [(RECORD_HEADER, ENRICHED_BATCH)])
-                )
+                sends.append(OutRecord(topic, None, value, headers))
         return sends
 
 
@@ -203,7 +199,7 @@ def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
 def _put_in_store(
     stream: faust.StreamT,
     store: Any,
-    sends: list[PartitionedSend],
+    sends: list[OutRecord],
     last_event: dict[bytes, EventT],
 ) -> None:
     """Put the batch's ``(topic, key, value, _, partition)`` states in the table's store only
@@ -265,6 +261,7 @@ class TrackhouseWorker:
         self.timeout_ms = settings.session_timeout_seconds * 1000
         self.inserted = 0
         role = settings.worker_role
+        use_fast_lz4()
         app = faust.App(
             faust_app_id(settings),
             broker=_kafka_brokers(settings.kafka_bootstrap),
@@ -274,8 +271,9 @@ class TrackhouseWorker:
             topic_replication_factor=settings.topic_replication,
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
-            producer_compression_type=None,  # CPU is the limit here, not the network
+            producer_compression_type="lz4",
             producer_linger_ms=5,
+            producer_max_batch_size=1 << 20,  # a batch's records go as one record batch
             # A produce request unanswered this long fails and is sent again (Faust waits 20 min)
             producer_request_timeout=settings.kafka_publish_retry_seconds,
             web_enabled=False,
@@ -419,34 +417,26 @@ class TrackhouseWorker:
         (``send_soon`` + a callback per key) cost ~100 µs a key here, most of the worker."""
         table, store = self.state, self.state.data
         changelog = table.changelog_topic.get_topic_name()
-        sends: list[PartitionedSend] = []
-        for key, state in states.items():
-            value = encode_record(state)
-            sends.append((changelog, key, value, None, last_event[key].message.partition))
+        sends = [
+            OutRecord(changelog, key, encode_record(state), None, last_event[key].message.partition)
+            for key, state in states.items()
+        ]
         _put_in_store(stream, store, sends, last_event)
-        persisted: dict[Any, int] = {}
-        for sent in await self._send_acked(sends):
-            tp = sent.topic_partition
-            persisted[tp] = max(sent.offset, persisted.get(tp, -1))
-        for tp, offset in persisted.items():
+        for tp, offset in (await self._send_acked(sends)).items():
             store.set_persisted_offset(tp, offset)
 
-    async def _publish(self, sends: list[Send]) -> int:
+    async def _publish(self, sends: list[OutRecord]) -> int:
         """Send and wait for the broker's acks (retrying forever); returns how many records."""
-        await self._send_acked([(*send, None) for send in sends])
+        await self._send_acked(sends)
         return len(sends)
 
-    async def _send_acked(self, sends: list[PartitionedSend]) -> list[Any]:
-        """The records' metadata once the broker acknowledged all of them."""
-        producer = self.app.producer
+    async def _send_acked(self, sends: list[OutRecord]) -> dict[Any, int]:
+        """Send ``sends`` as one batch per partition; once the broker acknowledged all of
+        them, the last offset written to each partition."""
         delay = 0.2
         while True:
             try:
-                pending = [
-                    await producer.send(topic, key, value, partition, None, headers)
-                    for topic, key, value, headers, partition in sends
-                ]
-                return list(await asyncio.gather(*pending))
+                return await send_batched(self.app.producer._ensure_producer(), sends)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # resend all: duplicates are identical and collapse

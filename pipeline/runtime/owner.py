@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import multiprocessing
 import os
 import signal
@@ -25,6 +24,7 @@ import structlog
 
 from pipeline import metrics
 from pipeline.log_config import configure_logging
+from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
 from pipeline.settings import Settings
 from pipeline.sink.rows import Block
 
@@ -198,9 +198,7 @@ def owner_main(
     threading.Thread(
         target=_serve_requests, args=(requests, clickhouse), name="storage-requests", daemon=True
     ).start()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    keep_collector_off_hot_path()
     processor.start()
     retention = RetentionJob(
         clickhouse, settings.anonymous_retention_days, settings.retention_check_seconds

@@ -10,11 +10,13 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource
+from aiokafka.admin.config_resource import ConfigResourceType as ResourceType
 
 from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.kafka import envelope
 from pipeline.kafka.publisher import KafkaPublisher, partition_of
-from pipeline.kafka.topics import create_topics, topic_specs
+from pipeline.kafka.topics import COMPACTED_SEGMENT_BYTES, STATE_TABLE, create_topics, topic_specs
 from pipeline.settings import Settings
 from schemas.records import RawEvent
 from tests.kafka_broker import LocalBroker, docker_engine_answers
@@ -86,6 +88,21 @@ def test_topics_are_created_idempotently_with_their_settings(kafka):
     for group in (settings.faust_app_id, f"{settings.faust_app_id}-sink"):
         assert partitions.pop(f"{group}-__assignor-__leader") == 1
     assert set(partitions.values()) == {settings.topic_partitions}
+
+    async def changelog_config() -> dict[str, str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+        await admin.start()
+        try:
+            name = f"{settings.faust_app_id}-{STATE_TABLE}-changelog"
+            [response] = await admin.describe_configs([ConfigResource(ResourceType.TOPIC, name)])
+            [(_, _, _, _, entries)] = response.resources
+            return {entry[0]: entry[1] for entry in entries}
+        finally:
+            await admin.close()
+
+    config = asyncio.run(changelog_config())
+    assert config["cleanup.policy"] == "compact"
+    assert config["segment.bytes"] == str(COMPACTED_SEGMENT_BYTES)
 
 
 def test_a_request_travels_as_one_record_per_partition_each_event_on_its_keys_partition(kafka):
