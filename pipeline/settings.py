@@ -96,6 +96,11 @@ class Settings(BaseSettings):
         default=2000, description="Worker: events processed between two publish rounds."
     )
     process_flush_seconds: float = 0.2
+    worker_state_cache_visitors: int = Field(
+        default=50_000,
+        description="Worker: decoded visitor states kept in memory in front of the state "
+        "table's store (emptied on every rebalance); 0 = always read the store.",
+    )
 
     # Stages
     session_timeout_seconds: int = 30 * 60

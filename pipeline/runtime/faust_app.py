@@ -53,6 +53,7 @@ from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
+from pipeline.runtime.state_cache import StateCache
 from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
@@ -297,6 +298,11 @@ class TrackhouseWorker:
                 partitions=settings.topic_partitions,
             )
             app.agent(self.raw_topic, name="trackhouse.process")(self._process_agent)
+            self.state_cache: StateCache[VisitorState] = StateCache(
+                settings.worker_state_cache_visitors
+            )
+            app.on_partitions_revoked.connect(self._forget_cached_states)
+            app.on_partitions_assigned.connect(self._forget_cached_states)
         app.timer(LAG_INTERVAL_SECONDS, name="trackhouse.lag")(self._report_lag)
         sinks = role != "process" and clickhouse is not None
         if sinks and settings.anonymous_retention_days > 0:
@@ -340,15 +346,23 @@ class TrackhouseWorker:
 
     # --- process -----------------------------------------------------------------------------
 
+    async def _forget_cached_states(self, *_: Any, **__: Any) -> None:
+        self.state_cache.invalidate()
+
     async def _process_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(
             self.settings.worker_take_records, within=self.settings.process_flush_seconds
         ):
             with _acked_only_when_done(events):
-                await self.process_batch(stream, events)
+                try:
+                    await self.process_batch(stream, events)
+                except BaseException:  # cached states may hold this batch's changes
+                    self.state_cache.invalidate()
+                    raise
 
     async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
-        s, store = self.settings, self.state.data
+        s, store, cache = self.settings, self.state.data, self.state_cache
+        generation = cache.generation
         states: dict[bytes, VisitorState] = {}
         last_event: dict[bytes, EventT] = {}
         outputs = _Outputs(s)
@@ -369,7 +383,7 @@ class TrackhouseWorker:
                     key = state_key(raw.project_id, raw.visitor_key)
                     if len(elements) == 1 and message.key:
                         key = message.key  # a producer's own key picks the state partition
-                    state = states.get(key)
+                    state = states.get(key) or cache.get(key)
                     if state is None:
                         _use_partition_of(stream, event)
                         stored = store.get(key)  # the table's get would read RocksDB twice
@@ -403,6 +417,7 @@ class TrackhouseWorker:
                 outputs.add_outcome(message.partition, key, outcome)
         published += await self._publish(outputs.sends())
         await self._write_states(stream, states, last_event)  # only once the outputs are acked
+        cache.put_all(states, generation)
         log.debug("worker.processed", records=len(events), dead=dead, published=published)
 
     async def _write_states(
