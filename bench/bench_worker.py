@@ -1,10 +1,12 @@
 """Kafka-mode benchmark: drive a real ``trackhouse worker`` (HTTP API -> events.raw -> Faust
 agents -> ClickHouse) with the realistic batches of ``bench_embedded``.
 
-Prints events/s accepted and stored, how long the backlog took to drain and POST -> row visible
-latency. Starts deploy/kafka on its own unless ``--bootstrap`` (or TRACKHOUSE_KAFKA_BOOTSTRAP).
+Prints, from one run: the floors (plain aiokafka produce and consume of the same records, chDB
+insert of the same rows), events/s accepted and stored, how long the backlog took to drain,
+POST -> row visible latency, and the pipeline/floor ratio. Starts deploy/kafka on its own
+unless ``--bootstrap`` (or TRACKHOUSE_KAFKA_BOOTSTRAP).
 
-    python bench/bench_worker.py --seconds 30 --rate 5000
+    python bench/bench_worker.py --split --seconds 30 --rate 10000
 """
 
 from __future__ import annotations
@@ -23,7 +25,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_embedded import Load, process_cpu_seconds  # noqa: E402
+import msgspec  # noqa: E402
+from aiokafka import AIOKafkaConsumer  # noqa: E402
+
+from bench.bench_embedded import Load, process_cpu_seconds, stage_and_insert_floor  # noqa: E402
+from bench.workload import Workload  # noqa: E402
+from pipeline.kafka import envelope  # noqa: E402
+from pipeline.kafka.publisher import KafkaPublisher  # noqa: E402
+from pipeline.settings import Settings  # noqa: E402
+from pipeline.stages.normalize import RequestInfo, normalize  # noqa: E402
+from schemas.events import NativeEvent  # noqa: E402
 from tests.integration.server import Server, cli, start_process_worker  # noqa: E402
 
 
@@ -36,6 +47,41 @@ def kafka_broker_pids() -> dict[str, int]:
         except OSError:
             continue
     return {}
+
+
+async def kafka_floor(bootstrap: str, topic: str, events: int = 100_000) -> tuple[float, float]:
+    """(produce events/s, consume events/s) of plain aiokafka for the same records the edge
+    sends: the workload's raw events, 200 to a request, one array record per partition, lz4."""
+    now = int(time.time() * 1000)
+    info = RequestInfo("prj_bench", now)
+    raws = [
+        normalize(msgspec.convert(doc, NativeEvent), info, 3_600_000)
+        for doc in Workload().batch(events, now)
+    ]
+    publisher = KafkaPublisher(Settings(kafka_bootstrap=bootstrap, topic_raw=topic))
+    await publisher.start()
+    try:
+        await publisher.publish(raws[:200])  # creates the topic, warms the connection
+        start = time.perf_counter()
+        requests = [raws[i : i + 200] for i in range(0, len(raws), 200)]
+        for i in range(0, len(requests), 8):  # 8 requests in flight, as concurrent POSTs
+            await asyncio.gather(*(publisher.publish(r) for r in requests[i : i + 8]))
+        produce_rate = len(raws) / (time.perf_counter() - start)
+    finally:
+        await publisher.stop()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        start, seen = time.perf_counter(), 0
+        while seen < len(raws) + 200:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                seen += sum(len(envelope.unpack_raw(r.value)) for r in records)
+        consume_rate = seen / (time.perf_counter() - start)
+    finally:
+        await consumer.stop()
+    return produce_rate, consume_rate
 
 
 def main() -> None:
@@ -67,6 +113,8 @@ def main() -> None:
         broker = LocalBroker(Path(tempfile.mkdtemp(prefix="bench-kafka-")))
         args.bootstrap = broker.start()
     suffix = uuid.uuid4().hex[:8]
+    produce_floor, consume_floor = asyncio.run(kafka_floor(args.bootstrap, f"floor.{suffix}"))
+    _, insert_floor = stage_and_insert_floor()
     env = {
         f"TRACKHOUSE_TOPIC_{name.upper()}": f"{name}.{suffix}"
         for name in ("raw", "enriched", "identities", "dead", "notifications")
@@ -77,6 +125,7 @@ def main() -> None:
         TRACKHOUSE_FAUST_STORE=args.store,
         TRACKHOUSE_LOG_LEVEL="warning",
         TRACKHOUSE_SINK_FLUSH_SECONDS="0.5",
+        TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND="0",  # one key offers the whole load
     )
     data_dir = Path(tempfile.mkdtemp(prefix="trackhouse-bench-worker-")) / "data"
     project = cli(data_dir, "projects", "create", "bench")
@@ -90,9 +139,7 @@ def main() -> None:
             warmup = Load(server, project["secret_key"], args.rate, args.batch, args.warmup)
             asyncio.run(warmup.run(args.workers))
         first_probe = 1_000_000_000  # not one of the warm-up's
-        load = Load(
-            server, project["secret_key"], args.rate, args.batch, args.seconds, first_probe
-        )
+        load = Load(server, project["secret_key"], args.rate, args.batch, args.seconds, first_probe)
         roles = {"sink worker (API)" if args.split else "worker (API)": server.process.pid}
         if processor is not None:
             roles["process worker"] = processor.pid
@@ -137,6 +184,12 @@ def main() -> None:
         f"POST -> row visible latency:       p50 {p50:.3f} s   p99 {p99:.3f} s   "
         f"({len(lat)} probes)"
     )
+    stored_rate = result["stored_at_deadline"] / result["send_seconds"]
+    print(f"floor  aiokafka produce (edge's records, lz4, acks=all): {produce_floor:10,.0f} ev/s")
+    print(f"floor  aiokafka consume of the same records:            {consume_floor:10,.0f} ev/s")
+    print(f"floor  chDB insert (the sink's path), same rows:        {insert_floor:10,.0f} rows/s")
+    floor = min(produce_floor, consume_floor, insert_floor)
+    print(f"pipeline stored during load / lowest floor:          {stored_rate / floor:10.2f}")
     per_thousand = 1000 / max(result["stored_total"], 1)
     print(
         "CPU ms per 1,000 stored (to the end): "

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         description="Worker: Kafka records per take() batch of either agent (a record of "
         "events.raw or events.enriched holds one event or an array of them).",
     )
+    sink_take_records: int = Field(
+        default=500,
+        description="Worker: Kafka records per sink insert at most (it inserts every "
+        "sink_flush_seconds otherwise). Identity records come one by one, enriched events "
+        "hundreds to a record: with the take() size of the process agent, identities filled "
+        "the batch and the sink inserted ~5 small blocks a second.",
+    )
     process_batch_size: int = Field(
         default=2000, description="Worker: events processed between two publish rounds."
     )

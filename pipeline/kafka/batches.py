@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer
@@ -51,30 +51,51 @@ def _append(batch: Any, record: OutRecord) -> bool:
     )
 
 
+class InFlight(NamedTuple):
+    """A record batch handed to the producer: its partition, record count and delivery."""
+
+    tp: TopicPartition
+    records: int
+    delivered: Awaitable[Any]
+
+
+async def start_batches(producer: AIOKafkaProducer, records: Sequence[OutRecord]) -> list[InFlight]:
+    """Hand ``records`` to the producer as record batches (in order within each partition);
+    their delivery is not awaited (see ``acked_offsets``)."""
+    by_partition: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
+    for record in records:
+        by_partition[record.topic, await _partition(producer, record)].append(record)
+    in_flight = []
+    for (topic, partition), group in by_partition.items():
+        tp = TopicPartition(topic, partition)
+        batch, count = producer.create_batch(), 0
+        for record in group:
+            if not _append(batch, record):  # the batch is full: send it, start another
+                sent = await producer.send_batch(batch, topic, partition=partition)
+                in_flight.append(InFlight(tp, count, sent))
+                batch, count = producer.create_batch(), 0
+                if not _append(batch, record):
+                    raise RecordTooLargeError(f"a {len(record.value)}-byte record for {topic}")
+            count += 1
+        in_flight.append(
+            InFlight(tp, count, await producer.send_batch(batch, topic, partition=partition))
+        )
+    return in_flight
+
+
+async def acked_offsets(in_flight: Sequence[InFlight]) -> dict[TopicPartition, int]:
+    """Wait until the broker acknowledged every batch; the offset of the last record written
+    to each partition. Raises the first delivery error."""
+    last: dict[TopicPartition, int] = {}
+    for batch in in_flight:
+        metadata = await batch.delivered
+        last[batch.tp] = max(last.get(batch.tp, -1), metadata.offset + batch.records - 1)
+    return last
+
+
 async def send_batched(
     producer: AIOKafkaProducer, records: Sequence[OutRecord]
 ) -> dict[TopicPartition, int]:
     """Send ``records`` (in order within each partition) and wait until the broker acknowledged
     all of them; returns the offset of the last record written to each partition."""
-    by_partition: dict[tuple[str, int], list[OutRecord]] = defaultdict(list)
-    for record in records:
-        by_partition[record.topic, await _partition(producer, record)].append(record)
-    pending = []
-    for (topic, partition), group in by_partition.items():
-        batch, count = producer.create_batch(), 0
-        for record in group:
-            if not _append(batch, record):  # the batch is full: send it, start another
-                sent = await producer.send_batch(batch, topic, partition=partition)
-                pending.append((topic, partition, count, sent))
-                batch, count = producer.create_batch(), 0
-                if not _append(batch, record):
-                    raise RecordTooLargeError(f"a {len(record.value)}-byte record for {topic}")
-            count += 1
-        sent = await producer.send_batch(batch, topic, partition=partition)
-        pending.append((topic, partition, count, sent))
-    last: dict[TopicPartition, int] = {}
-    for topic, partition, count, sent in pending:
-        metadata = await sent
-        tp = TopicPartition(topic, partition)
-        last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
-    return last
+    return await acked_offsets(await start_batches(producer, records))

@@ -48,7 +48,7 @@ from rocksdict import WriteBatch
 from pipeline import metrics
 from pipeline.deadletter import letters
 from pipeline.kafka import envelope
-from pipeline.kafka.batches import OutRecord, send_batched
+from pipeline.kafka.batches import InFlight, OutRecord, acked_offsets, send_batched, start_batches
 from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
@@ -170,6 +170,10 @@ class _Outputs:
             for value in envelope.pack_enriched(bodies, encoded):
                 sends.append(OutRecord(topic, None, value, headers))
         return sends
+
+
+# Records handed to the producer, and their batches in flight (None: handing them over failed)
+_Publishing = tuple[list[OutRecord], list[InFlight] | None]
 
 
 class SinkBatch:
@@ -366,10 +370,11 @@ class TrackhouseWorker:
         states: dict[bytes, VisitorState] = {}
         last_event: dict[bytes, EventT] = {}
         outputs = _Outputs(s)
-        dead = published = 0
+        publishing: list[_Publishing] = []
+        dead = 0
         for event in events:
-            if outputs.events >= s.process_batch_size:  # publish (and yield) as we go
-                published += await self._publish(outputs.sends())
+            if outputs.events >= s.process_batch_size:  # hand them to the producer as we go
+                publishing.append(await self._start_publishing(outputs.sends()))
                 outputs = _Outputs(s)
             message = event.message
             elements = envelope.unpack_raw(event.value)
@@ -415,7 +420,8 @@ class TrackhouseWorker:
                     metrics.EVENTS_DUPLICATE.inc()
                     continue
                 outputs.add_outcome(message.partition, key, outcome)
-        published += await self._publish(outputs.sends())
+        publishing.append(await self._start_publishing(outputs.sends()))
+        published = await self._published(publishing)
         await self._write_states(stream, states, last_event)  # only once the outputs are acked
         cache.put_all(states, generation)
         log.debug("worker.processed", records=len(events), dead=dead, published=published)
@@ -440,10 +446,29 @@ class TrackhouseWorker:
         for tp, offset in (await self._send_acked(sends)).items():
             store.set_persisted_offset(tp, offset)
 
-    async def _publish(self, sends: list[OutRecord]) -> int:
-        """Send and wait for the broker's acks (retrying forever); returns how many records."""
-        await self._send_acked(sends)
-        return len(sends)
+    async def _start_publishing(self, sends: list[OutRecord]) -> _Publishing:
+        """Hand ``sends`` to the producer; the worker goes on computing the next events
+        while they travel (``_published`` waits for them)."""
+        try:
+            return sends, await start_batches(self.app.producer._ensure_producer(), sends)
+        except Exception as exc:  # sent again by ``_published``
+            log.error("worker.publish_failed", error=_reason(exc), records=len(sends))
+            return sends, None
+
+    async def _published(self, publishing: list[_Publishing]) -> int:
+        """Wait until the broker acknowledged every record handed over (resending what
+        failed, forever); returns how many records."""
+        for sends, in_flight in publishing:
+            try:
+                if in_flight is not None:
+                    await acked_offsets(in_flight)
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # resend all: duplicates are identical and collapse
+                log.error("worker.publish_failed", error=_reason(exc), records=len(sends))
+            await self._send_acked(sends)
+        return sum(len(sends) for sends, _ in publishing)
 
     async def _send_acked(self, sends: list[OutRecord]) -> dict[Any, int]:
         """Send ``sends`` as one batch per partition; once the broker acknowledged all of
@@ -463,7 +488,7 @@ class TrackhouseWorker:
 
     async def _sink_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(
-            self.settings.worker_take_records, within=self.settings.sink_flush_seconds
+            self.settings.sink_take_records, within=self.settings.sink_flush_seconds
         ):
             with _acked_only_when_done(events):
                 await self.sink_batch(self.decode_sink_batch(events))

@@ -144,3 +144,14 @@ def test_an_unfinished_batch_is_never_acknowledged():
     with pytest.raises(asyncio.CancelledError), _acked_only_when_done(interrupted):
         raise asyncio.CancelledError
     assert interrupted[0].message.acked  # take_events' ack becomes a no-op: no commit
+
+
+def test_the_worker_consumer_waits_at_most_300_ms_for_a_fetch(worker):
+    from pipeline.runtime.faust_consumer import FETCH_MAX_WAIT_MS
+
+    async def create() -> int:
+        thread = worker.app.consumer._new_consumer_thread()
+        consumer = thread._create_worker_consumer(worker.app.transport)
+        return consumer._fetch_max_wait_ms
+
+    assert asyncio.run(create()) == FETCH_MAX_WAIT_MS == 300  # Faust's own is 1,500
