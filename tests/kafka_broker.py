@@ -3,12 +3,15 @@ Kafka when a Docker engine answers, else the Apache Kafka of ``deploy/kafka`` on
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_IMAGE = "apache/kafka:4.1.2"
@@ -67,3 +70,22 @@ def kafka_bootstrap(run_dir: Path) -> Iterator[str]:
         yield broker.start()
     finally:
         broker.stop()
+
+
+async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list:
+    """The topic's records from the start, until ``expected`` of them or ``timeout`` s."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    records: list = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < expected:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(messages)
+    except TimeoutError:
+        pass
+    finally:
+        await consumer.stop()
+    return records

@@ -213,13 +213,13 @@ def _put_in_store(
     Python each (a partition lookup and an LRU index of keys this runtime never reads)."""
     open_partition_db = getattr(store, "_db_for_partition", None)
     if open_partition_db is None or not getattr(store, "use_rocksdict", False):
-        for _topic, key, value, _headers, _partition in sends:  # the memory store (tests)
-            _use_partition_of(stream, last_event[key])  # the store picks the partition from it
-            store[key] = value
+        for record in sends:  # the memory store (tests)
+            _use_partition_of(stream, last_event[record.key])  # the store picks the partition
+            store[record.key] = record.value
         return
     batches: dict[int, WriteBatch] = defaultdict(lambda: WriteBatch(raw_mode=True))
-    for _topic, key, value, _headers, partition in sends:
-        batches[partition].put(key, value)
+    for record in sends:
+        batches[record.partition].put(record.key, record.value)
     for partition, batch in batches.items():
         open_partition_db(partition).write(batch)
 

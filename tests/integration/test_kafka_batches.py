@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from pipeline.kafka.batches import OutRecord, send_batched
 from pipeline.kafka.publisher import partition_of
+from tests.kafka_broker import consume
 
 
 async def _create(bootstrap: str, topic: str, partitions: int) -> None:
@@ -19,22 +20,6 @@ async def _create(bootstrap: str, topic: str, partitions: int) -> None:
         await admin.create_topics([NewTopic(topic, partitions, 1)])
     finally:
         await admin.close()
-
-
-async def _consume(bootstrap: str, topic: str, expected: int) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    records: list = []
-    try:
-        async with asyncio.timeout(30):
-            while len(records) < expected:
-                for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                    records.extend(messages)
-    finally:
-        await consumer.stop()
-    return records
 
 
 def test_records_go_in_batches_per_partition_in_order_with_the_last_offsets(kafka):
@@ -57,7 +42,7 @@ def test_records_go_in_batches_per_partition_in_order_with_the_last_offsets(kafk
             second = await send_batched(producer, records[30:])
         finally:
             await producer.stop()
-        return {**first, **second}, await _consume(kafka, topic, len(records))
+        return {**first, **second}, await consume(kafka, topic, len(records))
 
     last, consumed = asyncio.run(scenario())
     assert len(consumed) == len(records)

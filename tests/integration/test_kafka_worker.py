@@ -16,7 +16,7 @@ import httpx
 import msgspec
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.kafka.publisher import partition_of
@@ -32,7 +32,7 @@ from tests.integration.test_embedded_e2e import (
     post_batch,
     wait_rows,
 )
-from tests.kafka_broker import LocalBroker, docker_engine_answers
+from tests.kafka_broker import LocalBroker, consume, docker_engine_answers
 
 pytestmark = pytest.mark.slow
 TOPIC_FIELDS = ("raw", "enriched", "identities", "dead", "notifications")
@@ -74,24 +74,6 @@ class Worker(Server):
 def start_worker(data_dir: Path, env: dict[str, str], port: int | None = None) -> Worker:
     worker = Worker(data_dir, env=env) if port is None else Worker(data_dir, env=env, port=port)
     return worker.start(timeout=120)
-
-
-async def consume(bootstrap: str, topic: str, expected: int, timeout: float = 30) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    records: list = []
-    try:
-        async with asyncio.timeout(timeout):
-            while len(records) < expected:
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(messages)
-    except TimeoutError:
-        pass
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
