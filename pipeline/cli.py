@@ -193,8 +193,10 @@ def worker(
         registry = ProjectRegistry(clickhouse)
         if settings.bootstrap_project and registry.count() == 0:
             created = registry.create(settings.bootstrap_project)
-            click.echo(
-                f"Created project {created.project_id!r}; write key: {created.write_key}", err=True
+            click.echo(  # both keys, as `serve` shows them: without the secret key, no reads
+                f"Created project {created.project_id!r}; write key: {created.write_key} "
+                f"secret key: {created.secret_key}",
+                err=True,
             )
         publisher: list[KafkaPublisher] = []
 

@@ -162,7 +162,8 @@ def create_app(
 
     @app.get("/v1/events", responses=ERRORS, openapi_extra=event_query.openapi_parameters())
     async def list_events(request: Request) -> ORJSONResponse:
-        """Events of the key's project, newest first, with the user resolved retroactively."""
+        """Events of the key's project, newest first, with the user resolved retroactively;
+        every event by default, bots included (``is_bot=true|false`` filters them)."""
         project_id = edge.authenticate_read(request)
         q = event_query.build_query(project_id, request.query_params)
         return page_answer("events", q, await edge.events_page(project_id, q))
@@ -185,14 +186,16 @@ def create_app(
         "/v1/sessions",
         responses=ERRORS,
         openapi_extra=event_query.openapi_parameters(
-            event_query.SESSION_STRING_FILTERS, ("is_bounce",)
+            event_query.SESSION_STRING_FILTERS, event_query.SESSION_BOOL_FILTERS
         ),
     )
     async def list_sessions(request: Request) -> ORJSONResponse:
-        """Sessions of the key's project (one row each, current), newest first."""
+        """Sessions of the key's project (one row each, current), newest first; bots' too
+        (``is_bot``: the session's first event's flag)."""
         q = event_query.build_session_query(edge.authenticate_read(request), request.query_params)
         source = f"{services.clickhouse.database}.sessions FINAL"
-        return page_answer("sessions", q, await edge.page(source, q, "start DESC, session_id"))
+        answer = await edge.page(source, q, "start DESC, session_id")
+        return page_answer("sessions", q, event_query.with_session_bot_flag(*answer))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -46,6 +46,10 @@ STRING_FILTERS = (
     "title",
 )
 BOOL_FILTERS = ("is_bot", "notify")
+SESSION_BOOL_FILTERS = ("is_bounce", "is_bot")
+# Filters that are an expression rather than a column: a session is a bot's when its first
+# event is (the sessions table keeps that event's device type, not the flag).
+SESSION_EXPRESSIONS = {"is_bot": "(device_type = 'bot')"}
 SESSION_STRING_FILTERS = (
     "session_id",
     "visitor_id",
@@ -95,11 +99,12 @@ def openapi_parameters(
 
     flag = {"type": "string", "enum": ["true", "false", "1", "0"]}
     time = {"type": "string", "description": "ISO 8601 or epoch milliseconds"}
+    notes = {"is_bot": "true: only bot traffic; false: none of it; absent: every event"}
     return {
         "parameters": [
             *(param(name, {"type": "string"}, "exact match") for name in string_filters),
-            *(param(name, flag) for name in bool_filters),
-            param("include_bots", flag, "bot traffic is left out unless true"),
+            *(param(name, flag, notes.get(name, "")) for name in bool_filters),
+            param("include_bots", flag, "older switch: false leaves bots out; true, nothing"),
             param("start", time, "timestamp >= start"),
             param("end", time, "timestamp < end"),
             param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
@@ -133,24 +138,28 @@ def build_query(
     string_filters: tuple[str, ...] = STRING_FILTERS,
     bool_filters: tuple[str, ...] = BOOL_FILTERS,
     time_column: str = "timestamp",
-    bot_clause: str = "NOT is_bot",
+    expressions: Mapping[str, str] | None = None,
 ) -> EventQuery:
     """Filters are exact matches; ``start``/``end`` bound the time (ISO 8601 or epoch ms).
-    Bot traffic is left out unless ``include_bots=true`` (or an explicit bot filter) asks."""
+
+    A raw read returns every event the key's project was sent, bots included: ``is_bot`` is an
+    ordinary filter (``true``: only bot traffic, ``false``: none, absent: all). The older
+    ``include_bots=false`` leaves bots out too (``true`` changes nothing). ``expressions``
+    maps a filter to the SQL it tests, when that is not the column of its name."""
     # The key's project, under a parameter name no filter can take.
     clauses = ["project_id = {tenant:String}"]
-    bot_filter = "is_bot" in params or params.get("device_type") == "bot"
-    if not bot_filter and not _flag("include_bots", params.get("include_bots", "false")):
-        clauses.append(bot_clause)
     parameters: dict[str, Any] = {"tenant": project_id}
     for name in string_filters:
         if name in params:
             clauses.append(f"{name} = {{{name}:String}}")
             parameters[name] = params[name]
+    tested = {name: (expressions or {}).get(name, name) for name in bool_filters}
     for name in bool_filters:
         if name in params:
-            clauses.append(f"{name} = {{{name}:Bool}}")
+            clauses.append(f"{tested[name]} = {{{name}:Bool}}")
             parameters[name] = _flag(name, params[name])
+    if "include_bots" in params and not _flag("include_bots", params["include_bots"]):
+        clauses.append(f"NOT {tested.get('is_bot', 'is_bot')}")
     for name, op in (("start", ">="), ("end", "<")):
         if name in params:
             clauses.append(f"{time_column} {op} fromUnixTimestamp64Milli({{{name}:Int64}}, 'UTC')")
@@ -173,8 +182,19 @@ def total_from_page(rows: int, q: EventQuery) -> int | None:
 
 def build_session_query(project_id: str, params: Mapping[str, str]) -> EventQuery:
     return build_query(
-        project_id, params, SESSION_STRING_FILTERS, ("is_bounce",), "start", "device_type != 'bot'"
-    )
+        project_id, params, SESSION_STRING_FILTERS, SESSION_BOOL_FILTERS, "start",
+        SESSION_EXPRESSIONS,
+    )  # fmt: skip
+
+
+def with_session_bot_flag(
+    columns: list[str], rows: list[tuple[Any, ...]], total: int
+) -> tuple[list[str], list[tuple[Any, ...]], int]:
+    """Session rows with ``is_bot`` added (what the ``is_bot`` filter tests), as events show it."""
+    if not rows:
+        return columns, rows, total
+    device = columns.index("device_type")
+    return [*columns, "is_bot"], [(*row, row[device] == "bot") for row in rows], total
 
 
 def _iso(value: datetime) -> str:

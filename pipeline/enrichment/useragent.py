@@ -3,17 +3,21 @@ plus our own device-type and bot classification (rules ported from the ``user-ag
 
 Classification, first match wins:
 
-* ``bot``: ua-parser's ``Spider`` device family, or a crawler token in the string (``...bot``,
-  ``crawler``, ``spider``, ``headless``, ``slurp``, ...). Plain HTTP clients and libraries
-  (``curl``, ``Wget``, ``python-requests``, ``okhttp``, ``Go-http-client``) are *not* bots:
-  they are ``other`` with ``is_bot=False``; they identify themselves honestly and are often
-  server-side integrations, so filtering them is a reporting decision, not a parsing one.
+* ``bot``: a crawler token in the string (``...bot``, ``crawler``, ``spider``, ``headless``,
+  ``slurp``, ...), or ua-parser's ``Spider`` device family unless the agent is an HTTP client.
+* ``other`` (never a bot): an HTTP client library or command-line client, named by the agent's
+  first product token (``Python-urllib``, ``python-requests``, ``python-httpx``, ``aiohttp``,
+  ``Go-http-client``, ``Java``, ``okhttp``, ``node-fetch``, ``undici``, ``axios``, ``curl``,
+  ``Wget``, ``Guzzle``, ``WordPress``… see ``HTTP_CLIENT_PRODUCTS``). That is a server-side
+  sender — a backend reporting its own events — not a crawler, even where ua-parser's list
+  calls it a spider (it does for ``Python-urllib`` and ``Java/``). A crawler token still wins
+  (``python-requests/2.31 (MyCrawler)`` is a bot).
 * ``tablet``: iPad, Kindle/Silk devices, Galaxy Tab/Xoom/Playbook..., ua-parser's generic tablet
   brands, Android (and Firefox OS) without a ``Mobile`` token, Windows RT.
 * ``mobile``: iPhone/iPod, generic smartphones/feature phones, mobile browsers (Chrome Mobile,
   Opera Mini, ...), Android/iOS/KaiOS/Windows Phone/BlackBerry/Symbian..., J2ME/MIDP.
 * ``desktop``: Windows NT, Mac OS X (not Silk), Chrome OS, Linux on X11 (not Maemo).
-* ``other``: everything else (HTTP libraries, TVs, consoles without desktop tokens, garbage).
+* ``other``: everything else (TVs, consoles without desktop tokens, garbage).
 
 Brand/model: ua-parser's placeholders are blanked (``Spider`` for crawlers, ``Generic*`` brands;
 for ``Generic`` the model, e.g. "Smartphone", is blanked too).
@@ -55,6 +59,34 @@ _BOT_TOKENS = (
 )
 # "bot" as the end of a word ("Googlebot/", "AhrefsBot;", "Twitterbot") but not "CUBOT" phones.
 _BOT_WORD = re.compile(r"(?<!cu)bot(?![a-z])")
+
+# First product tokens (lowercased, up to the first "/", space, ";" or "(") of HTTP client
+# libraries and command-line clients: how backends send events server-side.
+HTTP_CLIENT_PRODUCTS = frozenset(
+    {
+        # Python
+        "python-urllib", "python-requests", "python-httpx", "python", "aiohttp", "urllib3",
+        "python-urllib3", "httplib2", "pycurl", "python-httplib2", "treq", "tornado",
+        # Go, Rust, Dart, C/C++
+        "go-http-client", "go", "fasthttp", "go-resty", "reqwest", "hyper", "ureq", "isahc",
+        "dart", "libcurl", "curl", "wget", "cpp-httplib",
+        # JVM
+        "java", "java-http-client", "apache-httpclient", "apache-httpasyncclient", "okhttp",
+        "jakarta", "jersey", "resteasy", "google-http-java-client", "ktor", "vert.x-webclient",
+        "reactornetty", "akka-http",
+        # JavaScript runtimes
+        "node", "node-fetch", "undici", "axios", "got", "needle", "superagent",
+        "node-superagent", "deno", "bun",
+        # Ruby, PHP, Perl, .NET, Elixir/Erlang
+        "ruby", "faraday", "rest-client", "httparty", "excon", "typhoeus", "httpclient",
+        "guzzlehttp", "guzzle", "php", "symfony", "wordpress", "libwww-perl", "lwp::simple",
+        "http-tiny", "mojolicious", "restsharp", "winhttp", "hackney", "finch", "mint",
+        "req", "erlang", "elixir",
+        # API tools
+        "httpie", "postmanruntime", "insomnia", "appengine-google",
+    }
+)  # fmt: skip
+_PRODUCT = re.compile(r"[a-z][a-z0-9._:+-]*")
 
 _TABLET_DEVICE_FAMILIES = frozenset(
     {
@@ -165,9 +197,20 @@ def _looks_like_bot(ua: str) -> bool:
     return False
 
 
+def is_http_client(ua: str) -> bool:
+    """Whether the agent's first product token names an HTTP client (``HTTP_CLIENT_PRODUCTS``)."""
+    product = _PRODUCT.match(ua.lower())
+    return product is not None and product.group() in HTTP_CLIENT_PRODUCTS
+
+
 def _device_type(ua: str, browser: str, os: str, os_version: str, family: str, brand: str) -> str:
-    """Port of the ``user-agents`` package's is_bot/is_tablet/is_mobile/is_pc rules."""
-    if family == "Spider" or _looks_like_bot(ua):
+    """Port of the ``user-agents`` package's is_bot/is_tablet/is_mobile/is_pc rules, with HTTP
+    clients taken out first (``other``: ua-parser calls some spiders, some feature phones)."""
+    if _looks_like_bot(ua):
+        return "bot"
+    if is_http_client(ua):
+        return "other"
+    if family == "Spider":
         return "bot"
     if (
         family in _TABLET_DEVICE_FAMILIES

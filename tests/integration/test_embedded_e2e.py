@@ -128,9 +128,11 @@ def test_enrichment_from_user_agent_ip_and_page(embedded):
         assert "ip" not in row
         assert "81.2.69.142" not in str(row) and "8.8.8.8" not in str(row)
     assert fetch(embedded, project, country="GB", visitor_id=visitor)["pagination"]["total"] == 1
-    # bot traffic is flagged, and left out of results unless asked for
+    # bot traffic is flagged; raw reads show every event, and is_bot filters
     default = fetch(embedded, project, visitor_id=visitor)["events"]
-    assert {r["event"] for r in default} == {"pageview", "tap"}
+    assert {r["event"] for r in default} == {"pageview", "tap", "crawl"}
+    humans = fetch(embedded, project, visitor_id=visitor, is_bot="false")["events"]
+    assert {r["event"] for r in humans} == {"pageview", "tap"}
     assert [
         r["event"] for r in fetch(embedded, project, visitor_id=visitor, is_bot="true")["events"]
     ] == ["crawl"]

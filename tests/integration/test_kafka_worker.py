@@ -32,6 +32,7 @@ from tests.integration.test_embedded_e2e import (
     post_batch,
     wait_rows,
 )
+from tests.integration.test_reads import urllib_post
 from tests.kafka_broker import LocalBroker, consume, docker_engine_answers
 
 pytestmark = pytest.mark.slow
@@ -126,11 +127,8 @@ def test_posted_events_are_enriched_and_stored_through_kafka(worker, kafka):
     ]
     response = post_batch(worker, project, events, {"X-Forwarded-For": "8.8.8.8"})
     assert response.status_code == 202, response.text
-    rows = {
-        r["event"]: r
-        for r in wait_rows(worker, project, 3, visitor_id=visitor, include_bots="true")
-    }
-    assert set(rows) == {"pageview", "tap", "crawl"}
+    rows = {r["event"]: r for r in wait_rows(worker, project, 3, visitor_id=visitor)}
+    assert set(rows) == {"pageview", "tap", "crawl"}  # raw reads: bots' events too
 
     chrome = rows["pageview"]
     assert (chrome["browser"], chrome["os"], chrome["device_type"]) == (
@@ -143,6 +141,16 @@ def test_posted_events_are_enriched_and_stored_through_kafka(worker, kafka):
     assert (chrome["utm_source"], chrome["utm_medium"]) == ("newsletter", "email")
     assert (rows["tap"]["device_brand"], rows["tap"]["country"]) == ("Apple", "US")
     assert rows["crawl"]["is_bot"] is True
+    assert [r["event"] for r in fetch(worker, project, visitor_id=visitor, is_bot="true")[
+        "events"]] == ["crawl"]  # fmt: skip
+    # a backend on the standard library (User-Agent Python-urllib/3.x) is no crawler
+    backend = f"vis_{uuid.uuid4().hex}"
+    status, _ = urllib_post(
+        f"{worker.url}/v1/events", {"event": "paid", "visitor_id": backend}, project["write_key"]
+    )
+    assert status == 202
+    [paid] = wait_rows(worker, project, 1, visitor_id=backend)
+    assert (paid["browser"], paid["is_bot"]) == ("Python-urllib", False)
     assert len({r["session_id"] for r in rows.values()}) == 1
     for row in rows.values():
         assert "81.2.69.142" not in str(row) and "8.8.8.8" not in str(row)

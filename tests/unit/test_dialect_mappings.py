@@ -92,6 +92,9 @@ def test_kitbase_reads_alias_the_enrichment():
         "limit": "5",
     }
     assert raises(kitbase.read_params, {"__colour": "red"}).field == "__colour"
+    # bots are in every read unless filtered, by the enrichment name or the native one
+    assert kitbase.read_params({"__is_bot": "true"}) == {"is_bot": "true"}
+    assert kitbase.read_params({"is_bot": "false"}) == {"is_bot": "false"}
     row = {name: "" for name in kitbase.ENRICHED_NAMES.values()} | {
         "id": "e1", "event": "X", "channel": "c", "user_id": "", "visitor_id": "kb_1",
         "icon": "", "notify": False, "description": "", "properties": {"a": 1},

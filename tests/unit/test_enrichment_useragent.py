@@ -130,10 +130,89 @@ def test_device_type(parser, user_agent, device_type):
     assert info.is_bot is (device_type == "bot")
 
 
+# Default User-Agents of HTTP client libraries and command-line clients, as they send them:
+# server-side senders (a backend reporting its events), never crawlers. ua-parser's own list
+# calls the first two spiders, and libwww-perl/HTTPie feature phones.
+HTTP_CLIENTS = (
+    "Python-urllib/3.11",
+    "Java/17.0.2",
+    "Java/1.8.0_392",
+    "python-requests/2.31.0",
+    "python-httpx/0.27.0",
+    "Python/3.11 aiohttp/3.9.1",
+    "python-urllib3/2.1.0",
+    "posthog-python/3.0.2",
+    "Go-http-client/1.1",
+    "Go-http-client/2.0",
+    "Java-http-client/17.0.2",
+    "Apache-HttpClient/4.5.14 (Java/17.0.2)",
+    "okhttp/4.12.0",
+    "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
+    "node",
+    "undici",
+    "axios/1.6.7",
+    "got (https://github.com/sindresorhus/got)",
+    "Deno/1.40.0",
+    "Bun/1.0.25",
+    "curl/8.5.0",
+    "Wget/1.21.4",
+    "libwww-perl/6.72",
+    "HTTP-Tiny/0.088",
+    "Ruby",
+    "Faraday v2.9.0",
+    "rest-client/2.1.0 (linux x86_64) ruby/3.2.2p53",
+    "GuzzleHttp/7",
+    "WordPress/6.4.2; https://shop.example",
+    "Dart/3.2 (dart:io)",
+    "RestSharp/110.2.0.0",
+    "HTTPie/3.2.2",
+    "PostmanRuntime/7.36.1",
+    "hackney/1.20.1",
+)
+CRAWLERS = (
+    GOOGLEBOT,
+    GOOGLEBOT_SMARTPHONE,
+    HEADLESS,
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
+    "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+    "DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)",
+    "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    "Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.0; "
+    "+https://openai.com/gptbot)",
+    "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+    "Twitterbot/1.0",
+    "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+    "WhatsApp/2.23.20.0",
+    "Scrapy/2.11.0 (+https://scrapy.org)",
+    "Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "HeadlessChrome/120.0.6099.109 Safari/537.36",
+    # an HTTP library that says it crawls is a crawler
+    "python-requests/2.31.0 (compatible; ShopCrawler/1.0)",
+)
+
+
+@pytest.mark.parametrize("user_agent", HTTP_CLIENTS)
+def test_http_clients_are_server_side_senders_not_bots(parser, user_agent):
+    info = parser.parse(user_agent)
+    assert (info.is_bot, info.device_type) == (False, "other")
+
+
+@pytest.mark.parametrize("user_agent", CRAWLERS)
+def test_crawlers_are_bots(parser, user_agent):
+    info = parser.parse(user_agent)
+    assert (info.is_bot, info.device_type) == (True, "bot")
+
+
 def test_http_clients_are_not_bots_but_keep_their_name(parser):
     info = parser.parse("curl/8.0.1")
     assert (info.browser, info.browser_version, info.is_bot) == ("curl", "8.0.1", False)
     assert info.os == ""
+    urllib = parser.parse("Python-urllib/3.11")
+    assert (urllib.browser, urllib.browser_version) == ("Python-urllib", "3.11")
+    assert urllib.is_bot is False
 
 
 def test_generic_brand_placeholders_are_blanked(parser):

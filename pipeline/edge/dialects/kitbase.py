@@ -58,8 +58,11 @@ ENRICHED_NAMES: dict[str, str] = {
     "__utm_campaign": "utm_campaign",
     "__utm_term": "utm_term",
     "__utm_content": "utm_content",
+    "__is_bot": "is_bot",
 }
-READ_FILTERS = {"channel": "channel", "event": "event", "user_id": "user_id"} | ENRICHED_NAMES
+# Reads return every log, bots included; ``__is_bot`` (or ``is_bot``) filters them.
+READ_FILTERS = {"channel": "channel", "event": "event", "user_id": "user_id",
+                "is_bot": "is_bot"} | ENRICHED_NAMES  # fmt: skip
 _decode = msgspec.json.Decoder()
 
 
@@ -261,8 +264,9 @@ def install(app: FastAPI, edge: Edge) -> None:
 
     @app.get("/sdk/v1/logs", tags=["kitbase"])
     async def list_logs(request: Request) -> JSONResponse:
-        """Kitbase logs of the key's project, newest first; filter by ``channel``, ``event``,
-        ``user_id`` and the ``__browser``… enrichment names (secret key)."""
+        """Kitbase logs of the key's project, newest first, bots included; filter by
+        ``channel``, ``event``, ``user_id``, ``is_bot`` and the ``__browser``… enrichment names
+        (secret key)."""
         project_id = edge.authenticate_read(request)
         q = event_query.build_query(project_id, read_params(request.query_params))
         columns, rows, total = await edge.events_page(project_id, q)

@@ -373,9 +373,18 @@ def install(app: FastAPI, edge: Edge) -> None:
                           "Invalid query parameters")  # fmt: skip
         return int(value)
 
+    def read_flag(params: Mapping[str, str], name: str) -> bool | None:
+        value = params.get(name)
+        if value is None:
+            return None
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise Invalid({name: ["Expected boolean"]}, "Invalid query parameters")
+        return value.lower() in ("true", "1")
+
     @app.get("/api/v1/events", tags=["privacy-dashboard"])
     async def list_events(request: Request) -> JSONResponse:
-        """A website's events, newest first (admin token, or the project's secret key)."""
+        """A website's events, newest first (admin token, or the project's secret key); every
+        event, bots included, unless ``isBot`` (or ``is_bot``) ``=true|false`` filters them."""
         project = reader(request)
         params = request.query_params
         code = params.get("trackingCode")
@@ -384,6 +393,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         event_type = params.get("eventType")
         if event_type is not None and event_type not in EVENT_TYPES:
             raise Invalid({"eventType": ["Invalid enum value"]}, "Invalid query parameters")
+        bot = read_flag(params, "isBot") if "isBot" in params else read_flag(params, "is_bot")
         limit = read_int(params, "limit", event_query.DEFAULT_LIMIT, event_query.MAX_LIMIT)
         offset = read_int(params, "offset", 0, 10**9)
         site = await site_of(code)
@@ -395,6 +405,9 @@ def install(app: FastAPI, edge: Edge) -> None:
         if event_type:
             where += " AND event = {type:String}"
             parameters["type"] = event_type
+        if bot is not None:
+            where += " AND is_bot = {bot:Bool}"
+            parameters["bot"] = bot
         q = event_query.EventQuery(where, parameters, limit, offset)
         columns, rows, total = await edge.events_page(site.project_id, q)
         return JSONResponse(
