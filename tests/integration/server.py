@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,3 +120,13 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def urllib_post(url: str, body: Any, key: str) -> tuple[int, dict[str, Any]]:
+    """A POST as a backend using only the standard library sends it (``Python-urllib/3.x``)."""
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json",
+                                                      "X-API-Key": key}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.status, json.loads(response.read())

@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pipeline.kafka.publisher import partition_of
 from schemas.records import DeadLetter, RawEvent, encode_record
 from tests.factories import BASE_MS, MINUTE_MS, native_event
-from tests.integration.server import Server, cli, wait_for
+from tests.integration.server import Server, cli, urllib_post, wait_for
 from tests.integration.test_embedded_e2e import (
     CHROME_WINDOWS,
     GOOGLEBOT,
@@ -32,7 +32,6 @@ from tests.integration.test_embedded_e2e import (
     post_batch,
     wait_rows,
 )
-from tests.integration.test_reads import urllib_post
 from tests.kafka_broker import LocalBroker, consume, docker_engine_answers
 
 pytestmark = pytest.mark.slow

@@ -8,12 +8,10 @@ is measured as shipped) serves every test here; the last one restarts it.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ import httpx
 import pytest
 
 from pipeline.settings import Settings
-from tests.integration.server import Server, cli
+from tests.integration.server import Server, cli, urllib_post
 
 ADMIN = "admin-token-for-read-tests"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}
@@ -107,16 +105,6 @@ def website_project(server: Server, name: str) -> dict[str, str]:
         "website_id": site["id"],
         "tracking_code": site["trackingCode"],
     }
-
-
-def urllib_post(url: str, body: Any, key: str) -> tuple[int, dict[str, Any]]:
-    """A POST as a backend using only the standard library sends it (``Python-urllib/3.x``)."""
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json",
-                                                      "X-API-Key": key}, method="POST",
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.status, json.loads(response.read())
 
 
 HTTP = httpx.Client(timeout=10)  # one client: httpx.get() builds an SSL context every call
