@@ -59,7 +59,7 @@ class RepeatFilter(logging.Filter):
         if suppressed is None:
             return False
         if suppressed and not getattr(record, "trackhouse_summarised", False):
-            record.msg = f"{record.msg} [{suppressed} more like this in the last %.0f s]"
+            record.msg = f"{record.msg} [{suppressed} more like this in the last %g s]"
             record.args = (*_args_tuple(record.args), self.limiter.window)
             record.trackhouse_summarised = True  # one record can pass several handlers
         return True
