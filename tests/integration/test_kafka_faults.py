@@ -48,6 +48,9 @@ EVENTS_PER_POST = 25
 LOADERS = 4
 POST_INTERVAL = 0.2  # each loader: at most 25 events every 0.2 s -> <= 500 events/s in all
 RECOVERY_SECONDS = 15.0  # from a worker's kill (it restarts at once) to processing again
+# The sink's figure includes its own restart (imports, opening and migrating chDB: 3-7 s here),
+# which a loaded CI machine stretches; measured 3.5-9 s in all.
+SINK_RECOVERY_SECONDS = 20.0
 OUTAGE_SECONDS = 15.0
 EDGE_BACK_SECONDS = 10.0  # from the broker's start to the edge accepting again
 OUTAGE_LOG_BYTES = 20_000  # per process in the 15 s outage: ~1.5 KB now; 67-266 KB before
@@ -293,7 +296,7 @@ def test_kill_9_each_worker_and_stop_the_broker_on_a_stream(tmp_path):
     )["rows"]
     assert sessions == [[VISITORS, sent]], (sessions, report)  # nothing counted twice
     assert report["process_kill_s"] <= RECOVERY_SECONDS, report
-    assert report["sink_kill_s"] <= RECOVERY_SECONDS, report
+    assert report["sink_kill_s"] <= SINK_RECOVERY_SECONDS, report
     assert report["ready_during_outage"] is False, report
     assert report["edge_back_s"] <= EDGE_BACK_SECONDS, report
     assert report["broker_processing_s"] <= RECOVERY_SECONDS, report
