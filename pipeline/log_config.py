@@ -1,11 +1,100 @@
-"""Structured logs (JSON lines on stderr by default). No personal data: never log IPs or bodies."""
+"""Structured logs (JSON lines on stderr by default). No personal data: never log IPs or bodies.
+
+Repeated warnings and errors are rate-limited and summarised (``RepeatLimiter``): while Kafka is
+away aiokafka, Faust and our own publish paths log the same failure many times a second (issue
+16: 8 MB in a 15 s broker outage). Per message template (logger, level, message without its
+arguments) the first record of a ``REPEAT_WINDOW_SECONDS`` window is written and the rest are
+counted; the next record written after the window carries ``suppressed``: how many were left out.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import time
+from typing import Any
 
 import structlog
+
+REPEAT_WINDOW_SECONDS = 10.0
+
+
+class RepeatLimiter:
+    """Per key: one record a window is let through; the others are counted."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_SECONDS, max_keys: int = 1024) -> None:
+        self.window = window
+        self.max_keys = max_keys
+        self._seen: dict[Any, tuple[float, int]] = {}  # key -> (window start, suppressed)
+        self._lock = threading.Lock()  # Faust's consumer thread logs too
+
+    def admit(self, key: Any, now: float | None = None) -> int | None:
+        """``None``: drop the record; else let it through, reporting how many were dropped
+        since the last one let through."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            started, suppressed = self._seen.get(key, (None, 0))
+            if started is not None and now - started < self.window:
+                self._seen[key] = (started, suppressed + 1)
+                return None
+            if len(self._seen) >= self.max_keys and key not in self._seen:
+                self._seen.clear()  # many distinct messages: start over rather than grow
+            self._seen[key] = (now, 0)
+            return suppressed
+
+
+class RepeatFilter(logging.Filter):
+    """The stdlib side (aiokafka, Faust, mode): WARNING and above are limited per
+    (logger, level, message template); a summary goes into the next record let through."""
+
+    def __init__(self, limiter: RepeatLimiter) -> None:
+        super().__init__()
+        self.limiter = limiter
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        suppressed = self.limiter.admit((record.name, record.levelno, str(record.msg)))
+        if suppressed is None:
+            return False
+        if suppressed and not getattr(record, "trackhouse_summarised", False):
+            record.msg = f"{record.msg} [{suppressed} more like this in the last %g s]"
+            record.args = (*_args_tuple(record.args), self.limiter.window)
+            record.trackhouse_summarised = True  # one record can pass several handlers
+        return True
+
+
+def _args_tuple(args: Any) -> tuple:
+    if args is None:
+        return ()
+    return args if isinstance(args, tuple) else (args,)
+
+
+_LIMITER = RepeatLimiter()
+_FILTER = RepeatFilter(_LIMITER)
+_LIMITED_LEVELS = {"warning", "error", "critical"}
+
+
+def limit_repeats(_: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """The structlog side: warnings and errors limited per (level, event name)."""
+    if method not in _LIMITED_LEVELS:
+        return event_dict
+    suppressed = _LIMITER.admit((method, event_dict.get("event")))
+    if suppressed is None:
+        raise structlog.DropEvent
+    if suppressed:
+        event_dict["suppressed"] = suppressed
+    return event_dict
+
+
+def limit_stdlib_repeats(logger: logging.Logger | None = None) -> None:
+    """Put the repeat filter on every handler of ``logger`` (the root by default): handler
+    filters see the records of child loggers too. Call again after a framework (Faust)
+    replaced the handlers."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
 
 
 def configure_logging(level: str = "info", json: bool = True) -> None:
@@ -17,6 +106,7 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            limit_repeats,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             renderer,
@@ -30,3 +120,4 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
         stream=sys.stderr,
         format="%(levelname)s %(name)s %(message)s",
     )
+    limit_stdlib_repeats()

@@ -83,9 +83,27 @@ class Settings(BaseSettings):
     )
     faust_store: str = Field(default="rocksdb://", description="memory:// in tests")
     faust_session_timeout_seconds: float = Field(
+        default=10.0,
+        ge=6.0,
+        description="Consumer group session timeout: how long a killed worker's partitions wait "
+        "before another member (or its restart) gets them. Heartbeats go every third of it "
+        "(at most 3 s). Shorter: faster failover, but a worker whose heartbeats stall that long "
+        "(GC, an overloaded host) is dropped and its partitions move. The broker refuses less "
+        "than its group.min.session.timeout.ms (6 s by default).",
+    )
+    faust_rebalance_timeout_seconds: float = Field(
         default=60.0,
-        description="Consumer group session/rebalance timeout: how long a killed worker's "
-        "partitions wait before another member (or its restart) gets them.",
+        description="How long a rebalance waits for live members to rejoin (they commit and "
+        "stop their streams first). A killed member does not hold it up: it leaves when its "
+        "session times out.",
+    )
+    worker_instance_id: str = Field(
+        default="",
+        description="Static group membership (KIP-345): a name unique per worker of a role "
+        "that stays the same across its restarts (e.g. the host name). A restarted worker "
+        "then takes its partitions back at once instead of waiting for the session timeout. "
+        "Trade-off: a stopped worker does not leave the group, so its partitions wait for "
+        "the session timeout unless it comes back. '' = dynamic membership.",
     )
     worker_take_records: int = Field(
         default=100,

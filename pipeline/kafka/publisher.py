@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import time
 from collections import defaultdict
 
 import structlog
@@ -12,7 +14,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
 from pipeline.edge.publisher import PublishUnavailableError
-from pipeline.kafka import envelope
+from pipeline.kafka import backoff, envelope
 from pipeline.kafka.compression import use_fast_lz4
 from pipeline.settings import Settings
 from schemas.records import RawEvent, encode_record
@@ -34,18 +36,33 @@ def record_key(event: RawEvent) -> bytes:
 
 
 class KafkaPublisher:
-    """aiokafka producer with acks=all, idempotence, lz4 compression (cramjam) and batching."""
+    """aiokafka producer with acks=all, idempotence, lz4 compression (cramjam) and batching.
+
+    A failed publish leaves the producer *stale*: aiokafka gives every batch it drains an
+    idempotent sequence number, also the batches that then expire or fail during a broker
+    outage, and the broker refuses every later batch of that producer id with
+    ``OutOfOrderSequenceNumber`` (issue 16: the edge answered 503 for minutes after the broker
+    came back). A stale producer is replaced by a fresh one (new producer id, sequences from
+    0) before the next publish or readiness check, one attempt per ``RENEW_INTERVAL_SECONDS``;
+    until one starts, publishes fail fast with 503 and ``ready`` is false. The old producer
+    is closed in the background (what it still delivers was answered 503: a client's retry
+    collapses onto the same event ids)."""
+
+    RENEW_INTERVAL_SECONDS = 1.0
 
     def __init__(self, settings: Settings, send_timeout_seconds: float | None = None) -> None:
         self.topic = settings.topic_raw
         self.bootstrap = settings.kafka_bootstrap
         self.send_timeout = send_timeout_seconds or settings.kafka_publish_timeout_seconds
         self._producer: AIOKafkaProducer | None = None
+        self._stale = False
+        self._renewing: asyncio.Task[bool] | None = None
+        self._renew_started = 0.0
+        self._closing: set[asyncio.Task[None]] = set()
+        self.renewals = 0
 
-    async def start(self) -> None:
-        """Connect (inside the running event loop, as aiokafka requires)."""
-        use_fast_lz4()
-        self._producer = AIOKafkaProducer(
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
             acks="all",
             enable_idempotence=True,
@@ -54,9 +71,21 @@ class KafkaPublisher:
             max_batch_size=1 << 20,
             request_timeout_ms=int(self.send_timeout * 1000),
         )
+
+    async def start(self) -> None:
+        """Connect (inside the running event loop, as aiokafka requires)."""
+        use_fast_lz4()
+        backoff.install()
+        self._producer = self._new_producer()
         await self._producer.start()
 
     async def stop(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(BaseException):
+                await self._renewing
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
         if self._producer is not None:
             await self._producer.stop()
 
@@ -66,17 +95,63 @@ class KafkaPublisher:
             raise PublishUnavailableError("the Kafka producer is not started")
         return self._producer
 
-    async def ready(self) -> bool:
-        """A broker answers a fresh metadata request (within 2 s) that lists the raw topic."""
-        try:
-            cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2.0)
-        except (KafkaError, TimeoutError):
-            return False
-        return bool(cluster.brokers()) and self.topic in cluster.topics()
+    def _is_stale(self) -> bool:
+        sender = getattr(self._producer, "_sender", None)
+        task = getattr(sender, "sender_task", None)
+        return self._stale or (task is not None and task.done())
 
-    async def _send_all(self, events: list[RawEvent]) -> None:
-        """One record per partition (``envelope.pack_raw``), each event on its key's partition."""
+    async def _fresh(self) -> AIOKafkaProducer:
+        """The producer, replaced first when stale (``PublishUnavailableError`` while no new
+        one could start)."""
         producer = self.producer
+        if not self._is_stale():
+            return producer
+        if self._renewing is None or self._renewing.done():
+            if time.monotonic() - self._renew_started < self.RENEW_INTERVAL_SECONDS:
+                raise PublishUnavailableError("Kafka is unavailable")
+            self._renew_started = time.monotonic()
+            self._renewing = asyncio.create_task(self._renew())
+        if not await asyncio.shield(self._renewing):
+            raise PublishUnavailableError("Kafka is unavailable")
+        return self.producer
+
+    async def _renew(self) -> bool:
+        fresh = self._new_producer()
+        try:
+            await asyncio.wait_for(fresh.start(), self.send_timeout)
+        except (KafkaError, OSError, TimeoutError):
+            self._close_in_background(fresh)
+            return False
+        old, self._producer, self._stale = self._producer, fresh, False
+        self.renewals += 1
+        log.warning("kafka.producer_renewed", renewals=self.renewals)
+        if old is not None:
+            self._close_in_background(old)
+        return True
+
+    def _close_in_background(self, producer: AIOKafkaProducer) -> None:
+        async def close() -> None:
+            try:
+                await asyncio.wait_for(producer.stop(), 30)
+            except Exception as exc:  # it is dropped either way
+                log.warning("kafka.producer_close_failed", error=type(exc).__name__)
+
+        task = asyncio.create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def ready(self) -> bool:
+        """A usable producer (renewed first if stale) and a broker that answers a fresh
+        metadata request (within 2 s) listing the raw topic."""
+        try:
+            producer = await self._fresh()
+            cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
+        except (KafkaError, TimeoutError, PublishUnavailableError):
+            return False
+        return bool(cluster.brokers()) and self.topic in cluster.topics() and not self._is_stale()
+
+    async def _send_all(self, producer: AIOKafkaProducer, events: list[RawEvent]) -> None:
+        """One record per partition (``envelope.pack_raw``), each event on its key's partition."""
         partitions = sorted(await producer.partitions_for(self.topic))
         by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
         for event in events:
@@ -92,8 +167,11 @@ class KafkaPublisher:
 
     async def publish(self, events: list[RawEvent]) -> None:
         """Send and wait for the broker's acknowledgement of every event; ``503`` otherwise."""
+        producer = await self._fresh()
         try:
-            await asyncio.wait_for(self._send_all(events), self.send_timeout)
+            await asyncio.wait_for(self._send_all(producer, events), self.send_timeout)
         except (KafkaError, TimeoutError) as exc:
+            if producer is self._producer:
+                self._stale = True  # its sequence numbers may have a gap now
             log.error("kafka.publish_failed", error=type(exc).__name__, events=len(events))
             raise PublishUnavailableError("Kafka did not acknowledge the events") from exc

@@ -47,11 +47,12 @@ from rocksdict import WriteBatch
 
 from pipeline import metrics
 from pipeline.deadletter import letters
-from pipeline.kafka import envelope
+from pipeline.kafka import backoff, envelope
 from pipeline.kafka.batches import InFlight, OutRecord, acked_offsets, send_batched, start_batches
 from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
+from pipeline.log_config import limit_stdlib_repeats
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_cache import StateCache
 from pipeline.runtime.state_store import state_key
@@ -267,6 +268,7 @@ class TrackhouseWorker:
         self.inserted = 0
         role = settings.worker_role
         use_fast_lz4()
+        backoff.install()
         app = faust.App(
             faust_app_id(settings),
             broker=_kafka_brokers(settings.kafka_bootstrap),
@@ -282,9 +284,13 @@ class TrackhouseWorker:
             # A produce request unanswered this long fails and is sent again (Faust waits 20 min)
             producer_request_timeout=settings.kafka_publish_retry_seconds,
             web_enabled=False,
+            # A killed worker's partitions move after the session timeout (see Settings)
             broker_session_timeout=settings.faust_session_timeout_seconds,
-            broker_rebalance_timeout=settings.faust_session_timeout_seconds,
+            broker_rebalance_timeout=max(
+                settings.faust_rebalance_timeout_seconds, settings.faust_session_timeout_seconds
+            ),
             broker_heartbeat_interval=min(3.0, settings.faust_session_timeout_seconds / 3),
+            consumer_group_instance_id=settings.worker_instance_id or None,
             table_standby_replicas=0,
         )
         use_at_least_once_consumer(app)
@@ -573,6 +579,7 @@ class Worker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
         logger.setLevel(level or logging.WARNING)
+        limit_stdlib_repeats(logger)  # Faust replaced the handlers
 
 
 class HttpApi:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections import Counter
 
 import msgspec
 import orjson
@@ -170,6 +172,74 @@ def test_broker_outage_is_reported_not_acknowledged_and_recovers(tmp_path):
         records = asyncio.run(consume_all(settings, 2))
         events = [orjson.loads(r.value)["event"] for r in records]
         assert "e0" in events and "e2" in events
+    finally:
+        broker.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(docker_engine_answers(), reason="needs the local broker it can stop")
+def test_a_stream_through_a_broker_outage_recovers_by_itself_with_each_ack_stored_once(tmp_path):
+    """A steady stream of publishes while the broker is stopped and started again: publishes
+    that failed during the outage must not leave the idempotent producer unable to write
+    (``OutOfOrderSequenceNumber`` on every later batch), and ``ready`` must tell the truth."""
+    broker = LocalBroker(tmp_path / "kafka")
+    settings = settings_for(broker.start())
+    acked: list[str] = []
+    try:
+        asyncio.run(create_topics(settings))
+
+        async def stream(publisher: KafkaPublisher, until: asyncio.Event, tally: dict) -> None:
+            n = 0
+            while not until.is_set():
+                events = [raw(f"v{i % 11}", n * 10 + i) for i in range(10)]
+                n += 1
+                try:
+                    await publisher.publish(events)
+                except PublishUnavailableError:
+                    tally["refused"] += 1
+                    tally["last_refused"] = time.monotonic()
+                else:
+                    acked.extend(e.event_id for e in events)
+                    tally["last_acked"] = time.monotonic()
+                await asyncio.sleep(0.02)
+
+        async def scenario() -> float:
+            publisher = KafkaPublisher(settings, send_timeout_seconds=2)
+            await publisher.start()
+            until, tally = asyncio.Event(), {"refused": 0, "last_refused": 0.0}
+            loaders = [asyncio.create_task(stream(publisher, until, tally)) for _ in range(4)]
+            try:
+                await asyncio.sleep(2)
+                assert acked and not tally["refused"]
+                await asyncio.to_thread(broker.stop)
+                await asyncio.sleep(8)  # publishes time out and fail meanwhile
+                assert tally["refused"] and not await publisher.ready()
+                await asyncio.to_thread(broker.start)
+                back = time.monotonic()
+                before = len(acked)
+                async with asyncio.timeout(30):  # it recovers by itself
+                    while len(acked) < before + 400:
+                        await asyncio.sleep(0.2)
+                recovered = time.monotonic() - back
+                await asyncio.sleep(3)
+                assert tally["last_refused"] < time.monotonic() - 2  # no more refusals
+                assert await publisher.ready()
+                return recovered
+            finally:
+                until.set()
+                await asyncio.gather(*loaders)
+                await publisher.stop()
+
+        recovered = asyncio.run(scenario())
+        assert recovered < 15
+        records = asyncio.run(consume_all(settings, len(acked)))
+        ids = [
+            msgspec.json.decode(element, type=RawEvent).event_id
+            for record in records
+            for element in envelope.unpack_raw(record.value)
+        ]
+        counts = Counter(ids)
+        assert all(counts[event_id] == 1 for event_id in acked)  # each ack stored once
     finally:
         broker.stop()
 
