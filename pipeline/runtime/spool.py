@@ -8,6 +8,7 @@ Offsets are global byte positions. A torn record at the tail (crash mid-write) i
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import os
@@ -258,7 +259,9 @@ class Spool(_Segments):
         return SpoolFullError(exc.errno, reason)
 
     def _was_lost(self, offset: int) -> bool:
-        return any(start < offset <= end for start, end in self._lost)
+        """Whether ``offset`` ends a record dropped after a failed fsync (ranges are sorted)."""
+        index = bisect.bisect_left(self._lost, (offset,)) - 1
+        return index >= 0 and offset <= self._lost[index][1]
 
     def sync(self, offset: int) -> None:
         """Block until everything up to ``offset`` is on disk. One fsync covers every append
@@ -268,7 +271,7 @@ class Spool(_Segments):
         (they are then dropped, see the class docstring)."""
         if not self.fsync_enabled:
             return
-        if self._synced >= offset and not self._lost:
+        if self._synced >= offset and not (self._lost and offset <= self._lost[-1][1]):
             return
         with self._sync_lock:
             with self._append_lock:
