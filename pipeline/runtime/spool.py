@@ -4,6 +4,8 @@ checkpoint, so nothing accepted is lost when the process dies.
 
 Layout: segment files ``<base offset>.log`` of records ``[u32 length][u32 crc32][payload]``.
 Offsets are global byte positions. A torn record at the tail (crash mid-write) is cut on open.
+A segment may end before the next one begins: records cut off after a failed fsync leave a hole
+that readers skip (their offsets are not reused).
 """
 
 from __future__ import annotations
@@ -116,8 +118,11 @@ class Spool(_Segments):
         self._base = self._bases[-1]
         path = self._segment_path(self._base)
         valid = self._valid_length(path)
+        created = not path.exists()
         self._fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._sync_fd = os.open(path, os.O_RDONLY)
+        if created:
+            self._sync_directory()
         if os.fstat(self._fd).st_size > valid:
             log.warning("spool.torn_tail_cut", segment=path.name, kept_bytes=valid)
             os.ftruncate(self._fd, valid)
@@ -171,7 +176,9 @@ class Spool(_Segments):
                     self._cut_tail()
                 raise self._failed("write", exc) from exc
             self._written = end = start + len(frame)
-            self.failure = None
+            if self.failure is not None:
+                log.info("spool.recovered", last_error=self.failure[1])
+                self.failure = None
         with self._data_ready:
             self._data_ready.notify_all()
         return start, end
@@ -204,12 +211,7 @@ class Spool(_Segments):
             os.close(fd)
             raise
         try:
-            if self.fsync_enabled:
-                directory = os.open(self.directory, os.O_RDONLY)
-                try:
-                    os.fsync(directory)
-                finally:
-                    os.close(directory)
+            self._sync_directory()
         except OSError:
             os.close(fd)
             os.close(sync_fd)
@@ -217,6 +219,15 @@ class Spool(_Segments):
         self._fd, self._sync_fd, self._base = fd, sync_fd, base
         if base not in self._bases:
             self._bases.append(base)
+
+    def _sync_directory(self) -> None:
+        """Make a new segment file's directory entry durable (a crash must not lose it)."""
+        if self.fsync_enabled:
+            directory = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
 
     def _close_segment(self) -> None:
         fd, self._fd = self._fd, None

@@ -212,11 +212,12 @@ def test_a_write_whose_cut_fails_is_cut_before_the_next_append(tmp_path, faults)
     assert read_all(Spool(tmp_path))[0] == [b"durable", b"after"]
 
 
-def test_under_random_faults_exactly_the_acknowledged_records_are_kept(tmp_path, faults):
+@pytest.mark.parametrize("fsync", [True, False])
+def test_under_random_faults_exactly_the_acknowledged_records_are_kept(tmp_path, faults, fsync):
     """Threads append and sync as the edge does while writes, fsyncs, opens and cuts fail at
     random: what was acknowledged is read back (in order), nothing refused is."""
     rng = random.Random(16)
-    spool = Spool(tmp_path, segment_bytes=512)
+    spool = Spool(tmp_path, segment_bytes=512, fsync=fsync)
     lock = threading.Lock()
     acked: dict[bytes, int] = {}
     unexpected: list[BaseException] = []
