@@ -42,7 +42,6 @@ from schemas.records import (
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000
-SPOOL_FAILURE_UNREADY_SECONDS = 5.0  # the Retry-After of a refused append
 
 
 _spool_encoder = msgspec.msgpack.Encoder()
@@ -388,21 +387,7 @@ class EmbeddedRuntime:
         self.owner.advance(end)
 
     async def ready(self) -> bool:
-        return not self.unready_reason()
-
-    def unready_reason(self) -> str:
-        """Why events handed over now would be refused ('' if they would not): the storage
-        process is gone, it is behind, or the spool refused an append (disk full, I/O error)
-        within the last ``SPOOL_FAILURE_UNREADY_SECONDS`` and none succeeded since."""
-        if not self.owner.alive:
-            return "the storage process is gone"
-        behind = self._behind()
-        if behind:
-            return f"the pipeline is {behind} behind"
-        failure = self.spool.failure
-        if failure is not None and time.monotonic() - failure[0] < SPOOL_FAILURE_UNREADY_SECONDS:
-            return failure[1]
-        return ""
+        return self.owner.alive and not self._behind() and not self.spool.refusing()
 
     def _behind(self) -> str:
         """Why the edge should shed load now ('' when it should not)."""

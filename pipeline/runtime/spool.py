@@ -269,6 +269,15 @@ class Spool(_Segments):
         self.failure = (time.monotonic(), reason)
         return SpoolFullError(exc.errno, reason)
 
+    def refusing(self, within: float = 5.0) -> str:
+        """Why the last append was refused, if that was less than ``within`` seconds ago (the
+        edge's Retry-After) and none succeeded since; '' otherwise. For readiness: a probe
+        does not append, so it goes ready again by itself and traffic finds out."""
+        failure = self.failure
+        if failure is None or time.monotonic() - failure[0] >= within:
+            return ""
+        return failure[1]
+
     def _was_lost(self, offset: int) -> bool:
         """Whether ``offset`` ends a record dropped after a failed fsync (ranges are sorted)."""
         index = bisect.bisect_left(self._lost, (offset,)) - 1

@@ -252,3 +252,15 @@ def test_under_random_faults_exactly_the_acknowledged_records_are_kept(tmp_path,
     assert read_all(spool)[0] == [*expected, b"after"]
     spool.close()
     assert read_all(Spool(tmp_path))[0] == [*expected, b"after"]
+
+
+def test_refusing_names_the_last_failure_until_an_append_succeeds(tmp_path, faults):
+    spool = Spool(tmp_path)
+    assert spool.refusing() == ""
+    faults.failing = {"write"}
+    assert not attempt(spool, b"refused")
+    assert "No space left on device" in spool.refusing()
+    assert spool.refusing(within=0) == ""  # old enough: a probe alone goes ready again
+    faults.failing = set()
+    assert attempt(spool, b"after")
+    assert spool.refusing() == ""
