@@ -70,7 +70,10 @@ def test_a_full_spool_disk_answers_503_and_recovers_without_losing_or_storing_ex
     with tmpfs(spool_dir, "2m", 48):
         space_filler = spool_dir / "space-filler"
         space_filler.touch()
-        env = {"TRACKHOUSE_SPOOL_SEGMENT_BYTES": str(SEGMENT_BYTES)}
+        env = {
+            "TRACKHOUSE_SPOOL_SEGMENT_BYTES": str(SEGMENT_BYTES),
+            "TRACKHOUSE_MAX_BACKLOG_SECONDS": "120",  # every 503 here is the spool's
+        }
         server = Server(data_dir, env=env).start()
         accepted: list[str] = []
         refused: list[str] = []
