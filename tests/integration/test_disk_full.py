@@ -1,6 +1,8 @@
-"""A real ``trackhouse serve`` whose spool is on a tiny tmpfs that runs out of inodes and of
-space: the edge answers 503 with Retry-After (never 500) while it is full, 202 again once
-there is room, and exactly the acknowledged events are stored."""
+"""Disk full, for real: a ``trackhouse serve`` whose spool is on a tiny tmpfs that runs out of
+inodes and of space answers 503 with Retry-After (never 500) while it is full, 202 again once
+there is room, and exactly the acknowledged events are stored; and a spool on a thin-provisioned
+disk (ext2 on a loop device over a small tmpfs), where the kernel reports the lack of room only
+at fsync — once — refuses exactly what it could not make durable."""
 
 from __future__ import annotations
 
@@ -15,28 +17,56 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pipeline.runtime.spool import Spool, SpoolFullError
 from tests.integration.server import Server, cli, wait_for
 
 SEGMENT_BYTES = 24 * 1024  # a roll every few requests
 EVENTS_PER_POST = 20
 
 
-@contextlib.contextmanager
-def tmpfs(path: Path, size: str, inodes: int) -> Iterator[None]:
-    """``path`` on a fresh tmpfs (root only); skips the test when it cannot be mounted."""
+def run_or_skip(*command: str | Path) -> str:
+    """Run a setup command as root; skip the test (with its reason) when it cannot run here."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    path.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes},mode=700", "tmpfs", path],
-        capture_output=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+        pytest.skip("mounting file systems needs root (CI runs as root)")
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError as exc:
+        pytest.skip(f"{command[0]} is not installed: {exc}")
+    if done.returncode != 0:
+        pytest.skip(f"{' '.join(map(str, command))} failed here: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str, inodes: int | None = None) -> Iterator[None]:
+    """``path`` on a fresh tmpfs (root only); skips the test when it cannot be mounted."""
+    path.mkdir(parents=True, exist_ok=True)
+    options = f"size={size},mode=700" + (f",nr_inodes={inodes}" if inodes else "")
+    run_or_skip("mount", "-t", "tmpfs", "-o", options, "tmpfs", path)
     try:
         yield
     finally:
         subprocess.run(["umount", "-l", path], check=False)
+
+
+@contextlib.contextmanager
+def thin_disk(path: Path, backing: Path) -> Iterator[None]:
+    """``path`` on a 256 MB ext2 file system whose blocks live in a 16 MB tmpfs at ``backing``:
+    writes succeed into the page cache, and fsync fails once the tmpfs is full."""
+    with tmpfs(backing, "16m"):
+        image = backing / "disk.img"
+        run_or_skip("truncate", "-s", "256M", image)
+        run_or_skip("mkfs.ext2", "-q", "-F", image)
+        loop = run_or_skip("losetup", "-f", "--show", image)
+        try:
+            path.mkdir(parents=True)
+            run_or_skip("mount", "-o", "errors=continue", loop, path)
+            try:
+                yield
+            finally:
+                subprocess.run(["umount", "-l", path], check=False)
+        finally:
+            subprocess.run(["losetup", "-d", loop], check=False)
 
 
 def use_up_inodes(directory: Path) -> list[Path]:
@@ -136,3 +166,38 @@ def test_a_full_spool_disk_answers_503_and_recovers_without_losing_or_storing_ex
     )
     assert refused and len(accepted) > 8
     assert counts == {name: EVENTS_PER_POST for name in accepted}  # and none of ``refused``
+
+
+def test_a_spool_whose_fsync_fails_refuses_exactly_what_it_could_not_make_durable(tmp_path):
+    backing, mount = tmp_path / "backing", tmp_path / "disk"
+    with thin_disk(mount, backing):
+        spool = Spool(mount / "spool", segment_bytes=1 << 20)
+        acked: list[bytes] = []
+
+        def attempt(payload: bytes) -> bool:
+            try:
+                _, end = spool.append([payload])
+                spool.sync(end)
+            except SpoolFullError:
+                return False
+            acked.append(payload)
+            return True
+
+        try:
+            assert all(attempt(b"before-%d" % i * 1000) for i in range(5))
+            use_up_space(backing / "filler")  # the disk's blocks have nowhere to go
+            assert not any([attempt(b"full-%d" % i * 20_000) for i in range(20)])
+            (backing / "filler").unlink()
+            assert all(attempt(b"after-%d" % i * 20_000) for i in range(10))
+            spool.close()
+            reopened = Spool(mount / "spool")
+            records, offset = [], 0
+            while True:
+                batch, offset = reopened.read(offset)
+                if not batch:
+                    break
+                records += batch
+            reopened.close()
+        finally:
+            spool.close()
+    assert records == acked  # in order: nothing refused, nothing acknowledged lost
