@@ -167,7 +167,7 @@ class Spool(_Segments):
                 except OSError as exc:
                     raise self._failed("roll", exc) from exc
             try:
-                written = os.write(self._fd, frame)  # type: ignore[arg-type]
+                written = os.write(self._fd, frame)
                 if written != len(frame):
                     raise OSError(errno.ENOSPC, "short write")
             except OSError as exc:
