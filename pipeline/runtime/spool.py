@@ -176,9 +176,8 @@ class Spool(_Segments):
                     self._cut_tail()
                 raise self._failed("write", exc) from exc
             self._written = end = start + len(frame)
-            if self.failure is not None:
-                log.info("spool.recovered", last_error=self.failure[1])
-                self.failure = None
+            if self.failure is not None and not self.fsync_enabled:
+                self._recovered()
         with self._data_ready:
             self._data_ready.notify_all()
         return start, end
@@ -269,9 +268,14 @@ class Spool(_Segments):
         self.failure = (time.monotonic(), reason)
         return SpoolFullError(exc.errno, reason)
 
+    def _recovered(self) -> None:
+        """Records were stored again (written, and made durable when fsync is on)."""
+        log.info("spool.recovered", last_error=self.failure[1] if self.failure else "")
+        self.failure = None
+
     def refusing(self, within: float = 5.0) -> str:
         """Why the last append was refused, if that was less than ``within`` seconds ago (the
-        edge's Retry-After) and none succeeded since; '' otherwise. For readiness: a probe
+        edge's Retry-After) and none was stored since; '' otherwise. For readiness: a probe
         does not append, so it goes ready again by itself and traffic finds out."""
         failure = self.failure
         if failure is None or time.monotonic() - failure[0] >= within:
@@ -313,6 +317,8 @@ class Spool(_Segments):
                 os.close(fd)
             with self._append_lock:
                 self._synced = max(self._synced, target)
+                if self.failure is not None:
+                    self._recovered()
                 if self._was_lost(offset):  # a roll's failed fsync dropped them meanwhile
                     raise SpoolFullError(errno.EIO, "spool fsync failed: the records were dropped")
 
