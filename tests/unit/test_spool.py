@@ -254,7 +254,7 @@ def test_under_random_faults_exactly_the_acknowledged_records_are_kept(tmp_path,
     assert read_all(Spool(tmp_path))[0] == [*expected, b"after"]
 
 
-def test_refusing_names_the_last_failure_until_an_append_succeeds(tmp_path, faults):
+def test_refusing_names_the_last_failure_until_records_are_stored_again(tmp_path, faults):
     spool = Spool(tmp_path)
     assert spool.refusing() == ""
     faults.failing = {"write"}
