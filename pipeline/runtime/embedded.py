@@ -387,7 +387,7 @@ class EmbeddedRuntime:
         self.owner.advance(end)
 
     async def ready(self) -> bool:
-        return self.owner.alive and not self._behind()
+        return self.owner.alive and not self._behind() and not self.spool.refusing()
 
     def _behind(self) -> str:
         """Why the edge should shed load now ('' when it should not)."""
