@@ -9,6 +9,7 @@ counted; the next record written after the window carries ``suppressed``: how ma
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -97,6 +98,25 @@ def limit_stdlib_repeats(logger: logging.Logger | None = None) -> None:
             handler.addFilter(_FILTER)
 
 
+class _ResilientPrintLogger(structlog.PrintLogger):
+    """A log line that cannot be written (stderr on a full disk, a closed pipe) is dropped:
+    logging must never turn a request's answer into a 500."""
+
+    def msg(self, message: str) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().msg(message)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+class _ResilientPrintLoggerFactory:
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def __call__(self, *_args: Any) -> _ResilientPrintLogger:
+        return _ResilientPrintLogger(self._file)
+
+
 def configure_logging(level: str = "info", json: bool = True) -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer = (
@@ -112,7 +132,7 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=_ResilientPrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(
