@@ -408,30 +408,21 @@ def users() -> None:
 @data_dir_option
 def users_delete(user_id: str, project_id: str, data_dir: Path | None) -> None:
     """Erase a user: its events (also those its visitors sent before identifying), sessions,
-    identity links, profile and stage state. Prints the counts as JSON.
+    identity links, profile, dead letters, ingestion warnings, spool records and stage state,
+    and the ClickHouse parts that held them. A tombstone (a hash, not the id) makes replays drop
+    the user's earlier events. Prints the counts as JSON.
 
     With the embedded engine run it while the server is stopped (one process owns chDB).
     """
-    from pipeline.privacy.erase import erase_user
-    from pipeline.runtime.state_store import StateStore, state_key
+    from pipeline.privacy.forget import forget_user
 
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
-        erased = erase_user(_clickhouse(settings), project_id, user_id)
-        store = StateStore(settings.state_dir)
         try:
-            keys = [state_key(project_id, v) for v in [*erased.visitors, f"user:{user_id}"]]
-            store.forget(keys)
-        finally:
-            store.close()
-    out = {
-        "user_id": user_id,
-        "visitors": len(erased.visitors),
-        "events": erased.events,
-        "sessions": erased.sessions,
-        "identities": erased.identities,
-        "users": erased.users,
-    }
+            erased = forget_user(settings, project_id, user_id)
+        except (RuntimeError, ValueError) as exc:
+            raise click.ClickException(f"the erase failed: {exc}; run it again") from None
+    out = {"user_id": user_id, **erased, "visitors": len(erased["visitors"])}
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 
