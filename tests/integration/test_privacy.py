@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.integration.server import Server, cli, wait_for
 
@@ -96,16 +97,21 @@ def files_containing(data_dir: Path, *needles: str) -> list[str]:
     return found
 
 
-def test_an_erase_after_kill_9_stays_erased_and_leaves_nothing_on_disk(tmp_path):
+@pytest.mark.parametrize("checkpoint_seconds", ["3600", "0"], ids=["replay-all", "state-saved"])
+def test_an_erase_after_kill_9_stays_erased_and_leaves_nothing_on_disk(
+    tmp_path, checkpoint_seconds
+):
     """The spool replays from the last checkpoint after a kill -9: the erased user's events,
-    email and traits must not come back, and no file of the data dir may hold its id or traits."""
+    email and traits must not come back, and no file of the data dir may hold its id or traits.
+    With no checkpoint everything is replayed; with one after every batch the user's visitors
+    have state in RocksDB."""
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "gdpr-crash")
     run = uuid.uuid4().hex[:8]
     user, other, visitor = f"u-{run}", f"keep-{run}", f"vis_{run}"
     email, plan = f"x-{run}@example.test", f"plan-{run}"
     now = int(time.time() * 1000)
-    env = {"TRACKHOUSE_STATE_CHECKPOINT_SECONDS": "3600"}  # no checkpoint: all is replayed
+    env = {"TRACKHOUSE_STATE_CHECKPOINT_SECONDS": checkpoint_seconds}
     server = Server(data_dir, env=env).start()
     post(server, project, [
         {"event": "browse", "visitor_id": visitor, "timestamp": now - 3000},
