@@ -114,7 +114,21 @@ class Settings(BaseSettings):
 
     # Privacy
     anonymous_retention_days: int = Field(
-        default=90, description="Purge never-identified visitors' events after N days; 0 = keep."
+        default=0,
+        ge=0,
+        description="Default for projects without a retention policy of their own: purge "
+        "never-identified visitors' events and sessions after N days; 0 = keep (off).",
+    )
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Default for projects without a retention policy of their own: purge "
+        "every event and session after N days; 0 = keep (off).",
+    )
+    erasure_reload_seconds: float = Field(
+        default=5.0,
+        description="Kafka workers: how often the erasure tombstones are re-read from "
+        "ClickHouse (an erased user's events re-delivered from Kafka are dropped).",
     )
     retention_check_seconds: float = 6 * 3600
 

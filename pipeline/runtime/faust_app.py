@@ -309,7 +309,7 @@ class TrackhouseWorker:
             app.on_partitions_assigned.connect(self._forget_cached_states)
         app.timer(LAG_INTERVAL_SECONDS, name="trackhouse.lag")(self._report_lag)
         sinks = role != "process" and clickhouse is not None
-        if sinks and settings.anonymous_retention_days > 0:
+        if sinks:
             app.timer(settings.retention_check_seconds, on_leader=True, name="trackhouse.purge")(
                 self._purge_anonymous
             )
@@ -337,13 +337,14 @@ class TrackhouseWorker:
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
 
     async def _purge_anonymous(self) -> None:
-        """The anonymous-visitor retention, run by the group's leader only."""
-        from pipeline.privacy.retention import purge_anonymous
+        """The projects' retention policies, applied by the group's leader only."""
+        from pipeline.privacy.retention import Policy, apply_policies
 
         assert self.clickhouse is not None
+        default = Policy(self.settings.anonymous_retention_days, self.settings.retention_days)
         try:
             await asyncio.get_running_loop().run_in_executor(
-                None, purge_anonymous, self.clickhouse, self.settings.anonymous_retention_days
+                None, apply_policies, self.clickhouse, default
             )
         except Exception:
             log.exception("privacy.purge_failed")

@@ -175,7 +175,7 @@ def owner_main(
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
-    from pipeline.privacy.retention import RetentionJob
+    from pipeline.privacy.retention import Policy, RetentionJob
     from pipeline.privacy.tombstones import Tombstones
     from pipeline.runtime.embedded import Processor
     from pipeline.runtime.spool import SpoolReader
@@ -209,7 +209,9 @@ def owner_main(
     keep_collector_off_hot_path()
     processor.start()
     retention = RetentionJob(
-        clickhouse, settings.anonymous_retention_days, settings.retention_check_seconds
+        clickhouse,
+        Policy(settings.anonymous_retention_days, settings.retention_days),
+        settings.retention_check_seconds,
     )
     retention.start()
     with send_lock:
