@@ -52,6 +52,7 @@ from pipeline.kafka.batches import InFlight, OutRecord, acked_offsets, send_batc
 from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
+from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_cache import StateCache
 from pipeline.runtime.state_store import state_key
@@ -190,6 +191,36 @@ class SinkBatch:
     def blocks(self) -> list[rows.InsertBlock]:
         return rows.batch_blocks(self.events, self.sessions, self.links, self.users, self.dead)
 
+    def marks(self) -> tuple[int, int, int, int]:
+        return len(self.events), len(self.sessions), len(self.links), len(self.users)
+
+    def drop_erased(
+        self, tombstones: Tombstones, marks: tuple[int, int, int, int], written_at: int
+    ) -> None:
+        """Drop the rows added since ``marks`` (one Kafka record's) whose visitor or user was
+        erased after the record was written (``written_at``, its timestamp)."""
+        drops = tombstones.drops
+        events, sessions, links, users = marks
+        kept = [
+            e for e in self.events[events:]
+            if not drops(e.project_id, e.visitor_id, e.user_id, written_at)
+        ]  # fmt: skip
+        erased = len(self.events) - events - len(kept)
+        self.events[events:] = kept
+        self.sessions[sessions:] = [
+            x for x in self.sessions[sessions:]
+            if not drops(x.project_id, x.visitor_id, x.user_id, written_at)
+        ]  # fmt: skip
+        self.links[links:] = [
+            x for x in self.links[links:]
+            if not drops(x.project_id, x.visitor_id, x.user_id, written_at)
+        ]  # fmt: skip
+        self.users[users:] = [
+            x for x in self.users[users:] if not drops(x.project_id, "", x.user_id, written_at)
+        ]
+        if erased:
+            metrics.EVENTS_ERASED.inc(erased)
+
 
 def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
     """Make ``event`` the current event *of this task*, which the state table reads to pick the
@@ -265,6 +296,7 @@ class TrackhouseWorker:
         self.clickhouse = clickhouse
         self.timeout_ms = settings.session_timeout_seconds * 1000
         self.inserted = 0
+        self.tombstones = Tombstones()  # erased users: re-deliveries are dropped
         role = settings.worker_role
         use_fast_lz4()
         app = faust.App(
@@ -367,6 +399,8 @@ class TrackhouseWorker:
 
     async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
         s, store, cache = self.settings, self.state.data, self.state_cache
+        await self._reload_tombstones()
+        tombstones, erased = self.tombstones, {}
         generation = cache.generation
         states: dict[bytes, VisitorState] = {}
         last_event: dict[bytes, EventT] = {}
@@ -383,6 +417,11 @@ class TrackhouseWorker:
                 stage, raw = "decode", None
                 try:
                     raw = decode_record(value, RawEvent)
+                    if tombstones and tombstones.drops(
+                        raw.project_id, raw.visitor_id, raw.user_id, raw.received_at
+                    ):  # re-delivered after its user was erased: its state goes too
+                        erased[state_key(raw.project_id, raw.visitor_key)] = event
+                        continue
                     stage = "enrich"
                     enriched_event = self.enricher.enrich(raw)
                     stage = "sessionize"
@@ -425,6 +464,8 @@ class TrackhouseWorker:
         published = await self._published(publishing)
         await self._write_states(stream, states, last_event)  # only once the outputs are acked
         cache.put_all(states, generation)
+        if erased:
+            await self._forget_states(stream, erased, states)
         log.debug("worker.processed", records=len(events), dead=dead, published=published)
 
     async def _write_states(
@@ -446,6 +487,26 @@ class TrackhouseWorker:
         _put_in_store(stream, store, sends, last_event)
         for tp, offset in (await self._send_acked(sends)).items():
             store.set_persisted_offset(tp, offset)
+
+    async def _forget_states(
+        self, stream: faust.StreamT, erased: dict[bytes, EventT], written: dict[bytes, Any]
+    ) -> None:
+        """Delete the state of erased visitors met in this batch: from the store, and from the
+        changelog (a tombstone record, which compaction removes)."""
+        keys = {key: event for key, event in erased.items() if key not in written}
+        if not keys:
+            return
+        self.state_cache.invalidate()
+        for key, event in keys.items():
+            _use_partition_of(stream, event)
+            self.state.data.pop(key, None)  # the store only, not the changelog
+        changelog = self.state.changelog_topic.get_topic_name()
+        sends = [
+            OutRecord(changelog, key, None, None, event.message.partition)
+            for key, event in keys.items()
+        ]
+        await self._send_acked(sends)
+        metrics.EVENTS_ERASED.inc(len(keys))
 
     async def _start_publishing(self, sends: list[OutRecord]) -> _Publishing:
         """Hand ``sends`` to the producer; the worker goes on computing the next events
@@ -487,17 +548,28 @@ class TrackhouseWorker:
 
     # --- sink --------------------------------------------------------------------------------
 
+    async def _reload_tombstones(self) -> None:
+        """Re-read the erasure tombstones every ``erasure_reload_seconds`` (ClickHouse only)."""
+        every = self.settings.erasure_reload_seconds
+        if self.clickhouse is None or time.monotonic() - self.tombstones.loaded_at < every:
+            return
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.tombstones.reload_every, self.clickhouse, every
+        )
+
     async def _sink_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(
             self.settings.sink_take_records, within=self.settings.sink_flush_seconds
         ):
             with _acked_only_when_done(events):
+                await self._reload_tombstones()
                 await self.sink_batch(self.decode_sink_batch(events))
 
     def decode_sink_batch(self, events: Sequence[EventT]) -> SinkBatch:
         s, batch = self.settings, SinkBatch()
         for event in events:
             message, value = event.message, event.value
+            marks = batch.marks() if self.tombstones else None
             try:
                 headers = dict(message.headers or ())
                 if headers.get(RECORD_HEADER) == ENRICHED_BATCH:
@@ -519,6 +591,8 @@ class TrackhouseWorker:
                 # Only the process agent writes these topics; log and skip a foreign record.
                 batch.undecodable += 1
                 log.error("sink.undecodable", topic=message.topic, error=_reason(exc))
+            if marks is not None:  # written before an erasure: a re-delivery
+                batch.drop_erased(self.tombstones, marks, int(message.timestamp * 1000))
         return batch
 
     async def sink_batch(self, batch: SinkBatch) -> None:
