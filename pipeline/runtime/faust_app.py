@@ -421,6 +421,7 @@ class TrackhouseWorker:
                         raw.project_id, raw.visitor_id, raw.user_id, raw.received_at
                     ):  # re-delivered after its user was erased: its state goes too
                         erased[state_key(raw.project_id, raw.visitor_key)] = event
+                        metrics.EVENTS_ERASED.inc()
                         continue
                     stage = "enrich"
                     enriched_event = self.enricher.enrich(raw)
@@ -506,7 +507,6 @@ class TrackhouseWorker:
             for key, event in keys.items()
         ]
         await self._send_acked(sends)
-        metrics.EVENTS_ERASED.inc(len(keys))
 
     async def _start_publishing(self, sends: list[OutRecord]) -> _Publishing:
         """Hand ``sends`` to the producer; the worker goes on computing the next events
