@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -549,13 +550,41 @@ class TrackhouseWorker:
     # --- sink --------------------------------------------------------------------------------
 
     async def _reload_tombstones(self) -> None:
-        """Re-read the erasure tombstones every ``erasure_reload_seconds`` (ClickHouse only)."""
+        """Re-read the erasure tombstones every ``erasure_reload_seconds`` (ClickHouse only);
+        a process worker then deletes the state of newly erased visitors it holds."""
         every = self.settings.erasure_reload_seconds
         if self.clickhouse is None or time.monotonic() - self.tombstones.loaded_at < every:
             return
+        known = set(self.tombstones.erased)
         await asyncio.get_running_loop().run_in_executor(
             None, self.tombstones.reload_every, self.clickhouse, every
         )
+        new = self.tombstones.erased.keys() - known
+        if new and self.settings.worker_role != "sink":
+            await self._drop_erased_states(new)
+
+    async def _drop_erased_states(self, subjects: set[str]) -> None:
+        """Delete from the state store, and from its changelog (a tombstone record, removed by
+        compaction), every visitor state whose key is one of ``subjects`` (hashed state keys).
+        Runs when tombstones appear, not per event: it reads every key of the store."""
+        store = self.state.data
+        changelog = self.state.changelog_topic.get_topic_name()
+        dbs = getattr(store, "_dbs", None) if getattr(store, "use_rocksdict", False) else None
+        if dbs is not None:
+            stored = [(p, key) for p, db in list(dbs.items()) for key in db.keys()]  # noqa: SIM118
+        else:  # the memory store (tests)
+            stored = [(None, key) for key in list(getattr(store, "data", {}))]
+        doomed = [(p, key) for p, key in stored if hashlib.sha256(key).hexdigest() in subjects]
+        if not doomed:
+            return
+        self.state_cache.invalidate()
+        for partition, key in doomed:
+            if dbs is not None and partition is not None:
+                dbs[partition].delete(key)
+            else:
+                store.data.pop(key, None)
+        await self._send_acked([OutRecord(changelog, key, None, None, p) for p, key in doomed])
+        log.info("privacy.worker_states_dropped", states=len(doomed))
 
     async def _sink_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(

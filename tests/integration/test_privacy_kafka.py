@@ -85,3 +85,9 @@ def test_redelivered_records_of_an_erased_user_are_dropped(kafka, tmp_path):
         assert worker.stop() == 0, worker.log()
     users = cli(data_dir, "sql", f"SELECT count() FROM trackhouse.users WHERE user_id = '{user}'")
     assert users["rows"] == [[0]]
+    # the worker deleted the visitors' state: a tombstone for each key on the changelog
+    changelog = f"{env['TRACKHOUSE_FAUST_APP_ID']}-visitor-state-changelog"
+    records = asyncio.run(consume(kafka, changelog, 1 << 30, timeout=5))
+    deleted = {r.key for r in records if r.value is None}
+    project_id = project["project_id"]
+    assert {f"{project_id}\0{visitor}".encode(), f"{project_id}\0user:{user}".encode()} <= deleted
