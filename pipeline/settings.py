@@ -65,7 +65,18 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     topic_replication: int = 1
     raw_retention_hours: int = 24
-    enriched_retention_hours: int = 168
+    enriched_retention_hours: int = Field(
+        default=24,
+        description="Retention of events.enriched, identities, events.dead and notifications "
+        "(the sink reads them within seconds; what they hold of an erased user stays this "
+        "long).",
+    )
+    changelog_compaction_hours: int = Field(
+        default=24,
+        description="State changelog: a superseded or deleted (erased) visitor state is "
+        "compacted away within about this long (max.compaction.lag.ms), and a deletion "
+        "marker kept this long after (delete.retention.ms).",
+    )
     faust_app_id: str = "trackhouse"
     worker_role: Literal["all", "process", "sink"] = Field(
         default="all",

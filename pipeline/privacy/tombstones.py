@@ -4,7 +4,9 @@ A subject is named by a SHA-256 of ``state_key(project_id, visitor_key)`` (the v
 ``user:<user_id>`` for the user itself), so no tombstone holds an id. Both runtimes drop an event
 received before its subject's erasure: a replay (the spool from its checkpoint, Kafka from the
 committed offsets) cannot bring an erased user back, while events that arrive after the erasure
-are new data. The check is free while nothing was erased, and one or two hashes per event after.
+are new data. The check is free while nothing was erased, one comparison for an event received
+after the latest erasure, and one or two hashes (~3 µs each) only for events received before it
+(a replay).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Tombstones:
 
     def __init__(self, erased: dict[str, int] | None = None) -> None:
         self.erased: dict[str, int] = dict(erased or {})
+        self.latest = max(self.erased.values(), default=0)  # the latest erasure, epoch ms
         self._lock = threading.Lock()
         self.loaded_at = 0.0
 
@@ -52,8 +55,10 @@ class Tombstones:
             "SELECT subject, toUnixTimestamp64Milli(max(erased_at)) "
             f"FROM {clickhouse.database}.erasures GROUP BY subject"
         )
+        erased = {digest: int(at) for digest, at in rows}
         with self._lock:
-            self.erased = {digest: int(at) for digest, at in rows}
+            self.latest = max(erased.values(), default=0)
+            self.erased = erased
             self.loaded_at = time.monotonic()
         return self
 
@@ -71,6 +76,7 @@ class Tombstones:
         with self._lock:
             for digest in subjects:
                 self.erased[digest] = max(erased_at, self.erased.get(digest, 0))
+            self.latest = max(self.latest, erased_at)
 
     def erased_before(self, project_id: str, key: str, received_at: int) -> bool:
         at = self.erased.get(subject(project_id, key))
@@ -79,7 +85,7 @@ class Tombstones:
     def drops(self, project_id: str, visitor_id: str, user_id: str, received_at: int) -> bool:
         """Whether an event (or a row made from one) received at ``received_at`` belongs to a
         subject erased after it. Free while nothing was erased."""
-        if not self.erased:
+        if received_at > self.latest or not self.erased:
             return False
         if visitor_id and self.erased_before(project_id, visitor_id, received_at):
             return True

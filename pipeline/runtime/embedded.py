@@ -71,10 +71,11 @@ def decode_spool_record(payload: bytes) -> EnrichedEvent | DeadLetter | None:
     """An event, or a dead letter (one the edge wrote, or this record if it cannot be read);
     None for a record an erasure blanked."""
     try:
-        if payload[:1] == ERASED_TAG:
-            return None
-        if payload[:1] == DEAD_TAG:
+        tag = payload[:1]
+        if tag == DEAD_TAG:
             return _dead_decoder.decode(payload[1:])
+        if tag == ERASED_TAG:
+            return None
         return _spool_decoder.decode(payload)
     except (msgspec.DecodeError, ValueError) as exc:
         return dead_letter(
@@ -319,7 +320,7 @@ class Processor:
             batch.dead.append(spool_dead_letter(event, exc, "sessionize"))
 
     def _process(self, event: EnrichedEvent, batch: _Batch) -> None:
-        if self.tombstones and self.tombstones.drops(
+        if self.tombstones.erased and self.tombstones.drops(
             event.project_id, event.visitor_id, event.user_id, event.received_at
         ):
             metrics.EVENTS_ERASED.inc()

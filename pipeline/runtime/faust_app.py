@@ -418,7 +418,7 @@ class TrackhouseWorker:
                 stage, raw = "decode", None
                 try:
                     raw = decode_record(value, RawEvent)
-                    if tombstones and tombstones.drops(
+                    if tombstones.erased and tombstones.drops(
                         raw.project_id, raw.visitor_id, raw.user_id, raw.received_at
                     ):  # re-delivered after its user was erased: its state goes too
                         erased[state_key(raw.project_id, raw.visitor_key)] = event
@@ -598,7 +598,7 @@ class TrackhouseWorker:
         s, batch = self.settings, SinkBatch()
         for event in events:
             message, value = event.message, event.value
-            marks = batch.marks() if self.tombstones else None
+            marks = batch.marks() if self.tombstones.erased else None
             try:
                 headers = dict(message.headers or ())
                 if headers.get(RECORD_HEADER) == ENRICHED_BATCH:
