@@ -318,21 +318,108 @@ def projects() -> None:
     """Manage projects and their keys."""
 
 
+def _retention_options(function: Any) -> Any:
+    for option in (
+        click.option(
+            "--anonymous-retention-days",
+            type=click.IntRange(0, 36_500),
+            default=None,
+            help="Purge never-identified visitors' events and sessions after N days (0 = keep).",
+        ),
+        click.option(
+            "--retention-days",
+            type=click.IntRange(0, 36_500),
+            default=None,
+            help="Purge every event and session after N days (0 = keep).",
+        ),
+    ):
+        function = option(function)
+    return function
+
+
+def _default_policy(settings: Settings):
+    from pipeline.privacy.retention import Policy
+
+    return Policy(settings.anonymous_retention_days, settings.retention_days)
+
+
 @projects.command("create")
 @click.argument("name")
+@_retention_options
 @data_dir_option
-def projects_create(name: str, data_dir: Path | None) -> None:
-    """Create a project; prints its id and a new write key as JSON."""
+def projects_create(
+    name: str,
+    anonymous_retention_days: int | None,
+    retention_days: int | None,
+    data_dir: Path | None,
+) -> None:
+    """Create a project; prints its id, its keys and its retention policy as JSON. Retention
+    is off unless set here or later with `projects retention`."""
+    from pipeline.registry.policies import set_retention
     from pipeline.registry.projects import ProjectRegistry
 
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
-        created = ProjectRegistry(_clickhouse(settings)).create(name)
+        clickhouse = _clickhouse(settings)
+        created = ProjectRegistry(clickhouse).create(name)
+        policy = _default_policy(settings)
+        if anonymous_retention_days is not None or retention_days is not None:
+            policy = set_retention(
+                clickhouse, created.project_id, anonymous_retention_days, retention_days, policy
+            )
     out = {
         "project_id": created.project_id,
         "name": created.name,
         "write_key": created.write_key,
         "secret_key": created.secret_key,
+        "anonymous_retention_days": policy.anonymous_retention_days,
+        "retention_days": policy.retention_days,
+    }
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+@projects.command("list")
+@data_dir_option
+def projects_list(data_dir: Path | None) -> None:
+    """Projects with their active key count and retention policy, as JSON."""
+    from pipeline.registry.policies import list_projects
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        found = list_projects(_clickhouse(settings), _default_policy(settings))
+    sys.stdout.write(orjson.dumps({"projects": [p.to_json() for p in found]}).decode() + "\n")
+
+
+@projects.command("retention")
+@click.argument("project_id")
+@_retention_options
+@data_dir_option
+def projects_retention(
+    project_id: str,
+    anonymous_retention_days: int | None,
+    retention_days: int | None,
+    data_dir: Path | None,
+) -> None:
+    """Set a project's retention policy (an option not given keeps its value); prints it.
+    E.g. the 90-day rule for anonymous visitors: --anonymous-retention-days 90."""
+    from pipeline.registry.policies import set_retention
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        try:
+            policy = set_retention(
+                _clickhouse(settings),
+                project_id,
+                anonymous_retention_days,
+                retention_days,
+                _default_policy(settings),
+            )
+        except KeyError:
+            raise click.ClickException(f"no project {project_id}") from None
+    out = {
+        "project_id": project_id,
+        "anonymous_retention_days": policy.anonymous_retention_days,
+        "retention_days": policy.retention_days,
     }
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
@@ -410,47 +497,46 @@ def users() -> None:
 @data_dir_option
 def users_delete(user_id: str, project_id: str, data_dir: Path | None) -> None:
     """Erase a user: its events (also those its visitors sent before identifying), sessions,
-    identity links, profile and stage state. Prints the counts as JSON.
+    identity links, profile, dead letters, ingestion warnings, spool records and stage state,
+    and the ClickHouse parts that held them. A tombstone (a hash, not the id) makes replays drop
+    the user's earlier events. Prints the counts as JSON.
 
     With the embedded engine run it while the server is stopped (one process owns chDB).
     """
-    from pipeline.privacy.erase import erase_user
-    from pipeline.runtime.state_store import StateStore, state_key
+    from pipeline.privacy.forget import forget_user
 
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
-        erased = erase_user(_clickhouse(settings), project_id, user_id)
-        store = StateStore(settings.state_dir)
         try:
-            keys = [state_key(project_id, v) for v in [*erased.visitors, f"user:{user_id}"]]
-            store.forget(keys)
-        finally:
-            store.close()
-    out = {
-        "user_id": user_id,
-        "visitors": len(erased.visitors),
-        "events": erased.events,
-        "sessions": erased.sessions,
-        "identities": erased.identities,
-        "users": erased.users,
-    }
+            erased = forget_user(settings, project_id, user_id)
+        except (RuntimeError, ValueError) as exc:
+            raise click.ClickException(f"the erase failed: {exc}; run it again") from None
+    out = {"user_id": user_id, **erased, "visitors": len(erased["visitors"])}
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 
 @main.command()
-@click.option("--days", type=int, default=None, help="[TRACKHOUSE_ANONYMOUS_RETENTION_DAYS]")
+@click.option(
+    "--days",
+    type=click.IntRange(1, 36_500),
+    default=None,
+    help="Instead of the policies: purge never-identified visitors older than N days in "
+    "every project.",
+)
 @data_dir_option
 def purge(days: int | None, data_dir: Path | None) -> None:
-    """Purge events and sessions of never-identified visitors older than the retention period
-    (the running pipeline also does this every TRACKHOUSE_RETENTION_CHECK_SECONDS)."""
-    from pipeline.privacy.retention import purge_anonymous
+    """Apply the projects' retention policies now (the running pipeline also does this every
+    TRACKHOUSE_RETENTION_CHECK_SECONDS); prints the rows purged by project."""
+    from pipeline.privacy.retention import apply_policies, purge_anonymous
 
-    settings = _settings(data_dir=data_dir, anonymous_retention_days=days)
-    if settings.anonymous_retention_days <= 0:
-        raise click.ClickException("retention is disabled (days <= 0)")
+    settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
-        counts = purge_anonymous(_clickhouse(settings), settings.anonymous_retention_days)
-    sys.stdout.write(orjson.dumps(counts).decode() + "\n")
+        clickhouse = _clickhouse(settings)
+        if days is not None:
+            out: dict[str, Any] = purge_anonymous(clickhouse, days)
+        else:
+            out = {"projects": apply_policies(clickhouse, _default_policy(settings))}
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 
 @main.group()

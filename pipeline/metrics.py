@@ -25,6 +25,17 @@ EVENTS_DUPLICATE = Counter(
     "Re-deliveries dropped by sessionize.",
     registry=PROCESSOR_REGISTRY,
 )
+EVENTS_ERASED = Counter(
+    "trackhouse_events_erased",
+    "Replayed events dropped because their user was erased after they arrived.",
+    registry=PROCESSOR_REGISTRY,
+)
+RETENTION_PURGED = Counter(
+    "trackhouse_retention_purged",
+    "Rows older than their project's retention_days removed by the retention job, by table.",
+    ["table"],
+    registry=PROCESSOR_REGISTRY,
+)
 SINK_BATCH_ROWS = Histogram(
     "trackhouse_sink_batch_rows",
     "Events per ClickHouse insert batch.",

@@ -65,7 +65,18 @@ class Settings(BaseSettings):
     topic_partitions: int = 3
     topic_replication: int = 1
     raw_retention_hours: int = 24
-    enriched_retention_hours: int = 168
+    enriched_retention_hours: int = Field(
+        default=24,
+        description="Retention of events.enriched, identities, events.dead and notifications "
+        "(the sink reads them within seconds; what they hold of an erased user stays this "
+        "long).",
+    )
+    changelog_compaction_hours: int = Field(
+        default=24,
+        description="State changelog: a superseded or deleted (erased) visitor state is "
+        "compacted away within about this long (max.compaction.lag.ms), and a deletion "
+        "marker kept this long after (delete.retention.ms).",
+    )
     faust_app_id: str = "trackhouse"
     worker_role: Literal["all", "process", "sink"] = Field(
         default="all",
@@ -132,7 +143,21 @@ class Settings(BaseSettings):
 
     # Privacy
     anonymous_retention_days: int = Field(
-        default=90, description="Purge never-identified visitors' events after N days; 0 = keep."
+        default=0,
+        ge=0,
+        description="Default for projects without a retention policy of their own: purge "
+        "never-identified visitors' events and sessions after N days; 0 = keep (off).",
+    )
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Default for projects without a retention policy of their own: purge "
+        "every event and session after N days; 0 = keep (off).",
+    )
+    erasure_reload_seconds: float = Field(
+        default=5.0,
+        description="Kafka workers: how often the erasure tombstones are re-read from "
+        "ClickHouse (an erased user's events re-delivered from Kafka are dropped).",
     )
     retention_check_seconds: float = 6 * 3600
 

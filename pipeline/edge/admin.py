@@ -13,9 +13,19 @@ from fastapi.concurrency import run_in_threadpool
 
 from pipeline.edge.context import Edge
 from pipeline.edge.errors import ApiError
+from pipeline.privacy.retention import Policy
+from pipeline.registry.policies import check_days, list_projects, set_retention
 from pipeline.registry.projects import KeyInfo
 
 ADMIN = "/admin/v1"
+RETENTION_FIELDS = ("anonymous_retention_days", "retention_days")
+
+
+def _policy_json(policy: Policy) -> dict[str, int]:
+    return {
+        "anonymous_retention_days": policy.anonymous_retention_days,
+        "retention_days": policy.retention_days,
+    }
 
 
 def _key_json(info: KeyInfo) -> dict[str, Any]:
@@ -32,6 +42,10 @@ def _key_json(info: KeyInfo) -> dict[str, Any]:
 def install(app: FastAPI, edge: Edge) -> None:
     token = edge.settings.admin_token.get_secret_value()
     registry = edge.services.registry
+    clickhouse = edge.services.clickhouse
+    default_policy = Policy(
+        edge.settings.anonymous_retention_days, edge.settings.retention_days
+    )
 
     def require_admin(request: Request) -> None:
         if not token:
@@ -54,18 +68,58 @@ def install(app: FastAPI, edge: Edge) -> None:
 
     @app.post(f"{ADMIN}/projects", status_code=201, include_in_schema=False)
     async def create_project(request: Request) -> dict[str, Any]:
-        """A new project and its two keys (shown once)."""
+        """A new project and its two keys (shown once); ``anonymous_retention_days`` and
+        ``retention_days`` optional (retention is off by default)."""
         require_admin(request)
-        name = (await json_body(request)).get("name")
+        document = await json_body(request)
+        name = document.get("name")
         if not isinstance(name, str) or not 0 < len(name) <= 200:
             raise ApiError(422, "invalid_field", "name: 1 to 200 characters", "name")
         created = await run_in_threadpool(registry.create, name)
+        policy = default_policy
+        if any(field in document for field in RETENTION_FIELDS):
+            policy = await _set_retention(created.project_id, document)
         return {
             "project_id": created.project_id,
             "name": created.name,
             "write_key": created.write_key,
             "secret_key": created.secret_key,
+            **_policy_json(policy),
         }
+
+    async def _set_retention(project_id: str, document: dict[str, Any]) -> Policy:
+        for field in RETENTION_FIELDS:
+            if field in document:
+                try:
+                    check_days(field, document[field])
+                except ValueError as exc:
+                    raise ApiError(422, "invalid_field", str(exc), field) from None
+        try:
+            return await run_in_threadpool(
+                set_retention,
+                clickhouse,
+                project_id,
+                document.get("anonymous_retention_days"),
+                document.get("retention_days"),
+                default_policy,
+            )
+        except KeyError:
+            raise ApiError(404, "not_found", "no such project", "project_id") from None
+
+    @app.get(f"{ADMIN}/projects", include_in_schema=False)
+    async def list_all(request: Request) -> dict[str, Any]:
+        """Every project with its active key count and retention policy."""
+        require_admin(request)
+        found = await run_in_threadpool(list_projects, clickhouse, default_policy)
+        return {"projects": [p.to_json() for p in found]}
+
+    @app.put(f"{ADMIN}/projects/{{project_id}}/retention", include_in_schema=False)
+    async def put_retention(project_id: str, request: Request) -> dict[str, Any]:
+        """Set the project's retention policy: ``anonymous_retention_days`` and/or
+        ``retention_days`` (whole days, 0 = keep forever; a field left out keeps its value)."""
+        require_admin(request)
+        policy = await _set_retention(project_id, await json_body(request))
+        return {"project_id": project_id, **_policy_json(policy)}
 
     @app.get(f"{ADMIN}/projects/{{project_id}}/keys", include_in_schema=False)
     async def list_keys(project_id: str, request: Request) -> dict[str, Any]:

@@ -33,11 +33,16 @@ class TopicSpec:
     compacted: bool = False
 
     def new_topic(self) -> NewTopic:
+        """A compacted topic's ``retention_ms`` (when > 0) bounds how long a superseded or
+        deleted record stays: ``max.compaction.lag.ms`` and ``delete.retention.ms``."""
         configs = (
             {"cleanup.policy": "compact", "segment.bytes": str(COMPACTED_SEGMENT_BYTES)}
             if self.compacted
             else {"retention.ms": str(self.retention_ms)}
         )
+        if self.compacted and self.retention_ms > 0:
+            configs["max.compaction.lag.ms"] = str(self.retention_ms)
+            configs["delete.retention.ms"] = str(self.retention_ms)
         return NewTopic(
             name=self.name,
             num_partitions=self.partitions,
@@ -72,7 +77,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         # their settings, before any worker starts): the state table's changelog and the
         # partition assignor's leader topic. (Turning Faust's own declaring off instead lost
         # events after a kill -9 in our tests; Faust re-declares existing topics harmlessly.)
-        TopicSpec(f"{settings.faust_app_id}-{STATE_TABLE}-changelog", parts, repl, -1,
+        TopicSpec(f"{settings.faust_app_id}-{STATE_TABLE}-changelog", parts, repl,
+                  settings.changelog_compaction_hours * HOUR_MS,
                   visitor_key, "msgspec JSON of the visitor's sessions + identity state",
                   compacted=True),
         TopicSpec(f"{settings.faust_app_id}-__assignor-__leader", 1, repl, -1, "-",

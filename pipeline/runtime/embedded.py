@@ -21,6 +21,7 @@ from rocksdict import WriteBatch
 from pipeline import metrics
 from pipeline.deadletter.letters import SPOOL_TOPIC, dead_letter, reason_of, spool_dead_letter
 from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.backlog import Backlog
 from pipeline.runtime.owner import StorageOwner
 from pipeline.runtime.spool import Spool, SpoolFullError, SpoolReader
@@ -48,6 +49,7 @@ _spool_encoder = msgspec.msgpack.Encoder()
 _spool_decoder = msgspec.msgpack.Decoder(EnrichedEvent)
 _dead_decoder = msgspec.msgpack.Decoder(DeadLetter)
 DEAD_TAG = b"\x00"  # a MessagePack map never starts with 0x00
+ERASED_TAG = b"\x01"  # a record blanked by an erasure (same length: offsets stay valid)
 
 
 def encode_event(event: EnrichedEvent) -> bytes:
@@ -65,11 +67,15 @@ def decode_event(payload: bytes) -> EnrichedEvent:
     return _spool_decoder.decode(payload)
 
 
-def decode_spool_record(payload: bytes) -> EnrichedEvent | DeadLetter:
-    """An event, or a dead letter (one the edge wrote, or this record if it cannot be read)."""
+def decode_spool_record(payload: bytes) -> EnrichedEvent | DeadLetter | None:
+    """An event, or a dead letter (one the edge wrote, or this record if it cannot be read);
+    None for a record an erasure blanked."""
     try:
-        if payload[:1] == DEAD_TAG:
+        tag = payload[:1]
+        if tag == DEAD_TAG:
             return _dead_decoder.decode(payload[1:])
+        if tag == ERASED_TAG:
+            return None
         return _spool_decoder.decode(payload)
     except (msgspec.DecodeError, ValueError) as exc:
         return dead_letter(
@@ -89,6 +95,25 @@ def enrich_or_dead_letter(enricher: Enricher, raw: RawEvent) -> bytes:
     except Exception as exc:
         log.exception("edge.enrich_failed", event_id=raw.event_id)
         return encode_dead_letter(spool_dead_letter(raw, exc, "enrich"))
+
+
+def blank_erased(
+    tombstones: Tombstones, needles: tuple[bytes, ...]
+) -> Callable[[bytes], bytes | None]:
+    """For ``Spool.redact``: a blank record (same length) in place of an event whose subject
+    was erased, or of a dead letter that mentions one of ``needles`` (the quoted ids)."""
+
+    def replace(payload: bytes) -> bytes | None:
+        record = decode_spool_record(payload)
+        if isinstance(record, EnrichedEvent):
+            erased = tombstones.drops(
+                record.project_id, record.visitor_id, record.user_id, record.received_at
+            )
+        else:
+            erased = record is not None and any(needle in payload for needle in needles)
+        return ERASED_TAG + bytes(len(payload) - 1) if erased else None
+
+    return replace
 
 
 class _StateCache:
@@ -168,8 +193,10 @@ class Processor:
         clickhouse: ClickHouse,
         settings: Settings,
         on_inserted: Callable[[int], None] = lambda _offset: None,
+        tombstones: Tombstones | None = None,
     ) -> None:
         self.on_inserted = on_inserted
+        self.tombstones = tombstones if tombstones is not None else Tombstones()
         self.spool = spool
         self.clickhouse = clickhouse
         self.settings = settings
@@ -198,7 +225,7 @@ class Processor:
     def lag_bytes(self) -> int:
         return self.spool.end_offset - self.inserted_offset
 
-    def _next_records(self, offset: int) -> tuple[list[EnrichedEvent | DeadLetter], int]:
+    def _next_records(self, offset: int) -> tuple[list[EnrichedEvent | DeadLetter | None], int]:
         payloads, end = self.spool.read(offset)
         return [decode_spool_record(payload) for payload in payloads], end
 
@@ -211,10 +238,10 @@ class Processor:
                 self.spool.wait_for_data(read_offset, flush_every / 2)
             records, read_offset = self._next_records(read_offset)
             for record in records:
-                if isinstance(record, DeadLetter):
-                    batch.dead.append(record)
-                else:
+                if isinstance(record, EnrichedEvent):
                     self._process_guarded(record, batch)
+                elif record is not None:  # None: blanked by an erasure
+                    batch.dead.append(record)
             caught_up = read_offset >= self.spool.end_offset
             due = time.monotonic() - batch.started >= flush_every
             full = len(batch.events) >= self.settings.sink_batch_size
@@ -293,6 +320,11 @@ class Processor:
             batch.dead.append(spool_dead_letter(event, exc, "sessionize"))
 
     def _process(self, event: EnrichedEvent, batch: _Batch) -> None:
+        if self.tombstones.erased and self.tombstones.drops(
+            event.project_id, event.visitor_id, event.user_id, event.received_at
+        ):
+            metrics.EVENTS_ERASED.inc()
+            return  # its user was erased after it arrived (a replay from the checkpoint)
         key = state_key(event.project_id, event.visitor_key)
         outcome = process_event(
             event, self.state.sessions(key), self.state.identity(key), self.timeout_ms

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import defaultdict
@@ -53,6 +54,7 @@ from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
 from pipeline.log_config import limit_stdlib_repeats
+from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_cache import StateCache
 from pipeline.runtime.state_store import state_key
@@ -191,6 +193,36 @@ class SinkBatch:
     def blocks(self) -> list[rows.InsertBlock]:
         return rows.batch_blocks(self.events, self.sessions, self.links, self.users, self.dead)
 
+    def marks(self) -> tuple[int, int, int, int]:
+        return len(self.events), len(self.sessions), len(self.links), len(self.users)
+
+    def drop_erased(
+        self, tombstones: Tombstones, marks: tuple[int, int, int, int], written_at: int
+    ) -> None:
+        """Drop the rows added since ``marks`` (one Kafka record's) whose visitor or user was
+        erased after the record was written (``written_at``, its timestamp)."""
+        drops = tombstones.drops
+        events, sessions, links, users = marks
+        kept = [
+            e for e in self.events[events:]
+            if not drops(e.project_id, e.visitor_id, e.user_id, written_at)
+        ]  # fmt: skip
+        erased = len(self.events) - events - len(kept)
+        self.events[events:] = kept
+        self.sessions[sessions:] = [
+            x for x in self.sessions[sessions:]
+            if not drops(x.project_id, x.visitor_id, x.user_id, written_at)
+        ]  # fmt: skip
+        self.links[links:] = [
+            x for x in self.links[links:]
+            if not drops(x.project_id, x.visitor_id, x.user_id, written_at)
+        ]  # fmt: skip
+        self.users[users:] = [
+            x for x in self.users[users:] if not drops(x.project_id, "", x.user_id, written_at)
+        ]
+        if erased:
+            metrics.EVENTS_ERASED.inc(erased)
+
 
 def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
     """Make ``event`` the current event *of this task*, which the state table reads to pick the
@@ -266,6 +298,7 @@ class TrackhouseWorker:
         self.clickhouse = clickhouse
         self.timeout_ms = settings.session_timeout_seconds * 1000
         self.inserted = 0
+        self.tombstones = Tombstones()  # erased users: re-deliveries are dropped
         role = settings.worker_role
         use_fast_lz4()
         backoff.install()
@@ -315,7 +348,7 @@ class TrackhouseWorker:
             app.on_partitions_assigned.connect(self._forget_cached_states)
         app.timer(LAG_INTERVAL_SECONDS, name="trackhouse.lag")(self._report_lag)
         sinks = role != "process" and clickhouse is not None
-        if sinks and settings.anonymous_retention_days > 0:
+        if sinks:
             app.timer(settings.retention_check_seconds, on_leader=True, name="trackhouse.purge")(
                 self._purge_anonymous
             )
@@ -343,13 +376,14 @@ class TrackhouseWorker:
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(highwater - done, 0))
 
     async def _purge_anonymous(self) -> None:
-        """The anonymous-visitor retention, run by the group's leader only."""
-        from pipeline.privacy.retention import purge_anonymous
+        """The projects' retention policies, applied by the group's leader only."""
+        from pipeline.privacy.retention import Policy, apply_policies
 
         assert self.clickhouse is not None
+        default = Policy(self.settings.anonymous_retention_days, self.settings.retention_days)
         try:
             await asyncio.get_running_loop().run_in_executor(
-                None, purge_anonymous, self.clickhouse, self.settings.anonymous_retention_days
+                None, apply_policies, self.clickhouse, default
             )
         except Exception:
             log.exception("privacy.purge_failed")
@@ -372,6 +406,8 @@ class TrackhouseWorker:
 
     async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
         s, store, cache = self.settings, self.state.data, self.state_cache
+        await self._reload_tombstones()
+        tombstones, erased = self.tombstones, {}
         generation = cache.generation
         states: dict[bytes, VisitorState] = {}
         last_event: dict[bytes, EventT] = {}
@@ -388,6 +424,12 @@ class TrackhouseWorker:
                 stage, raw = "decode", None
                 try:
                     raw = decode_record(value, RawEvent)
+                    if tombstones.erased and tombstones.drops(
+                        raw.project_id, raw.visitor_id, raw.user_id, raw.received_at
+                    ):  # re-delivered after its user was erased: its state goes too
+                        erased[state_key(raw.project_id, raw.visitor_key)] = event
+                        metrics.EVENTS_ERASED.inc()
+                        continue
                     stage = "enrich"
                     enriched_event = self.enricher.enrich(raw)
                     stage = "sessionize"
@@ -430,6 +472,8 @@ class TrackhouseWorker:
         published = await self._published(publishing)
         await self._write_states(stream, states, last_event)  # only once the outputs are acked
         cache.put_all(states, generation)
+        if erased:
+            await self._forget_states(stream, erased, states)
         log.debug("worker.processed", records=len(events), dead=dead, published=published)
 
     async def _write_states(
@@ -451,6 +495,25 @@ class TrackhouseWorker:
         _put_in_store(stream, store, sends, last_event)
         for tp, offset in (await self._send_acked(sends)).items():
             store.set_persisted_offset(tp, offset)
+
+    async def _forget_states(
+        self, stream: faust.StreamT, erased: dict[bytes, EventT], written: dict[bytes, Any]
+    ) -> None:
+        """Delete the state of erased visitors met in this batch: from the store, and from the
+        changelog (a tombstone record, which compaction removes)."""
+        keys = {key: event for key, event in erased.items() if key not in written}
+        if not keys:
+            return
+        self.state_cache.invalidate()
+        for key, event in keys.items():
+            _use_partition_of(stream, event)
+            self.state.data.pop(key, None)  # the store only, not the changelog
+        changelog = self.state.changelog_topic.get_topic_name()
+        sends = [
+            OutRecord(changelog, key, None, None, event.message.partition)
+            for key, event in keys.items()
+        ]
+        await self._send_acked(sends)
 
     async def _start_publishing(self, sends: list[OutRecord]) -> _Publishing:
         """Hand ``sends`` to the producer; the worker goes on computing the next events
@@ -492,17 +555,56 @@ class TrackhouseWorker:
 
     # --- sink --------------------------------------------------------------------------------
 
+    async def _reload_tombstones(self) -> None:
+        """Re-read the erasure tombstones every ``erasure_reload_seconds`` (ClickHouse only);
+        a process worker then deletes the state of newly erased visitors it holds."""
+        every = self.settings.erasure_reload_seconds
+        if self.clickhouse is None or time.monotonic() - self.tombstones.loaded_at < every:
+            return
+        known = set(self.tombstones.erased)
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.tombstones.reload_every, self.clickhouse, every
+        )
+        new = self.tombstones.erased.keys() - known
+        if new and self.settings.worker_role != "sink":
+            await self._drop_erased_states(new)
+
+    async def _drop_erased_states(self, subjects: set[str]) -> None:
+        """Delete from the state store, and from its changelog (a tombstone record, removed by
+        compaction), every visitor state whose key is one of ``subjects`` (hashed state keys).
+        Runs when tombstones appear, not per event: it reads every key of the store."""
+        store = self.state.data
+        changelog = self.state.changelog_topic.get_topic_name()
+        dbs = getattr(store, "_dbs", None) if getattr(store, "use_rocksdict", False) else None
+        if dbs is not None:
+            stored = [(p, key) for p, db in list(dbs.items()) for key in db.keys()]  # noqa: SIM118
+        else:  # the memory store (tests)
+            stored = [(None, key) for key in list(getattr(store, "data", {}))]
+        doomed = [(p, key) for p, key in stored if hashlib.sha256(key).hexdigest() in subjects]
+        if not doomed:
+            return
+        self.state_cache.invalidate()
+        for partition, key in doomed:
+            if dbs is not None and partition is not None:
+                dbs[partition].delete(key)
+            else:
+                store.data.pop(key, None)
+        await self._send_acked([OutRecord(changelog, key, None, None, p) for p, key in doomed])
+        log.info("privacy.worker_states_dropped", states=len(doomed))
+
     async def _sink_agent(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(
             self.settings.sink_take_records, within=self.settings.sink_flush_seconds
         ):
             with _acked_only_when_done(events):
+                await self._reload_tombstones()
                 await self.sink_batch(self.decode_sink_batch(events))
 
     def decode_sink_batch(self, events: Sequence[EventT]) -> SinkBatch:
         s, batch = self.settings, SinkBatch()
         for event in events:
             message, value = event.message, event.value
+            marks = batch.marks() if self.tombstones.erased else None
             try:
                 headers = dict(message.headers or ())
                 if headers.get(RECORD_HEADER) == ENRICHED_BATCH:
@@ -524,6 +626,8 @@ class TrackhouseWorker:
                 # Only the process agent writes these topics; log and skip a foreign record.
                 batch.undecodable += 1
                 log.error("sink.undecodable", topic=message.topic, error=_reason(exc))
+            if marks is not None:  # written before an erasure: a re-delivery
+                batch.drop_erased(self.tombstones, marks, int(message.timestamp * 1000))
         return batch
 
     async def sink_batch(self, batch: SinkBatch) -> None:

@@ -175,7 +175,8 @@ def owner_main(
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
-    from pipeline.privacy.retention import RetentionJob
+    from pipeline.privacy.retention import Policy, RetentionJob
+    from pipeline.privacy.tombstones import Tombstones
     from pipeline.runtime.embedded import Processor
     from pipeline.runtime.spool import SpoolReader
     from pipeline.runtime.state_store import StateStore
@@ -194,14 +195,23 @@ def owner_main(
         with send_lock, contextlib.suppress(OSError):
             control.send(("inserted", offset))
 
-    processor = Processor(reader, store, clickhouse, settings, on_inserted=report_inserted)
+    processor = Processor(
+        reader,
+        store,
+        clickhouse,
+        settings,
+        on_inserted=report_inserted,
+        tombstones=Tombstones().load(clickhouse),
+    )
     threading.Thread(
         target=_serve_requests, args=(requests, clickhouse), name="storage-requests", daemon=True
     ).start()
     keep_collector_off_hot_path()
     processor.start()
     retention = RetentionJob(
-        clickhouse, settings.anonymous_retention_days, settings.retention_check_seconds
+        clickhouse,
+        Policy(settings.anonymous_retention_days, settings.retention_days),
+        settings.retention_check_seconds,
     )
     retention.start()
     with send_lock:

@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -87,6 +88,38 @@ class _Segments:
         while len(bases) > 1 and bases[1] <= offset:
             self._segment_path(bases.pop(0)).unlink(missing_ok=True)
         self._bases = bases
+
+    def redact(self, replace: Callable[[bytes], bytes | None]) -> int:
+        """Rewrite (while no process writes the spool) every record for which ``replace`` gives
+        a new payload of the same length, so offsets and checkpoints stay valid; each changed
+        segment is written to a new file, synced and renamed over the old one. Returns how many
+        records changed (erasure: the user's events leave the disk)."""
+        changed = 0
+        for base in self._scan_bases():
+            path = self._segment_path(base)
+            if not path.exists():
+                continue
+            data = bytearray(path.read_bytes())
+            pos, before = 0, changed
+            while pos + HEADER.size <= len(data):
+                length, _crc = HEADER.unpack_from(data, pos)
+                start, stop = pos + HEADER.size, pos + HEADER.size + length
+                if stop > len(data):
+                    break
+                new = replace(bytes(data[start:stop]))
+                if new is not None and len(new) == length:
+                    data[start:stop] = new
+                    HEADER.pack_into(data, pos, length, zlib.crc32(new))
+                    changed += 1
+                pos = stop
+            if changed > before:
+                temporary = path.with_suffix(".redacted")
+                with open(temporary, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(temporary, path)
+        return changed
 
 
 class Spool(_Segments):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import BottommostLevelCompaction, CompactOptions, Options, Rdict, WriteBatch
 
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
@@ -61,9 +61,18 @@ class StateStore:
         """Drop the stage state of these (project, visitor) keys (erasure)."""
         batch = WriteBatch(raw_mode=True)
         for key in keys:
-            batch.delete(b"s:" + key)
-            batch.delete(b"i:" + key)
+            for stored in (b"s:" + key, b"i:" + key):
+                if self._db.get(stored) is not None:  # a deletion marker holds the key too
+                    batch.delete(stored)
         self._db.write(batch)
+
+    def compact(self) -> None:
+        """Flush and rewrite every file, so deleted values leave the disk (erasure)."""
+        options = CompactOptions()
+        options.set_bottommost_level_compaction(BottommostLevelCompaction.force())
+        self._db.flush()
+        self._db.compact_range(None, None, options)
+        self._db.flush_wal(True)
 
     def close(self) -> None:
         self._db.close()

@@ -105,6 +105,8 @@ def test_topics_are_created_idempotently_with_their_settings(kafka):
     config = asyncio.run(changelog_config())
     assert config["cleanup.policy"] == "compact"
     assert config["segment.bytes"] == str(COMPACTED_SEGMENT_BYTES)
+    day_ms = str(24 * 3_600_000)  # an erased visitor's state leaves the changelog in ~a day
+    assert config["max.compaction.lag.ms"] == config["delete.retention.ms"] == day_ms
 
 
 def test_a_request_travels_as_one_record_per_partition_each_event_on_its_keys_partition(kafka):

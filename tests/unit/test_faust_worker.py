@@ -155,3 +155,42 @@ def test_the_worker_consumer_waits_at_most_300_ms_for_a_fetch(worker):
         return consumer._fetch_max_wait_ms
 
     assert asyncio.run(create()) == FETCH_MAX_WAIT_MS == 300  # Faust's own is 1,500
+
+
+def test_the_sink_drops_rows_of_users_erased_after_their_record_was_written(worker):
+    """A re-delivery (the consumer restarts from its committed offsets) of records written
+    before an erasure must not bring the user back; records written after it are new data."""
+    from pipeline.privacy.tombstones import Tombstones, user_subjects
+
+    s = worker.settings
+    erased_at = 10_000
+    worker.tombstones = Tombstones(dict.fromkeys(user_subjects("p", "u", ["v"]), erased_at))
+
+    def written(at: int, topic: str, value: bytes, headers=None) -> SimpleNamespace:
+        record = event(topic, value, headers)
+        record.message.timestamp = at / 1000
+        return record
+
+    session = Session("s1", "p", "v", 1, 2, events=1, version=1)
+    records = [
+        written(at, s.topic_enriched, encode_record(e), [(SESSION_HEADER, encode_record(session))])
+        for at, e in (
+            (erased_at - 1, enriched(project_id="p", visitor_id="v")),
+            (erased_at - 1, enriched(project_id="p", visitor_id="", user_id="u")),
+            (erased_at - 1, enriched(project_id="p", visitor_id="other")),
+            (erased_at + 1, enriched(project_id="p", visitor_id="v", event="after")),
+        )
+    ]
+    records += [
+        written(erased_at - 1, s.topic_identities, encode_record(IdentityLink("p", "v", "u", 3)),
+                [(RECORD_HEADER, LINK)]),
+        written(erased_at - 1, s.topic_identities, encode_record(UserUpdate("p", "u", 3)),
+                [(RECORD_HEADER, USER)]),
+    ]  # fmt: skip
+    batch = worker.decode_sink_batch(records)
+    assert [(e.visitor_id, e.event) for e in batch.events] == [
+        ("other", "clicked"),
+        ("v", "after"),
+    ]
+    assert batch.sessions == [session]  # only from the record written after the erasure
+    assert batch.links == [] and batch.users == []

@@ -264,3 +264,23 @@ def test_refusing_names_the_last_failure_until_records_are_stored_again(tmp_path
     faults.failing = set()
     assert attempt(spool, b"after")
     assert spool.refusing() == ""
+
+
+def test_redact_rewrites_records_in_place_and_keeps_offsets(tmp_path):
+    spool = Spool(tmp_path, segment_bytes=64)
+    _, middle = spool.append([b"keep-1", b"secret-user-1"])
+    _, end = spool.append([b"x" * 70, b"secret-user-2", b"keep-2"])  # rolls a segment
+    spool.close()
+    reader = SpoolReader(tmp_path, end)
+
+    def blank(payload: bytes) -> bytes | None:
+        return b"\x01" + bytes(len(payload) - 1) if b"secret" in payload else None
+
+    assert reader.redact(blank) == 2
+    records, offset = read_all(reader)
+    assert offset == end
+    assert records == [b"keep-1", b"\x01" + bytes(12), b"x" * 70, b"\x01" + bytes(12), b"keep-2"]
+    assert not any(b"secret" in p.read_bytes() for p in tmp_path.iterdir())
+    reopened = Spool(tmp_path)  # checksums were rewritten: nothing is cut as torn
+    assert reopened.end_offset == end
+    assert read_all(reopened, middle)[0][-1] == b"keep-2"
