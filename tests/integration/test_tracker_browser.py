@@ -511,6 +511,29 @@ def test_kitbase_typed_errors(embedded, site, tab):
     assert error["statusCode"] is None
     error = caught(tab, "th.track({channel: 'c'})")
     assert (error["name"], error["field"]) == ("ValidationError", "event")
+    # batched delivery reports the same typed errors to onError(error, events)
+    batched = {**options(embedded, project), "autoPageviews": False, "autoTrack": False}
+    reported = tab.evaluate(
+        """async (options) => {
+        const seen = [];
+        const onError = (e, events) =>
+            seen.push([e.name, e.statusCode ?? null, e.field ?? null, events.map((x) => x.event)]);
+        const wrong = trackhouse.createTracker({...options, key: 'th_wrong', onError});
+        wrong.track('queued');
+        const refused = await wrong.flush();
+        const right = trackhouse.createTracker({...options, onError});
+        right.track('fine');
+        right.track('y'.repeat(300));  // refused inside an accepted batch
+        const partly = await right.flush();
+        return {refused, partly, seen};
+    }""",
+        batched,
+    )
+    assert reported["refused"] is False and reported["partly"] is True
+    assert reported["seen"] == [
+        ["AuthenticationError", 401, None, ["queued"]],
+        ["ValidationError", None, "event", ["y" * 300]],
+    ]
     # init without a key is a ValidationError too (thrown at once)
     error = tab.evaluate(
         f"() => {{ try {{ trackhouse.init({{baseUrl: 'x'}}); }} catch (e) {{ "
