@@ -373,6 +373,7 @@ def test_es_module_with_timed_events_super_properties_revenue_and_prefix(embedde
     checkout = rows["app.Checkout Flow"]
     assert checkout["channel"] == "conversions"
     assert checkout["properties"]["items"] == 3 and checkout["properties"]["$duration"] >= 100
+    assert checkout["duration_ms"] == checkout["properties"]["$duration"]  # the typed column
     assert checkout["properties"]["app_version"] == "2.1.0"
     revenue = rows["app.revenue"]
     assert revenue["channel"] == "__analytics"
@@ -473,7 +474,13 @@ def test_kitbase_init_track_response_matches_the_stored_row(embedded, site, tab)
     assert (purchase["icon"], purchase["notify"]) == ("💰", True)
     assert purchase["description"] == "A customer just made a purchase"
     assert rows[answers["after"]["id"]]["event"] == "Plan Viewed"
-    assert rows[answers["revenue"]["id"]]["channel"] == "__analytics"
+    revenue = rows[answers["revenue"]["id"]]
+    assert revenue["channel"] == "__analytics"
+    assert (revenue["revenue_amount"], revenue["revenue_currency"], revenue["order_id"]) == (
+        5.0,
+        "EUR",
+        "o_9",
+    )
     # enriched (user agent, page context), one session, every row stitched to the user
     assert (purchase["browser"], purchase["os"], purchase["device_type"]) == (
         "Chrome",
@@ -511,6 +518,8 @@ def test_kitbase_typed_errors(embedded, site, tab):
     assert error["statusCode"] is None
     error = caught(tab, "th.track({channel: 'c'})")
     assert (error["name"], error["field"]) == ("ValidationError", "event")
+    error = caught(tab, "th.trackRevenue({amount: '5', currency: 'USD'})")
+    assert (error["name"], error["field"]) == ("ValidationError", "amount")
     # batched delivery reports the same typed errors to onError(error, events)
     batched = {**options(embedded, project), "autoPageviews": False, "autoTrack": False}
     reported = tab.evaluate(

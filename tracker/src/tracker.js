@@ -328,11 +328,12 @@ export function createTracker(options) {
       return fail(now, new ValidationError('trackhouse: track needs a channel', 'channel'));
     }
     const all = { ...superProps, ...props };
+    const event = { type: 'track', event: cfg.eventPrefix + name };
     if (timers[name] !== undefined) {
-      all.$duration = Math.round(performance.now() - timers[name]);
+      all.$duration = event.duration_ms = Math.round(performance.now() - timers[name]);
       delete timers[name];
     }
-    const event = { type: 'track', event: cfg.eventPrefix + name, properties: flat(all) };
+    event.properties = flat(all);
     for (const key of ['channel', 'user_id', 'icon', 'notify', 'description']) {
       if (o[key] !== undefined) event[key] = o[key];
     }
@@ -390,7 +391,13 @@ export function createTracker(options) {
   }
 
   function trackRevenue(r) {
-    const props = { ...(r.tags || {}), amount: r.amount, currency: r.currency };
+    if (typeof r.amount !== 'number') {
+      return fail(immediate, new ValidationError('trackhouse: amount must be a number', 'amount'));
+    }
+    if (!r.currency || typeof r.currency !== 'string') {
+      return fail(immediate, new ValidationError('trackhouse: currency is required', 'currency'));
+    }
+    const props = { ...(r.tags || {}), amount: r.amount, currency: r.currency.toUpperCase() };
     if (r.orderId !== undefined) props.orderId = r.orderId;
     if (r.productId !== undefined) props.productId = r.productId;
     return track(r.event || 'revenue', props, { channel: REVENUE_CHANNEL, user_id: r.user_id });
