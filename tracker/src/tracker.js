@@ -20,7 +20,7 @@ export {
   ValidationError,
 } from './errors.js';
 
-const VERSION = '0.2.0';
+const VERSION = '0.1.0';
 const COOKIE = 'th_vis';
 const USER_KEY = 'th_uid';
 const YEAR_SECONDS = 365 * 24 * 3600;
