@@ -3,7 +3,8 @@
 //
 // Kitbase's SDK API is covered too: init({sdkKey, baseUrl}) sends each track() at once and
 // resolves it to a TrackResponse {id, event, timestamp}, or rejects it with a typed error
-// (./errors.js). AnalyticsKit's captureEvent({data, fromUserID}) follows pipeline/sdk/analyticskit.py.
+// (./errors.js). AnalyticsKit's captureEvent({data, fromUserID}) follows the Python SDK's
+// rules (pipeline/sdk/analyticskit.py).
 //
 // Privacy: one first-party cookie (th_vis = "vis_<random>", 1 year, SameSite=Lax) holds the
 // visitor id; no fingerprinting. With respectDoNotTrack (default true) nothing is tracked and
@@ -41,7 +42,7 @@ const DEFAULTS = {
   retryBase: 1000,
   retryMax: 30000,
   cookieDomain: '',
-  timeout: 30000, // ms per request; past it: TimeoutError
+  timeout: 30000, // ms per request; past it: TimeoutError (0: no limit)
   onError: null, // (error, events) for batched events not delivered; default: console.warn
 };
 
@@ -185,7 +186,7 @@ export function createTracker(options) {
   // POST a JSON body; resolves to the decoded answer, rejects with a typed error.
   async function post(path, payload) {
     const abort = new AbortController();
-    const timeout = setTimeout(() => abort.abort(), cfg.timeout);
+    const timeout = cfg.timeout > 0 && setTimeout(() => abort.abort(), cfg.timeout); // 0: none
     const init = {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-API-Key': cfg.key },
