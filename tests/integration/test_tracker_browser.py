@@ -641,3 +641,21 @@ def test_kitbase_track_and_queued_events_are_delivered_on_page_hide(embedded, si
     # (the beacon outlives its page with HeadlessChrome's user agent, a bot: include bots)
     rows = wait_rows(embedded, project, 3, visitor_id=visitor, include_bots="true")
     assert sorted(r["event"] for r in rows) == ["Add to Cart", "Leaving", "pageview"]
+
+
+def test_a_batch_over_the_keepalive_quota_is_still_sent(embedded, site, tab):
+    """keepalive requests are capped at 64 KB: a bigger batch goes as a plain fetch."""
+    project = embedded.projects[1]
+    opts = options(embedded, project, batchSize=100, flushInterval=0, autoPageviews=False)
+    tab.goto(site.spa(embedded.url, opts))
+    visitor = tab.evaluate("th.getVisitorId()")
+    sent = tab.evaluate(
+        """async () => {
+        for (let i = 0; i < 99; i++) th.track('big', {i, blob: 'x'.repeat(1000)});
+        return await th.flush();
+    }"""
+    )
+    assert sent is True
+    assert len(tab.batch_requests[0].post_data) > 64 * 1024
+    rows = wait_rows(embedded, project, 99, visitor_id=visitor, limit=100)
+    assert sorted(r["properties"]["i"] for r in rows) == list(range(99))
