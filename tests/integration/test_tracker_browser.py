@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -52,7 +53,7 @@ window.addEventListener('popstate', () => {
 SCRIPT_LOADER = """<script src="%(edge)s/t.js"></script>
 <script>window.th = trackhouse.init(%(options)s);</script>"""
 MODULE_LOADER = """<script type="module">
-import * as trackhouse from '/tracker.mjs';
+import * as trackhouse from '/src/tracker.js';
 window.trackhouse = trackhouse;
 window.th = trackhouse.init(%(options)s);
 </script>"""
@@ -93,8 +94,9 @@ class Site:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 path = self.path.split("?")[0]
-                if path == "/tracker.mjs":
-                    body, kind = (TRACKER / "src" / "tracker.js").read_bytes(), "text/javascript"
+                source = TRACKER / "src" / path.removeprefix("/src/")
+                if path.startswith("/src/") and path.endswith(".js") and source.is_file():
+                    body, kind = source.read_bytes(), "text/javascript"  # the unbuilt module
                 elif path.startswith("/app"):
                     body, kind = site.pages["app"].encode(), "text/html"
                 elif path in site.pages:
@@ -371,6 +373,7 @@ def test_es_module_with_timed_events_super_properties_revenue_and_prefix(embedde
     checkout = rows["app.Checkout Flow"]
     assert checkout["channel"] == "conversions"
     assert checkout["properties"]["items"] == 3 and checkout["properties"]["$duration"] >= 100
+    assert checkout["duration_ms"] == checkout["properties"]["$duration"]  # the typed column
     assert checkout["properties"]["app_version"] == "2.1.0"
     revenue = rows["app.revenue"]
     assert revenue["channel"] == "__analytics"
@@ -390,3 +393,269 @@ def test_tracker_script_is_served_minified(embedded, built_tracker):
     assert script.status_code == 200
     assert script.content == (TRACKER / "dist" / "t.js").read_bytes()
     assert "dist/t.js" in built_tracker
+
+
+# --- Kitbase's SDK contract (init({sdkKey, baseUrl}), Promise<TrackResponse>, typed errors) ---
+
+ERROR_INFO = """(e) => ({
+    name: e.name, message: e.message, statusCode: e.statusCode ?? null, field: e.field ?? null,
+    response: e.response ?? null,
+    classes: ['KitbaseError', 'ApiError', 'AuthenticationError', 'ValidationError', 'TimeoutError']
+      .filter((c) => e instanceof trackhouse[c]),
+})"""
+
+
+def kitbase_options(embedded, project, **extra):
+    return {"sdkKey": project["write_key"], "baseUrl": embedded.url, **extra}
+
+
+def caught(page, call: str):
+    """Runs ``await <call>`` in the page; the rejection as plain data (None if it resolved)."""
+    return page.evaluate(
+        f"async () => {{ try {{ await {call}; return null; }} catch (e) {{ "
+        f"return ({ERROR_INFO})(e); }} }}"
+    )
+
+
+class SilentServer:
+    """Accepts connections and never answers (for TimeoutError)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.held:
+            conn.close()
+
+
+def test_kitbase_init_track_response_matches_the_stored_row(embedded, site, tab):
+    """init({sdkKey, baseUrl}) from another origin; track() resolves to the stored row's
+    {id, event, timestamp}; rows are enriched, sessionized and stitched to the user."""
+    project = embedded.projects[0]
+    user = f"u_{uuid.uuid4().hex}"
+    tab.goto(site.spa(embedded.url, kitbase_options(embedded, project)))
+    assert tab.evaluate("th.immediate") is True
+    visitor = tab.evaluate("th.getVisitorId()")
+    answers = tab.evaluate(
+        """async (user) => {
+        const before = await th.track({channel: 'payments', event: 'Purchase Completed',
+            tags: {amount: 99.99, currency: 'USD', plan: 'premium'}, icon: '💰', notify: true,
+            description: 'A customer just made a purchase'});
+        th.identify(user, {plan: 'pro'});
+        const after = await th.track({channel: 'users', event: 'Plan Viewed'});
+        const revenue = await th.trackRevenue({amount: 5, currency: 'EUR', orderId: 'o_9'});
+        await th.flush();
+        return {before, after, revenue};
+    }""",
+        user,
+    )
+    for answer in answers.values():
+        assert set(answer) == {"id", "event", "timestamp"}
+        assert answer["timestamp"].endswith("Z")
+        datetime.fromisoformat(answer["timestamp"])
+    assert answers["before"]["event"] == "Purchase Completed"
+
+    rows = {r["id"]: r for r in wait_rows(embedded, project, 5, visitor_id=visitor)}
+    purchase = rows[answers["before"]["id"]]  # the TrackResponse's id is the stored row's
+    assert purchase["event"] == "Purchase Completed" and purchase["channel"] == "payments"
+    assert purchase["timestamp"][:19] == answers["before"]["timestamp"][:19]
+    assert purchase["properties"] == {"amount": 99.99, "currency": "USD", "plan": "premium"}
+    assert (purchase["icon"], purchase["notify"]) == ("💰", True)
+    assert purchase["description"] == "A customer just made a purchase"
+    assert rows[answers["after"]["id"]]["event"] == "Plan Viewed"
+    revenue = rows[answers["revenue"]["id"]]
+    assert revenue["channel"] == "__analytics"
+    assert (revenue["revenue_amount"], revenue["revenue_currency"], revenue["order_id"]) == (
+        5.0,
+        "EUR",
+        "o_9",
+    )
+    # enriched (user agent, page context), one session, every row stitched to the user
+    assert (purchase["browser"], purchase["os"], purchase["device_type"]) == (
+        "Chrome",
+        "Linux",
+        "desktop",
+    )
+    assert purchase["path"] == "/app/" and purchase["url"] == site.url + "/app/"
+    assert (purchase["locale"], purchase["screen"]) == ("de-DE", "1440x900")
+    rows = wait_rows(embedded, project, 5, visitor_id=visitor, user_id=user)
+    events = {"pageview", "Purchase Completed", "identify", "Plan Viewed", "revenue"}
+    assert {r["event"] for r in rows} == events
+    assert len({r["session_id"] for r in rows}) == 1 and rows[0]["session_id"]
+
+
+def test_kitbase_typed_errors(embedded, site, tab):
+    project = embedded.projects[0]
+    tab.goto(site.spa(embedded.url, kitbase_options(embedded, project)))
+    # 401 -> AuthenticationError (an ApiError, a KitbaseError)
+    bad_key = kitbase_options(embedded, project, sdkKey="th_wrong", autoPageviews=False)
+    error = caught(
+        tab,
+        f"trackhouse.createTracker({json.dumps(bad_key)}).track({{channel: 'c', event: 'e'}})",
+    )
+    assert error["name"] == "AuthenticationError" and error["statusCode"] == 401
+    assert error["classes"] == ["KitbaseError", "ApiError", "AuthenticationError"]
+    assert error["response"]["error"]
+    # the server refuses a bad event -> ValidationError naming the field
+    error = caught(tab, "th.track({channel: 'c', event: 'x'.repeat(300)})")
+    assert error["name"] == "ValidationError" and error["statusCode"] == 422
+    assert error["field"] == "event"
+    assert error["classes"] == ["KitbaseError", "ApiError", "ValidationError"]
+    # refused before sending: Kitbase's TrackOptions need event and channel
+    error = caught(tab, "th.track({event: 'no channel'})")
+    assert (error["name"], error["field"]) == ("ValidationError", "channel")
+    assert error["statusCode"] is None
+    error = caught(tab, "th.track({channel: 'c'})")
+    assert (error["name"], error["field"]) == ("ValidationError", "event")
+    error = caught(tab, "th.trackRevenue({amount: '5', currency: 'USD'})")
+    assert (error["name"], error["field"]) == ("ValidationError", "amount")
+    # batched delivery reports the same typed errors to onError(error, events)
+    batched = {**options(embedded, project), "autoPageviews": False, "autoTrack": False}
+    reported = tab.evaluate(
+        """async (options) => {
+        const seen = [];
+        const onError = (e, events) =>
+            seen.push([e.name, e.statusCode ?? null, e.field ?? null, events.map((x) => x.event)]);
+        const wrong = trackhouse.createTracker({...options, key: 'th_wrong', onError});
+        wrong.track('queued');
+        const refused = await wrong.flush();
+        const right = trackhouse.createTracker({...options, onError});
+        right.track('fine');
+        right.track('y'.repeat(300));  // refused inside an accepted batch
+        const partly = await right.flush();
+        return {refused, partly, seen};
+    }""",
+        batched,
+    )
+    assert reported["refused"] is False and reported["partly"] is True
+    assert reported["seen"] == [
+        ["AuthenticationError", 401, None, ["queued"]],
+        ["ValidationError", None, "event", ["y" * 300]],
+    ]
+    # init without a key is a ValidationError too (thrown at once)
+    error = tab.evaluate(
+        f"() => {{ try {{ trackhouse.init({{baseUrl: 'x'}}); }} catch (e) {{ "
+        f"return ({ERROR_INFO})(e); }} }}"
+    )
+    assert (error["name"], error["field"]) == ("ValidationError", "sdkKey")
+
+
+def test_kitbase_timeout_error_against_a_server_that_never_answers(embedded, site, tab):
+    silent = SilentServer()
+    try:
+        options = {"sdkKey": "th_any", "baseUrl": silent.url, "timeout": 700}
+        tab.goto(site.spa(embedded.url, {**options, "autoPageviews": False}))  # t.js: the edge
+        started = time.monotonic()
+        error = caught(tab, "th.track({channel: 'c', event: 'never answered'})")
+        elapsed = time.monotonic() - started
+    finally:
+        silent.close()
+    assert error["name"] == "TimeoutError" and "700 ms" in error["message"]
+    assert error["classes"] == ["KitbaseError", "TimeoutError"]
+    assert 0.6 < elapsed < 10
+    assert silent.held  # the request reached the socket
+
+
+def test_capture_event_follows_the_analyticskit_rules(embedded, site, tab):
+    from pipeline.sdk.analyticskit import to_track_kwargs
+
+    project = embedded.projects[1]
+    user = f"u_{uuid.uuid4().hex}"
+    tab.goto(site.spa(embedded.url, kitbase_options(embedded, project), module=True))
+    tab.wait_for_function("window.th !== undefined")
+    visitor = tab.evaluate("th.getVisitorId()")
+    captured = [
+        ({"eventType": "error", "id": "payment_failed", "source": "iap",
+          "longDescription": "Card declined"}, user),
+        ({"eventType": "info", "id": "fetch_all_users", "source": "db"}, None),
+        ({"eventType": "success", "id": "login", "source": "auth", "relevancy": "low"}, user),
+    ]  # fmt: skip
+    answers = tab.evaluate(
+        """async (calls) => {
+        const out = [];
+        for (const [data, fromUserID] of calls) {
+            out.push(await th.captureEvent({data, fromUserID: fromUserID || undefined}));
+        }
+        return out;
+    }""",
+        captured,
+    )
+    rows = {r["id"]: r for r in wait_rows(embedded, project, 4, visitor_id=visitor)}
+    for (data, from_user), answer in zip(captured, answers, strict=True):
+        expected = to_track_kwargs(data, from_user)  # the Python SDK's rules
+        row = rows[answer["id"]]
+        assert row["event"] == answer["event"] == expected["event"]
+        assert row["channel"] == expected["channel"]
+        assert row["properties"] == expected["properties"]
+        assert row["notify"] == expected["notify"]
+        assert row["description"] == (expected["description"] or "")
+        # fromUserID links this visitor to the user: its other events are stitched to it too
+        assert row["user_id"] == user
+    # bad data is refused before sending, with the field
+    for data, field in [
+        ({"eventType": "warn", "id": "x", "source": "db"}, "eventType"),
+        ({"eventType": "info", "source": "db"}, "id"),
+        ({"eventType": "info", "id": "x"}, "source"),
+        ({"eventType": "info", "id": "x", "source": "db", "relevancy": "urgent"}, "relevancy"),
+    ]:
+        error = caught(tab, f"th.captureEvent({{data: {json.dumps(data)}}})")
+        assert (error["name"], error["field"]) == ("ValidationError", field)
+    # the batching tracker has captureEvent too (resolves to the queued message id)
+    batched = {**options(embedded, project), "autoPageviews": False, "autoTrack": False}
+    message_id = tab.evaluate(
+        f"""async () => {{
+        const t = trackhouse.createTracker({json.dumps(batched)});
+        const data = {{eventType: 'error', id: 'queued', source: 'x'}};
+        const id = await t.captureEvent({{data}});
+        await t.flush();
+        return id;
+    }}"""
+    )
+    assert message_id.startswith("msg_")
+    [row] = wait_rows(embedded, project, 1, visitor_id=visitor, event="error_queued")
+    assert (row["channel"], row["notify"], row["properties"]["relevancy"]) == ("x", True, "high")
+
+
+def test_kitbase_track_and_queued_events_are_delivered_on_page_hide(embedded, site, tab):
+    """A track() still in flight and the queued events (a declarative click) reach the edge
+    when the page goes away: the fetch is keepalive, the queue leaves by sendBeacon."""
+    project = embedded.projects[1]
+    options = kitbase_options(embedded, project, flushInterval=60000)
+    tab.goto(site.spa(embedded.url, options))
+    visitor = tab.evaluate("th.getVisitorId()")
+    tab.click("#buy")  # queued (declarative events are batched)
+    tab.evaluate("() => { th.track({channel: 'nav', event: 'Leaving'}); }")  # not awaited
+    assert tab.batch_requests == []  # nothing queued was sent yet (flushInterval: 60 s)
+    tab.goto(site.url + "/other")
+    # (the beacon outlives its page with HeadlessChrome's user agent, a bot: include bots)
+    rows = wait_rows(embedded, project, 3, visitor_id=visitor, include_bots="true")
+    assert sorted(r["event"] for r in rows) == ["Add to Cart", "Leaving", "pageview"]
+
+
+def test_a_batch_over_the_keepalive_quota_is_still_sent(embedded, site, tab):
+    """keepalive requests are capped at 64 KB: a bigger batch goes as a plain fetch."""
+    project = embedded.projects[1]
+    opts = options(embedded, project, batchSize=100, flushInterval=0, autoPageviews=False)
+    tab.goto(site.spa(embedded.url, opts))
+    visitor = tab.evaluate("th.getVisitorId()")
+    sent = tab.evaluate(
+        """async () => {
+        for (let i = 0; i < 99; i++) th.track('big', {i, blob: 'x'.repeat(1000)});
+        return await th.flush();
+    }"""
+    )
+    assert sent is True
+    assert len(tab.batch_requests[0].post_data) > 64 * 1024
+    rows = wait_rows(embedded, project, 99, visitor_id=visitor, limit=100)
+    assert sorted(r["properties"]["i"] for r in rows) == list(range(99))

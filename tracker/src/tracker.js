@@ -1,9 +1,25 @@
 // Trackhouse browser tracker. No runtime dependencies; an ES module (createTracker, and a
 // default tracker behind init/track/...) and, built by build.mjs, the /t.js script.
 //
+// Kitbase's SDK API is covered too: init({sdkKey, baseUrl}) sends each track() at once and
+// resolves it to a TrackResponse {id, event, timestamp}, or rejects it with a typed error
+// (./errors.js). AnalyticsKit's captureEvent({data, fromUserID}) follows the Python SDK's
+// rules (pipeline/sdk/analyticskit.py).
+//
 // Privacy: one first-party cookie (th_vis = "vis_<random>", 1 year, SameSite=Lax) holds the
 // visitor id; no fingerprinting. With respectDoNotTrack (default true) nothing is tracked and
 // no cookie is set when the browser sends Do-Not-Track or Global Privacy Control.
+
+import { KitbaseError, TimeoutError, ValidationError, errorFor } from './errors.js';
+
+export {
+  KitbaseError,
+  KitbaseError as TrackhouseError,
+  TimeoutError,
+  ApiError,
+  AuthenticationError,
+  ValidationError,
+} from './errors.js';
 
 const VERSION = '0.1.0';
 const COOKIE = 'th_vis';
@@ -11,6 +27,8 @@ const USER_KEY = 'th_uid';
 const YEAR_SECONDS = 365 * 24 * 3600;
 const BEACON_LIMIT = 60000; // sendBeacon/keepalive payloads are capped at 64 KB
 const REVENUE_CHANNEL = '__analytics';
+const EVENT_TYPES = ['info', 'error', 'success']; // AnalyticsKit
+const RELEVANCIES = ['low', 'medium', 'high'];
 
 const DEFAULTS = {
   host: '',
@@ -24,6 +42,8 @@ const DEFAULTS = {
   retryBase: 1000,
   retryMax: 30000,
   cookieDomain: '',
+  timeout: 30000, // ms per request; past it: TimeoutError (0: no limit)
+  onError: null, // (error, events) for batched events not delivered; default: console.warn
 };
 
 function randomHex() {
@@ -64,12 +84,23 @@ export function privacySignal() {
   return n.globalPrivacyControl === true || n.doNotTrack === '1' || window.doNotTrack === '1';
 }
 
+// A failed call: thrown at once by the batching API, a rejected promise by the immediate one.
+function fail(immediate, error) {
+  if (immediate) return Promise.reject(error);
+  throw error;
+}
+
 export function createTracker(options) {
   const cfg = { ...DEFAULTS, ...options };
-  if (!cfg.key) throw new Error('trackhouse: init needs a key');
-  cfg.host = (cfg.host || '').replace(/\/+$/, '');
+  // Kitbase's names: sdkKey for key, baseUrl for host
+  cfg.key = cfg.key || cfg.sdkKey;
+  cfg.host = (cfg.host || cfg.baseUrl || '').replace(/\/+$/, '');
+  if (!cfg.key) throw new ValidationError('trackhouse: init needs a key (sdkKey)', 'sdkKey');
+  // immediate: each track() is its own POST /v1/events (Kitbase's contract); default with sdkKey
+  const immediate = cfg.immediate === undefined ? !!cfg.sdkKey && !options.key : !!cfg.immediate;
   const disabled = cfg.respectDoNotTrack && privacySignal();
   const endpoint = cfg.host + '/v1/batch';
+  const pending = new Set(); // immediate sends in flight (flush() waits for them too)
 
   let queue = [];
   let inflight = Promise.resolve();
@@ -113,14 +144,18 @@ export function createTracker(options) {
     };
   }
 
-  function enqueue(event) {
-    if (disabled) return null;
+  function stamp(event) {
     event.visitor_id = visitor();
     if (userId && !event.user_id) event.user_id = userId;
     event.timestamp = Date.now();
     event.message_id = 'msg_' + randomHex();
     event.context = context();
-    queue.push(event);
+    return event;
+  }
+
+  function enqueue(event) {
+    if (disabled) return null;
+    queue.push(stamp(event));
     if (queue.length >= cfg.batchSize) flush();
     else if (!timer && cfg.flushInterval > 0) timer = setTimeout(flush, cfg.flushInterval);
     return event.message_id;
@@ -139,34 +174,93 @@ export function createTracker(options) {
     return true;
   }
 
-  async function send(batch) {
-    let response;
+  function report(error, events) {
     try {
-      response = await fetch(endpoint, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-API-Key': cfg.key },
-        body: JSON.stringify({ events: batch }),
-        keepalive: true,
-        credentials: 'omit',
-      });
+      if (cfg.onError) cfg.onError(error, events);
+      else console.warn('trackhouse: ' + events.length + ' event(s) not delivered: ' + error.message);
     } catch (_) {
-      response = null; // network error: retried
+      // a throwing handler must not stop delivery
     }
-    if (response && response.ok) {
-      attempt = 0;
-      return true;
-    }
-    const status = response ? response.status : 0;
-    if (status && status < 500 && status !== 429) {
-      console.warn('trackhouse: events refused (' + status + ')'); // 4xx: never retried
-      return false;
-    }
-    const after = response ? parseFloat(response.headers.get('Retry-After') || '') : NaN;
-    if (retryLater(after)) queue = batch.concat(queue);
-    return false;
   }
 
-  // Send what is queued; the promise settles when this attempt is done (true: all sent).
+  // POST a JSON body; resolves to the decoded answer, rejects with a typed error.
+  async function post(path, payload) {
+    const abort = new AbortController();
+    const timeout = cfg.timeout > 0 && setTimeout(() => abort.abort(), cfg.timeout); // 0: none
+    const init = {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-API-Key': cfg.key },
+      body: payload,
+      keepalive: payload.length < BEACON_LIMIT, // outlives the page (64 KB quota)
+      credentials: 'omit',
+      signal: abort.signal,
+    };
+    try {
+      let response;
+      try {
+        response = await fetch(cfg.host + path, init);
+      } catch (e) {
+        if (abort.signal.aborted || !init.keepalive) throw e;
+        init.keepalive = false; // over the browser's keepalive quota: send it plainly
+        response = await fetch(cfg.host + path, init);
+      }
+      const text = await response.text();
+      let body = text;
+      try {
+        body = JSON.parse(text);
+      } catch (_) {
+        // not JSON: the error keeps the text
+      }
+      if (response.ok) return body;
+      const error = errorFor(response.status, body);
+      error.retryAfter = parseFloat(response.headers.get('Retry-After') || '');
+      throw error;
+    } catch (e) {
+      if (e instanceof KitbaseError) throw e;
+      throw abort.signal.aborted
+        ? new TimeoutError('trackhouse: no answer within ' + cfg.timeout + ' ms')
+        : new KitbaseError('trackhouse: network error: ' + e.message);
+    } finally {
+      clearTimeout(timeout);
+    }
+  }
+
+  async function send(batch) {
+    try {
+      const answer = await post('/v1/batch', JSON.stringify({ events: batch }));
+      attempt = 0;
+      for (const e of (answer && answer.errors) || []) {
+        report(new ValidationError(e.message, e.field, undefined, e), [batch[e.index]]);
+      }
+      return true;
+    } catch (error) {
+      const status = error.statusCode || 0;
+      if (status && status < 500 && status !== 429) report(error, batch); // 4xx: never retried
+      else if (retryLater(error.retryAfter)) queue = batch.concat(queue);
+      else report(error, batch);
+      return false;
+    }
+  }
+
+  // Kitbase's track(): one POST /v1/events, resolved to {id, event, timestamp} (the stored row's
+  // id) or rejected with a typed error; not retried (the caller decides, as with Kitbase).
+  function direct(event) {
+    const sent = post('/v1/events', JSON.stringify(event)).then((a) => ({
+      id: a.id,
+      event: a.event,
+      timestamp: a.timestamp,
+    }));
+    const settled = sent.then(
+      () => true,
+      () => false
+    );
+    pending.add(settled);
+    settled.then(() => pending.delete(settled));
+    return sent;
+  }
+
+  // Send what is queued; the promise settles when this attempt and the immediate sends in
+  // flight are done (true: all sent).
   function flush() {
     clearTimeout(timer);
     timer = 0;
@@ -181,7 +275,7 @@ export function createTracker(options) {
       }
       return ok;
     });
-    return inflight;
+    return Promise.all([inflight, ...pending]).then((all) => all.every(Boolean));
   }
 
   // Page hide: hand everything queued to the browser (sendBeacon survives the unload). Beacons
@@ -212,30 +306,76 @@ export function createTracker(options) {
     lastUrl = location.href;
   }
 
-  // track(name, properties?, options?) or Kitbase's track({event, channel, tags, ...})
+  // track(name, properties?, options?) or Kitbase's track({event, channel, tags, ...}).
+  // Batching: queued, returns the message id. Immediate: a Promise<TrackResponse>.
   function track(name, properties, options) {
+    return record(name, properties, options, immediate);
+  }
+
+  // Declarative and internal events are always queued (nobody awaits them).
+  function record(name, properties, options, now) {
     let o = options || {};
     let props = properties;
-    if (name && typeof name === 'object') {
+    const kitbase = name && typeof name === 'object';
+    if (kitbase) {
       o = name;
       props = name.tags || name.properties;
       name = name.event;
     }
-    if (!name) throw new Error('trackhouse: track needs an event name');
+    if (!name || typeof name !== 'string') {
+      return fail(now, new ValidationError('trackhouse: track needs an event name', 'event'));
+    }
+    if (kitbase && now && !o.channel) {
+      return fail(now, new ValidationError('trackhouse: track needs a channel', 'channel'));
+    }
     const all = { ...superProps, ...props };
+    const event = { type: 'track', event: cfg.eventPrefix + name };
     if (timers[name] !== undefined) {
-      all.$duration = Math.round(performance.now() - timers[name]);
+      all.$duration = event.duration_ms = Math.round(performance.now() - timers[name]);
       delete timers[name];
     }
-    const event = { type: 'track', event: cfg.eventPrefix + name, properties: flat(all) };
+    event.properties = flat(all);
     for (const key of ['channel', 'user_id', 'icon', 'notify', 'description']) {
       if (o[key] !== undefined) event[key] = o[key];
     }
-    return enqueue(event);
+    if (!now) return enqueue(event);
+    return disabled ? Promise.resolve(null) : direct(stamp(event));
+  }
+
+  // AnalyticsKit: {eventType, id, source, longDescription?, relevancy?} is recorded as the event
+  // "<eventType>_<id>" on channel <source> with properties {eventType, source, relevancy};
+  // relevancy defaults to medium (high for errors) and high ones are flagged notify.
+  async function captureEvent({ data, fromUserID } = {}) {
+    const d = data || {};
+    const type = d.eventType;
+    if (!EVENT_TYPES.includes(type)) {
+      throw new ValidationError('eventType must be one of ' + EVENT_TYPES.join(', '), 'eventType');
+    }
+    if (!d.id || typeof d.id !== 'string') {
+      throw new ValidationError('id is required (snake_case, e.g. fetch_all_users)', 'id');
+    }
+    const source = d.source;
+    if (!source || typeof source !== 'string') {
+      throw new ValidationError('source is required (e.g. general, auth, db)', 'source');
+    }
+    const relevancy = d.relevancy || (type === 'error' ? 'high' : 'medium');
+    if (!RELEVANCIES.includes(relevancy)) {
+      throw new ValidationError('relevancy must be one of ' + RELEVANCIES.join(', '), 'relevancy');
+    }
+    return track(
+      type + '_' + d.id,
+      { eventType: type, source, relevancy },
+      {
+        channel: source,
+        description: d.longDescription,
+        notify: relevancy === 'high' || undefined,
+        user_id: fromUserID || undefined,
+      }
+    );
   }
 
   function identify(id, traits) {
-    if (!id) throw new Error('trackhouse: identify needs a user id');
+    if (!id) throw new ValidationError('trackhouse: identify needs a user id', 'user_id');
     userId = String(id);
     storage('set', USER_KEY, userId);
     const result = enqueue({ type: 'identify', user_id: userId, traits: traits || {} });
@@ -252,7 +392,13 @@ export function createTracker(options) {
   }
 
   function trackRevenue(r) {
-    const props = { ...(r.tags || {}), amount: r.amount, currency: r.currency };
+    if (typeof r.amount !== 'number') {
+      return fail(immediate, new ValidationError('trackhouse: amount must be a number', 'amount'));
+    }
+    if (!r.currency || typeof r.currency !== 'string') {
+      return fail(immediate, new ValidationError('trackhouse: currency is required', 'currency'));
+    }
+    const props = { ...(r.tags || {}), amount: r.amount, currency: r.currency.toUpperCase() };
     if (r.orderId !== undefined) props.orderId = r.orderId;
     if (r.productId !== undefined) props.productId = r.productId;
     return track(r.event || 'revenue', props, { channel: REVENUE_CHANNEL, user_id: r.user_id });
@@ -265,7 +411,7 @@ export function createTracker(options) {
       const el = e.target && e.target.closest && e.target.closest('[data-kb-track-click]');
       if (el) {
         const channel = el.getAttribute('data-kb-click-channel') || undefined;
-        track(el.getAttribute('data-kb-track-click'), {}, { channel });
+        record(el.getAttribute('data-kb-track-click'), {}, { channel });
       }
     };
     document.addEventListener('click', onClick, true);
@@ -286,7 +432,7 @@ export function createTracker(options) {
               const target = entry.target;
               io.unobserve(target);
               const channel = target.getAttribute('data-kb-visibility-channel') || undefined;
-              track(target.getAttribute('data-kb-track-visibility'), {}, { channel });
+              record(target.getAttribute('data-kb-track-visibility'), {}, { channel });
             }
           },
           { threshold: t }
@@ -347,6 +493,7 @@ export function createTracker(options) {
 
   return {
     version: VERSION,
+    immediate,
     get enabled() {
       return !disabled;
     },
@@ -356,6 +503,7 @@ export function createTracker(options) {
     reset,
     flush,
     trackRevenue,
+    captureEvent,
     timeEvent: (name) => {
       timers[name] = performance.now();
     },
@@ -399,7 +547,7 @@ export function init(options) {
 
 function call(method) {
   return (...args) => {
-    if (!current) throw new Error('trackhouse: call init({key, host}) first');
+    if (!current) throw new KitbaseError('trackhouse: call init({sdkKey, baseUrl}) first');
     return current[method](...args);
   };
 }
@@ -410,6 +558,7 @@ export const identify = call('identify');
 export const reset = call('reset');
 export const flush = call('flush');
 export const trackRevenue = call('trackRevenue');
+export const captureEvent = call('captureEvent');
 export const timeEvent = call('timeEvent');
 export const cancelTimeEvent = call('cancelTimeEvent');
 export const getTimedEvents = call('getTimedEvents');
