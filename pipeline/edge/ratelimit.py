@@ -1,4 +1,4 @@
-"""Per-project token buckets: each accepted event takes a token; an empty bucket means ``429``."""
+"""Token buckets (one per API key): each accepted event takes a token; empty means ``429``."""
 
 from __future__ import annotations
 
@@ -33,3 +33,12 @@ class TokenBuckets:
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         return wait
+
+    def give_back(self, key: str, tokens: int) -> None:
+        """Return tokens taken for events that were not accepted after all (up to ``burst``)."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            if key in self._buckets:
+                level, at = self._buckets[key]
+                self._buckets[key] = (min(self.burst, level + tokens), at)

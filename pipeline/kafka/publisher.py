@@ -66,13 +66,20 @@ class KafkaPublisher:
             raise PublishUnavailableError("the Kafka producer is not started")
         return self._producer
 
-    async def ready(self) -> bool:
-        """A broker answers a fresh metadata request (within 2 s) that lists the raw topic."""
+    async def readiness(self) -> str:
+        """'' when a broker answers a fresh metadata request (within 2 s) that lists the raw
+        topic; else why not."""
         try:
             cluster = await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2.0)
-        except (KafkaError, TimeoutError):
-            return False
-        return bool(cluster.brokers()) and self.topic in cluster.topics()
+        except TimeoutError:
+            return "no Kafka broker answered within 2 s"
+        except KafkaError as exc:
+            return f"Kafka: {type(exc).__name__}"
+        if not cluster.brokers():
+            return "no Kafka broker is reachable"
+        if self.topic not in cluster.topics():
+            return f"the topic {self.topic} does not exist"
+        return ""
 
     async def _send_all(self, events: list[RawEvent]) -> None:
         """One record per partition (``envelope.pack_raw``), each event on its key's partition."""
