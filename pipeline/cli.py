@@ -99,15 +99,15 @@ def _serve_http(app: Any, settings: Settings) -> None:
         clickhouse=settings.clickhouse_dsn.split("@")[-1],
         kafka=settings.kafka_bootstrap or None,
     )
+    from pipeline.edge.http_server import uvicorn_options
+
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
-        access_log=False,  # it would log client IPs
-        log_config=None,
         loop="uvloop",
-        http="httptools",
         timeout_graceful_shutdown=30,
+        **uvicorn_options(settings),
     )
 
 
@@ -207,7 +207,7 @@ def worker(
             if publisher:
                 await publisher[0].stop()
 
-        services.append(HttpApi.service(settings.host, settings.port, start_http, stop_http))
+        services.append(HttpApi.service(settings, start_http, stop_http))
     log.info(
         "worker.start",
         app_id=settings.faust_app_id,

@@ -16,11 +16,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
 from pipeline.edge import admin, browser, dialects
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
+from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import segment
 from pipeline.edge.errors import ApiError
 from pipeline.edge.health import Probe
@@ -106,6 +108,11 @@ def create_app(
         log.error("edge.storage_unavailable", reason=str(exc))
         error = ApiError(503, "unavailable", "storage did not answer; retry later")
         return _error_response(error, {"Retry-After": "5"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        log.info("edge.client_disconnected")  # e.g. its body did not arrive in time
+        return Response(status_code=400)  # never delivered
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
@@ -230,7 +237,8 @@ def create_app(
         text = await run_in_threadpool(services.metrics_text)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    browser.install(app, services.settings.cors_origins)
+    browser.install(app)
+    app.add_middleware(RouteCors, origins=services.settings.cors_origins)
     admin.install(app, edge)
     dialects.install(app, edge)
 
