@@ -25,7 +25,7 @@ class TokenBuckets:
             level, at = self._buckets.pop(key, (self.burst, now))
             level = min(self.burst, level + (now - at) * self.rate)
             wait = 0.0
-            if tokens <= level:
+            if tokens <= level or level >= self.burst:  # above the burst: when full, in debt
                 level -= tokens
             else:
                 wait = (min(tokens, self.burst) - level) / self.rate

@@ -167,7 +167,8 @@ class StorageOwner:
             self.inserted_offset = max(self.inserted_offset, offset)
 
     def _send(self) -> None:
-        """Tell the child the newest durable spool end when it moved, else ping it."""
+        """Tell the child the newest durable spool end when it moved; ping it every
+        ``HEARTBEAT_SECONDS`` (it answers with how far it has inserted)."""
         sent_end, pinged_at = self._spool_end, 0.0
         while not self._stopping:
             self._wake.wait(HEARTBEAT_SECONDS)
