@@ -44,10 +44,10 @@ def _lock_data_dir(settings: Settings) -> FileLock:
     return lock
 
 
-def _clickhouse(settings: Settings):
+def _clickhouse(settings: Settings, read_timeout: float | None = None):
     from pipeline.sink.clickhouse import ClickHouse
 
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database, read_timeout)
     clickhouse.migrate()
     return clickhouse
 
@@ -301,7 +301,7 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
             "TRACKHOUSE_CLICKHOUSE_URL (with the embedded engine, `trackhouse worker` serves "
             "the HTTP API)"
         )
-    clickhouse = _clickhouse(settings)
+    clickhouse = _clickhouse(settings, read_timeout=settings.storage_timeout_seconds)
     publisher = KafkaPublisher(settings)
     app = create_app(
         EdgeServices(settings, ProjectRegistry(clickhouse), publisher, clickhouse),

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import structlog
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
@@ -104,7 +105,8 @@ def create_app(
         return _error_response(error, {"Retry-After": "5"})
 
     @app.exception_handler(OwnerError)
-    async def _storage_unavailable(_request: Request, exc: OwnerError) -> ORJSONResponse:
+    @app.exception_handler(OperationalError)  # a ClickHouse server unreachable or too slow
+    async def _storage_unavailable(_request: Request, exc: Exception) -> ORJSONResponse:
         log.error("edge.storage_unavailable", reason=str(exc))
         error = ApiError(503, "unavailable", "storage did not answer; retry later")
         return _error_response(error, {"Retry-After": "5"})
