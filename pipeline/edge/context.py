@@ -21,7 +21,7 @@ from pipeline.edge import browser
 from pipeline.edge.client import api_key, client_ip, parse_networks
 from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
 from pipeline.edge.ingest import Limits
-from pipeline.edge.publisher import Publisher
+from pipeline.edge.publisher import Publisher, PublishUnavailableError
 from pipeline.edge.query import EventQuery, total_from_page
 from pipeline.edge.ratelimit import TokenBuckets
 from pipeline.registry.projects import Principal, ProjectRegistry
@@ -141,7 +141,7 @@ class Edge:
         records = self.normalized(events, info)
         try:
             await self.services.publisher.publish(records)
-        except BaseException:
+        except PublishUnavailableError:  # not accepted: not charged
             self._buckets.give_back(bucket, len(events))
             raise
         metrics.EVENTS_ACCEPTED.inc(len(records))
