@@ -176,3 +176,17 @@ def test_read_and_admin_routes_allow_only_configured_origins(server, path, metho
         headers={"Origin": "https://shop.test", "X-API-Key": server.project["secret_key"]},
     )
     assert read.status_code == 200 and "access-control-allow-origin" not in read.headers
+
+
+def test_large_bodies_and_idle_kept_alive_connections_are_not_cut_off(server):
+    key = server.project["write_key"]
+    time.sleep(BURST / RATE)  # full bucket
+    padding = {"a": "p" * 4500, "b": "q" * 4500}
+    events = [{"event": "big", "visitor_id": "v", "properties": padding}] * 40
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": key}) as client:
+        big = client.post("/v1/batch", json={"events": events})  # ~360 KB, head and body at once
+        assert big.status_code == 202, big.text
+        time.sleep(1.5)  # longer than the header timeout, shorter than keep-alive
+        again = client.get("/healthz")
+        assert again.status_code == 200
+        assert client.get("/healthz").status_code == 200
