@@ -94,9 +94,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._timer = None
         if self.transport.is_closing():
             return
-        answering = not self._in_head and self.cycle is not None and self.cycle.response_started
-        if answering:  # the app answered before the body was in: nothing more to say
-            self.transport.close()
+        cycle = self.cycle
+        if self._in_head and cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False  # pipelined: close once the answer in progress is sent
+        elif not self._in_head and cycle is not None and cycle.response_started:
+            self.transport.close()  # answered before the body was in: nothing more to say
         else:
             what = "headers" if self._in_head else "body"
             self._refuse(408, f"request {what} not received in time")
