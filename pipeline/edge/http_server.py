@@ -140,6 +140,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": guarded_protocol(settings),
         "proxy_headers": False,  # X-Forwarded-For only from TRACKHOUSE_TRUSTED_PROXIES
+        # each request starts from an empty context: a pipelined request's task would otherwise
+        # inherit the previous one's (its API key, the rate limit's bucket: see Edge.accept)
+        "reset_contextvars": True,
         "access_log": False,  # it would log client IPs
         "log_config": None,
     }
