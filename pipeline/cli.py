@@ -44,10 +44,10 @@ def _lock_data_dir(settings: Settings) -> FileLock:
     return lock
 
 
-def _clickhouse(settings: Settings):
+def _clickhouse(settings: Settings, read_timeout: float | None = None):
     from pipeline.sink.clickhouse import ClickHouse
 
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database, read_timeout)
     clickhouse.migrate()
     return clickhouse
 
@@ -99,15 +99,15 @@ def _serve_http(app: Any, settings: Settings) -> None:
         clickhouse=settings.clickhouse_dsn.split("@")[-1],
         kafka=settings.kafka_bootstrap or None,
     )
+    from pipeline.edge.http_server import uvicorn_options
+
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
-        access_log=False,  # it would log client IPs
-        log_config=None,
         loop="uvloop",
-        http="httptools",
         timeout_graceful_shutdown=30,
+        **uvicorn_options(settings),
     )
 
 
@@ -209,7 +209,7 @@ def worker(
             if publisher:
                 await publisher[0].stop()
 
-        services.append(HttpApi.service(settings.host, settings.port, start_http, stop_http))
+        services.append(HttpApi.service(settings, start_http, stop_http))
     log.info(
         "worker.start",
         app_id=settings.faust_app_id,
@@ -303,7 +303,7 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
             "TRACKHOUSE_CLICKHOUSE_URL (with the embedded engine, `trackhouse worker` serves "
             "the HTTP API)"
         )
-    clickhouse = _clickhouse(settings)
+    clickhouse = _clickhouse(settings, read_timeout=settings.storage_timeout_seconds)
     publisher = KafkaPublisher(settings)
     app = create_app(
         EdgeServices(settings, ProjectRegistry(clickhouse), publisher, clickhouse),

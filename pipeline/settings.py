@@ -40,8 +40,20 @@ class Settings(BaseSettings):
         " key per process (set one shared value when several edges serve one site).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["*"],
-        description="Comma-separated browser origins allowed by CORS ('*' = any; '' = none).",
+        default_factory=list,
+        description="Comma-separated browser origins allowed by CORS on the read and admin "
+        "routes ('*' = any; '' = none). Ingest routes allow any origin.",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        description="A request's line and headers must arrive within this (408, then close).",
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0,
+        description="A request's body must arrive within this after its headers (408).",
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024, description="Request line + headers larger than this get 431."
     )
 
     # Storage
@@ -171,6 +183,16 @@ class Settings(BaseSettings):
         default=1.5,
         description="Age of the oldest accepted event not yet in ClickHouse past which the edge "
         "answers 503 (bounds POST -> row latency under overload).",
+    )
+    storage_timeout_seconds: float = Field(
+        default=30.0,
+        description="The edge waits at most this for the storage process to answer a read, "
+        "a key refresh or an admin call (then 503).",
+    )
+    storage_stall_seconds: float = Field(
+        default=1.0,
+        description="The storage process answers a heartbeat every 0.2 s; past this without "
+        "an answer the edge answers 503 to writes and /readyz reports it.",
     )
     max_backlog_bytes: int = Field(
         default=64 * 1024 * 1024,

@@ -3,6 +3,7 @@ publisher (the embedded spool, or Kafka); reads go to ClickHouse."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -10,20 +11,25 @@ from typing import Any
 
 import orjson
 import structlog
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
 from pipeline.edge import admin, browser, dialects
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
+from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import segment
 from pipeline.edge.errors import ApiError
+from pipeline.edge.health import Probe
 from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
 from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.runtime.owner import OwnerError
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
 from schemas.export import inlined_schema
 
@@ -98,6 +104,18 @@ def create_app(
         error = ApiError(503, "unavailable", "events cannot be stored right now; retry later")
         return _error_response(error, {"Retry-After": "5"})
 
+    @app.exception_handler(OwnerError)
+    @app.exception_handler(OperationalError)  # a ClickHouse server unreachable or too slow
+    async def _storage_unavailable(_request: Request, exc: Exception) -> ORJSONResponse:
+        log.error("edge.storage_unavailable", reason=str(exc))
+        error = ApiError(503, "unavailable", "storage did not answer; retry later")
+        return _error_response(error, {"Retry-After": "5"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:
+        log.info("edge.client_disconnected")  # e.g. its body did not arrive in time
+        return Response(status_code=400)  # never delivered
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
         return _error_response(ApiError(exc.status_code, "http_error", str(exc.detail)))
@@ -118,7 +136,6 @@ def create_app(
         """Accept one event."""
         project_id = edge.authenticate(request)
         browser.require_json(request.headers)
-        edge.throttle(project_id, 1)
         body = await edge.read_body(request, limits.max_event_bytes, "the event")
         event = parse_single(body, limits)
         [raw] = await edge.accept([event], edge.request_info(request, project_id))
@@ -141,7 +158,6 @@ def create_app(
         browser.require_json(request.headers)
         body = await edge.read_body(request, limits.max_batch_bytes, "the batch")
         items = parse_batch(body, limits)
-        edge.throttle(project_id, len(items))
         good = [item.event for item in items if item.event is not None]
         await edge.accept(good, edge.request_info(request, project_id))
         errors = [_batch_error(item) for item in items if item.error is not None]
@@ -199,36 +215,35 @@ def create_app(
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
-        """Liveness: the process answers."""
+        """Liveness: the process answers (nothing else is asked)."""
         return {"status": "ok"}
 
-    def clickhouse_answers() -> bool:
-        try:
-            services.clickhouse.query("SELECT 1")
-        except Exception as exc:  # any failure means "not ready"; the reason is logged
-            log.warning("edge.clickhouse_unreachable", error=str(exc))
-            return False
-        return True
+    clickhouse_probe = Probe("ClickHouse", lambda: services.clickhouse.query("SELECT 1"))
 
     @app.get("/readyz")
     async def readyz() -> ORJSONResponse:
-        """Readiness: ClickHouse answers and the publisher (spool or Kafka) can take events."""
-        checks = {
-            "clickhouse": await run_in_threadpool(clickhouse_answers),
-            "publisher": await services.publisher.ready(),
-        }
-        ready = all(checks.values())
-        return ORJSONResponse(
-            {"status": "ready" if ready else "unavailable", "checks": checks},
-            status_code=200 if ready else 503,
+        """Readiness: ClickHouse answers ``SELECT 1`` within 1 s and the publisher (spool or
+        Kafka) can take events; when not, ``reasons`` says why."""
+        clickhouse, publisher = await asyncio.gather(
+            clickhouse_probe(), services.publisher.readiness()
         )
+        reasons = {"clickhouse": clickhouse, "publisher": publisher}
+        body: dict[str, Any] = {
+            "status": "unavailable" if any(reasons.values()) else "ready",
+            "checks": {name: not why for name, why in reasons.items()},
+        }
+        if any(reasons.values()):
+            body["reasons"] = {name: why for name, why in reasons.items() if why}
+            log.warning("edge.not_ready", **body["reasons"])
+        return ORJSONResponse(body, status_code=503 if any(reasons.values()) else 200)
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
         text = await run_in_threadpool(services.metrics_text)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
-    browser.install(app, services.settings.cors_origins)
+    browser.install(app)
+    app.add_middleware(RouteCors, origins=services.settings.cors_origins)
     admin.install(app, edge)
     dialects.install(app, edge)
 

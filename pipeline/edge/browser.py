@@ -7,8 +7,7 @@
 - ``require_json``: the native API refuses media types other than JSON/text/plain with 415.
 - ``beacon_key``: ``navigator.sendBeacon`` cannot set headers, so ``POST /v1/batch`` also takes
   the write key as a ``?key=`` query parameter (headers win when both are present).
-- ``install``: CORS for browser origins (``TRACKHOUSE_CORS_ORIGINS``, default ``*``; no
-  cookies are used, so no credentials) and ``GET /t.js``, the minified browser tracker.
+- ``install``: ``GET /t.js``, the minified browser tracker (CORS is ``pipeline.edge.cors``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import Response
-from starlette.middleware.cors import CORSMiddleware
 
 from pipeline.edge.errors import ApiError, payload_too_large
 
@@ -67,17 +65,7 @@ def beacon_key(query: Mapping[str, str]) -> str | None:
     return key or None
 
 
-def install(app: FastAPI, cors_origins: list[str]) -> None:
-    if cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Content-Encoding", "X-API-Key", "Authorization"],
-            expose_headers=["Retry-After"],
-            max_age=86400,
-        )
-
+def install(app: FastAPI) -> None:
     @app.get("/t.js", include_in_schema=False)
     async def tracker_js() -> Response:
         """The browser tracker (``tracker/``, built by ``npm run build``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from pipeline.edge import browser
 from pipeline.edge.client import api_key, client_ip, parse_networks
 from pipeline.edge.errors import ApiError, payload_too_large, rate_limited
 from pipeline.edge.ingest import Limits
-from pipeline.edge.publisher import Publisher
+from pipeline.edge.publisher import Publisher, PublishUnavailableError
 from pipeline.edge.query import EventQuery, total_from_page
 from pipeline.edge.ratelimit import TokenBuckets
 from pipeline.registry.projects import Principal, ProjectRegistry
@@ -41,6 +42,9 @@ class EdgeServices:
 
 
 UNAUTHORIZED = "missing or unknown API key (X-API-Key)"
+# The API key the current request authenticated with (each request runs in its own task, so
+# its own context): the rate limit's bucket.
+_request_key: ContextVar[str] = ContextVar("trackhouse_request_key", default="")
 EVENT_ORDER = "timestamp DESC, event_id"  # newest first; the id keeps pages stable
 
 
@@ -59,6 +63,7 @@ class Edge:
             settings.rate_limit_events_per_second, settings.rate_limit_burst_events
         )
         self._future_ms = settings.future_tolerance_seconds * 1000
+        services.registry.start_refreshing()
 
     # --- who is asking -------------------------------------------------------------------------
 
@@ -67,6 +72,7 @@ class Edge:
         principal = self.services.registry.authenticate(key)
         if principal is None:
             raise ApiError(401, "unauthorized", message)
+        _request_key.set(key or "")
         return principal
 
     def authenticate(self, request: Request, key: str | None = None, beacon: bool = False) -> str:
@@ -86,11 +92,9 @@ class Edge:
             )
         return principal.project_id
 
-    def throttle(self, project_id: str, events: int) -> None:
-        """429 ``rate_limited`` (with Retry-After) when the project is over its rate."""
-        wait = self._buckets.take(project_id, events)
-        if wait:
-            raise rate_limited(wait)
+    def _bucket(self, project_id: str) -> str:
+        """The request's API key; a request without one (a tracking code) uses its project's."""
+        return _request_key.get() or f"project:{project_id}"
 
     def request_info(self, request: Request, project_id: str) -> RequestInfo:
         peer = request.client.host if request.client else None
@@ -123,11 +127,23 @@ class Edge:
 
     async def accept(self, events: list[NativeEvent], info: RequestInfo) -> list[RawEvent]:
         """Normalize and publish; returns the raw records (ids, timestamps) once they are
-        durable (spool fsync / Kafka acks). Raises ``PublishUnavailableError`` (503)."""
+        durable (spool fsync / Kafka acks). Raises ``PublishUnavailableError`` (503).
+
+        The events (all valid) are charged to the request key's rate limit first: 429
+        ``rate_limited`` with Retry-After when it is spent. Refused events cost nothing, so
+        one key's junk cannot starve another key of the same project."""
         if not events:
             return []
+        bucket = self._bucket(info.project_id)
+        wait = self._buckets.take(bucket, len(events))
+        if wait:
+            raise rate_limited(wait)
         records = self.normalized(events, info)
-        await self.services.publisher.publish(records)
+        try:
+            await self.services.publisher.publish(records)
+        except PublishUnavailableError:  # not accepted: not charged
+            self._buckets.give_back(bucket, len(events))
+            raise
         metrics.EVENTS_ACCEPTED.inc(len(records))
         return records
 

@@ -18,5 +18,6 @@ class Publisher(Protocol):
         The embedded runtime enriches first (so the IP never reaches its disk); the Kafka
         publisher sends the raw records to ``events.raw``."""
 
-    async def ready(self) -> bool:
-        """Whether events handed over now would be accepted (for ``/readyz``)."""
+    async def readiness(self) -> str:
+        """Why events handed over now would be refused ('' when they would be accepted; for
+        ``/readyz``)."""

@@ -1,4 +1,4 @@
-"""Per-project token buckets: each accepted event takes a token; an empty bucket means ``429``."""
+"""Token buckets (one per API key): each accepted event takes a token; empty means ``429``."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class TokenBuckets:
             level, at = self._buckets.pop(key, (self.burst, now))
             level = min(self.burst, level + (now - at) * self.rate)
             wait = 0.0
-            if tokens <= level:
+            if tokens <= level or level >= self.burst:  # above the burst: when full, in debt
                 level -= tokens
             else:
                 wait = (min(tokens, self.burst) - level) / self.rate
@@ -33,3 +33,12 @@ class TokenBuckets:
             if len(self._buckets) > self.max_keys:
                 self._buckets.popitem(last=False)
         return wait
+
+    def give_back(self, key: str, tokens: int) -> None:
+        """Return tokens taken for events that were not accepted after all (up to ``burst``)."""
+        if self.rate <= 0:
+            return
+        with self._lock:
+            if key in self._buckets:
+                level, at = self._buckets[key]
+                self._buckets[key] = (min(self.burst, level + tokens), at)

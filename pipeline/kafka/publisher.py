@@ -140,15 +140,26 @@ class KafkaPublisher:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def ready(self) -> bool:
-        """A usable producer (renewed first if stale) and a broker that answers a fresh
-        metadata request (within 2 s) listing the raw topic."""
+    async def readiness(self) -> str:
+        """'' when the producer is usable (renewed first if stale) and a broker answers a fresh
+        metadata request (within 2 s) that lists the raw topic; else why not."""
         try:
             producer = await self._fresh()
+        except PublishUnavailableError:
+            return "the Kafka producer failed and no new one could start yet"
+        try:
             cluster = await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
-        except (KafkaError, TimeoutError, PublishUnavailableError):
-            return False
-        return bool(cluster.brokers()) and self.topic in cluster.topics() and not self._is_stale()
+        except TimeoutError:
+            return "no Kafka broker answered within 2 s"
+        except KafkaError as exc:
+            return f"Kafka: {type(exc).__name__}"
+        if not cluster.brokers():
+            return "no Kafka broker is reachable"
+        if self.topic not in cluster.topics():
+            return f"the topic {self.topic} does not exist"
+        if self._is_stale():
+            return "the Kafka producer failed a publish and is being renewed"
+        return ""
 
     async def _send_all(self, producer: AIOKafkaProducer, events: list[RawEvent]) -> None:
         """One record per partition (``envelope.pack_raw``), each event on its key's partition."""

@@ -19,8 +19,8 @@ import structlog
 from pipeline.sink.rows import Block
 
 log = structlog.get_logger(__name__)
-RELOAD_AT_MOST_EVERY_SECONDS = 5.0
-RELOAD_EVERY_SECONDS = 30.0  # so a key revoked by another process stops working soon
+REFRESH_EVERY_SECONDS = 10.0  # so a key revoked by another process stops working soon
+REFRESH_AT_MOST_EVERY_SECONDS = 1.0  # an unknown key asks for a refresh; a flood of them too
 KeyKind = Literal["write", "secret"]
 KEY_PREFIXES: dict[str, str] = {"write": "thw_", "secret": "ths_"}
 COLUMNS = ("key_hash", "project_id", "name", "key_kind", "key_prefix", "created_at", "revoked")
@@ -67,14 +67,20 @@ def new_key(kind: KeyKind) -> str:
 
 
 class ProjectRegistry:
-    """Resolves API keys to projects; keys are cached in memory, re-read on a miss (at most
-    every 5 s) and every 30 s."""
+    """Resolves API keys to projects from memory: a lookup never waits for ClickHouse.
+
+    Once ``start_refreshing`` runs, a background thread re-reads the keys every 10 s, and soon
+    after an unknown key was asked for (at most once a second), so keys issued or revoked by
+    another process take effect; keys issued or revoked here take effect at once."""
 
     def __init__(self, clickhouse: Any) -> None:
         self.clickhouse = clickhouse
         self._keys: dict[str, Principal] = {}
         self._lock = threading.Lock()
-        self._loaded_at = 0.0
+        # Changes made here, kept until a reload that started after them has run.
+        self._changes: list[tuple[float, str, Principal | None]] = []
+        self._refresh = threading.Event()
+        self._refresher: threading.Thread | None = None
         self.reload()
 
     @property
@@ -82,13 +88,41 @@ class ProjectRegistry:
         return f"{self.clickhouse.database}.projects"
 
     def reload(self) -> None:
+        started = time.monotonic()
         _, rows = self.clickhouse.query(
             f"SELECT key_hash, project_id, key_kind FROM {self._table} FINAL WHERE NOT revoked"
         )
         keys = {digest: Principal(project, kind) for digest, project, kind in rows}
         with self._lock:
+            # a change made while the query ran may be missing from its answer: apply it again
+            self._changes = [change for change in self._changes if change[0] >= started]
+            for _at, digest, principal in self._changes:
+                _apply(keys, digest, principal)
             self._keys = keys
-            self._loaded_at = time.monotonic()
+
+    def start_refreshing(self) -> None:
+        """Keep the keys fresh in a background thread (the edge calls this; the CLI does not)."""
+        if self._refresher is None:
+            self._refresher = threading.Thread(
+                target=self._refresh_forever, name="keys-refresh", daemon=True
+            )
+            self._refresher.start()
+
+    def _refresh_forever(self) -> None:
+        while True:
+            self._refresh.wait(REFRESH_EVERY_SECONDS - REFRESH_AT_MOST_EVERY_SECONDS)
+            self._refresh.clear()
+            try:
+                self.reload()
+            except Exception as exc:  # storage stalled or down: keep serving the keys we have
+                log.warning("keys.refresh_failed", error=str(exc))
+            time.sleep(REFRESH_AT_MOST_EVERY_SECONDS)
+
+    def _changed(self, digest: str, principal: Principal | None) -> None:
+        """A key issued (``principal``) or revoked (None) here, after it was written."""
+        with self._lock:
+            _apply(self._keys, digest, principal)
+            self._changes.append((time.monotonic(), digest, principal))
 
     def _write(self, keys: list[KeyInfo]) -> None:
         columns = [list(values) for values in zip(*(_row(k) for k in keys), strict=True)]
@@ -108,8 +142,7 @@ class ProjectRegistry:
         now_ms = int(time.time() * 1000)
         info = KeyInfo(hash_key(key), project_id, name, kind, key[:SHOWN_PREFIX], now_ms, False)
         self._write([info])
-        with self._lock:
-            self._keys[info.key_hash] = Principal(project_id, kind)
+        self._changed(info.key_hash, Principal(project_id, kind))
         log.info("key.issued", project_id=project_id, kind=kind, prefix=info.prefix)
         return key
 
@@ -130,9 +163,8 @@ class ProjectRegistry:
         ]
         if matches:
             self._write([_revoked(k) for k in matches])
-            with self._lock:
-                for k in matches:
-                    self._keys.pop(k.key_hash, None)
+            for k in matches:
+                self._changed(k.key_hash, None)
             log.info("key.revoked", prefixes=[k.prefix for k in matches])
         return matches
 
@@ -146,9 +178,8 @@ class ProjectRegistry:
         key = self.issue_key(project_id, name, kind)
         if active:
             self._write([_revoked(k) for k in active])
-            with self._lock:
-                for k in active:
-                    self._keys.pop(k.key_hash, None)
+            for k in active:
+                self._changed(k.key_hash, None)
         return key, active
 
     def count(self) -> int:
@@ -156,16 +187,21 @@ class ProjectRegistry:
             return len({p.project_id for p in self._keys.values()})
 
     def authenticate(self, key: str | None) -> Principal | None:
-        """Who ``key`` speaks for, or None when it is missing, unknown or revoked."""
+        """Who ``key`` speaks for, or None when it is missing, unknown or revoked (from
+        memory; an unknown key asks the background thread for a refresh)."""
         if not key:
             return None
-        digest = hash_key(key)
-        age = time.monotonic() - self._loaded_at
-        principal = self._keys.get(digest)
-        if age > RELOAD_EVERY_SECONDS or (principal is None and age > RELOAD_AT_MOST_EVERY_SECONDS):
-            self.reload()
-            principal = self._keys.get(digest)
+        principal = self._keys.get(hash_key(key))
+        if principal is None:
+            self._refresh.set()
         return principal
+
+
+def _apply(keys: dict[str, Principal], digest: str, principal: Principal | None) -> None:
+    if principal is None:
+        keys.pop(digest, None)
+    else:
+        keys[digest] = principal
 
 
 def _row(k: KeyInfo) -> tuple[Any, ...]:

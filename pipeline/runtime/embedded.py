@@ -401,13 +401,14 @@ class EmbeddedRuntime:
 
     async def publish(self, raws: list[RawEvent]) -> None:
         """Enrich (resolving geo, dropping the IP) and persist durably; returns once the events
-        survive a crash. Refused (503) while the storage process is behind — more than
-        ``max_backlog_seconds`` since the oldest event it has not stored was accepted, or more
-        than ``max_backlog_bytes`` of spool — so POST → row latency stays bounded under overload."""
-        behind = self._behind()
-        if behind:
+        survive a crash. Refused (503) while the storage process does not answer (stalled for
+        ``storage_stall_seconds``) or is behind — more than ``max_backlog_seconds`` since the
+        oldest event it has not stored was accepted, or more than ``max_backlog_bytes`` of
+        spool — so POST → row latency stays bounded under overload."""
+        refused = self._refusal()
+        if refused:
             metrics.EVENTS_SHED.inc(len(raws))
-            raise PublishUnavailableError(f"the pipeline is {behind} behind; retry later")
+            raise PublishUnavailableError(refused)
         accepted_at = self.backlog.now()
         records = [enrich_or_dead_letter(self.enricher, raw) for raw in raws]
         try:
@@ -418,18 +419,23 @@ class EmbeddedRuntime:
         self.backlog.appended(end, accepted_at)
         self.owner.advance(end)
 
-    async def ready(self) -> bool:
-        return self.owner.alive and not self._behind() and not self.spool.refusing()
+    async def readiness(self) -> str:
+        """'' when ready; else why not (the storage process, the backlog, or a spool that
+        refuses appends — publish keeps trying the spool, so it notices recovery)."""
+        return self._refusal() or self.spool.refusing()
 
-    def _behind(self) -> str:
+    def _refusal(self) -> str:
         """Why the edge should shed load now ('' when it should not)."""
+        unavailable = self.owner.unavailable()
+        if unavailable:
+            return unavailable
         inserted = self.owner.inserted_offset
         seconds = self.backlog.seconds_behind(inserted)
         if seconds > self.settings.max_backlog_seconds:
-            return f"{seconds:.1f} s"
+            return f"the pipeline is {seconds:.1f} s behind; retry later"
         backlog = self.spool.end_offset - inserted
         if backlog > self.settings.max_backlog_bytes:
-            return f"{backlog} bytes"
+            return f"the pipeline is {backlog} bytes behind; retry later"
         return ""
 
     def stop(self) -> None:

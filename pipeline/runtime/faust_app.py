@@ -694,14 +694,17 @@ class HttpApi:
 
     @staticmethod
     def service(
-        host: str,
-        port: int,
+        settings: Settings,
         on_start: Callable[[], Awaitable[Any]],
         on_stop: Callable[[], Awaitable[None]],
     ) -> Any:
         """``on_start`` runs in the worker's loop and returns the ASGI app to serve."""
         import mode
         import uvicorn
+
+        from pipeline.edge.http_server import uvicorn_options
+
+        host, port = settings.host, settings.port
 
         class _Server(uvicorn.Server):
             @contextlib.contextmanager
@@ -718,10 +721,9 @@ class HttpApi:
                     asgi,
                     host=host,
                     port=port,
-                    access_log=False,
-                    log_config=None,
                     lifespan="off",
                     timeout_graceful_shutdown=10,
+                    **uvicorn_options(settings),
                 )
                 self.server = _Server(config)
                 self.task = asyncio.ensure_future(self.server.serve())

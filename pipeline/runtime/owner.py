@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -31,35 +32,72 @@ from pipeline.sink.rows import Block
 log = structlog.get_logger(__name__)
 PR_SET_PDEATHSIG = 1
 READY_TIMEOUT_SECONDS = 120.0
+HEARTBEAT_SECONDS = 0.2
+METRICS_TIMEOUT_SECONDS = 5.0
 
 
 class OwnerError(RuntimeError):
     """The storage owner failed a request, or is gone."""
 
 
-class RemoteClickHouse:
-    """The parts of ``ClickHouse`` the edge uses, answered by the storage owner process."""
+class OwnerTimeoutError(OwnerError):
+    """The storage owner did not answer in time (stalled or busy)."""
 
-    def __init__(self, connection: Connection, database: str) -> None:
+
+class RemoteClickHouse:
+    """The parts of ``ClickHouse`` the edge uses, answered by the storage owner process.
+
+    One request is in flight at a time (the child answers in order). Every call has a deadline:
+    the lock, and the answer, are waited for at most ``timeout`` seconds. A call that times out
+    leaves its answer owed: the next call first reads (and drops) it, matched by request id, so
+    a late answer never reaches the wrong caller, and no second request is queued behind a
+    stalled one (the pipe cannot fill up)."""
+
+    def __init__(self, connection: Connection, database: str, timeout: float = 30.0) -> None:
         self.database = database
+        self.timeout = timeout
         self._connection = connection
         self._lock = threading.Lock()
+        self._last_id = 0
+        self._owed: int | None = None  # the request whose answer has not been read yet
 
-    def _call(self, *request: Any) -> Any:
-        with self._lock:
-            try:
-                self._connection.send(request)
-                status, value = self._connection.recv()
-            except (EOFError, OSError) as exc:
-                raise OwnerError("the storage process is gone") from exc
+    def _call(self, *request: Any, timeout: float | None = None) -> Any:
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        if not self._lock.acquire(timeout=timeout):
+            raise OwnerTimeoutError(f"the storage process is busy (waited {timeout:g} s)")
+        try:
+            if self._owed is not None:
+                self._answer(self._owed, deadline, timeout)
+            self._last_id += 1
+            self._owed = self._last_id
+            self._connection.send((self._last_id, *request))
+            status, value = self._answer(self._last_id, deadline, timeout)
+        except (EOFError, OSError) as exc:
+            raise OwnerError("the storage process is gone") from exc
+        finally:
+            self._lock.release()
         if status == "error":
             raise OwnerError(value)
         return value
 
+    def _answer(self, request_id: int, deadline: float, timeout: float) -> tuple[str, Any]:
+        """The answer to ``request_id`` (earlier ones are dropped); raises on the deadline."""
+        while True:
+            if not self._connection.poll(max(0.0, deadline - time.monotonic())):
+                raise OwnerTimeoutError(f"the storage process did not answer within {timeout:g} s")
+            answered, status, value = self._connection.recv()
+            if answered == request_id:
+                self._owed = None
+                return status, value
+
     def query(
-        self, sql: str, parameters: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        timeout: float | None = None,
     ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
-        return self._call("query", sql, parameters)
+        return self._call("query", sql, parameters, timeout=timeout)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call("command", sql, parameters)
@@ -68,30 +106,43 @@ class RemoteClickHouse:
         self._call("insert", block)
 
     def metrics_text(self) -> bytes:
-        return self._call("metrics")
+        return self._call("metrics", timeout=METRICS_TIMEOUT_SECONDS)
 
 
 class StorageOwner:
-    """Parent-side handle: starts the child, reports durable spool offsets, stops it."""
+    """Parent-side handle: starts the child, reports durable spool offsets, stops it.
+
+    After start one thread writes the control pipe (the newest durable spool end, and a ping
+    every ``HEARTBEAT_SECONDS``), so a stalled child never blocks the event loop; another reads
+    the child's answers. The child is *stalled* when it has not answered for
+    ``storage_stall_seconds``."""
 
     def __init__(self, settings: Settings) -> None:
         context = multiprocessing.get_context("spawn")
         self._control, child_control = context.Pipe()
         requests, child_requests = context.Pipe()
-        self.clickhouse = RemoteClickHouse(requests, settings.clickhouse_database)
+        self.clickhouse = RemoteClickHouse(
+            requests, settings.clickhouse_database, settings.storage_timeout_seconds
+        )
         self._process = context.Process(
             target=owner_main,
             args=(settings.model_dump(), os.getpid(), child_control, child_requests),
             name="trackhouse-storage",
             daemon=False,
         )
+        self.stall_seconds = settings.storage_stall_seconds
         self._stopping = False
         self._exited = threading.Event()
+        self._wake = threading.Event()
+        self._send_lock = threading.Lock()
+        self._spool_end = 0
+        self._answered_at = time.monotonic()
         self.inserted_offset = 0
 
     def start(self, spool_end: int) -> None:
         """Start the child and wait until ClickHouse is migrated and the processor runs."""
         self._process.start()
+        self._spool_end = spool_end
         self._control.send(("end", spool_end))
         if not self._control.poll(READY_TIMEOUT_SECONDS):
             raise OwnerError("the storage process did not start")
@@ -99,17 +150,42 @@ class StorageOwner:
             _ready, self.inserted_offset = self._control.recv()
         except EOFError:
             raise OwnerError("the storage process failed to start (see its log)") from None
+        self._answered_at = time.monotonic()
         threading.Thread(target=self._watch, name="storage-watch", daemon=True).start()
         threading.Thread(target=self._listen, name="storage-listen", daemon=True).start()
+        threading.Thread(target=self._send, name="storage-control", daemon=True).start()
 
     def _listen(self) -> None:
-        """Follow how far the storage process has inserted (the edge sheds load past a limit)."""
+        """Follow how far the storage process has inserted (the edge sheds load past a limit)
+        and when it last answered."""
         while True:
             try:
                 _kind, offset = self._control.recv()
             except (EOFError, OSError):
                 return
+            self._answered_at = time.monotonic()
             self.inserted_offset = max(self.inserted_offset, offset)
+
+    def _send(self) -> None:
+        """Tell the child the newest durable spool end when it moved; ping it every
+        ``HEARTBEAT_SECONDS`` (it answers with how far it has inserted)."""
+        sent_end, pinged_at = self._spool_end, 0.0
+        while not self._stopping:
+            self._wake.wait(HEARTBEAT_SECONDS)
+            self._wake.clear()
+            with self._send_lock:
+                if self._stopping:
+                    return
+                try:
+                    end = self._spool_end
+                    if end != sent_end:
+                        self._control.send(("end", end))
+                        sent_end = end
+                    if time.monotonic() - pinged_at >= HEARTBEAT_SECONDS:
+                        self._control.send(("ping",))
+                        pinged_at = time.monotonic()
+                except OSError:
+                    return
 
     def _watch(self) -> None:
         """Without its storage process the edge cannot keep its promises: exit (accepted events
@@ -124,18 +200,41 @@ class StorageOwner:
     def alive(self) -> bool:
         return not self._exited.is_set()
 
+    @property
+    def silent_seconds(self) -> float:
+        """Seconds since the storage process last answered."""
+        return time.monotonic() - self._answered_at
+
+    def unavailable(self) -> str:
+        """Why the storage process cannot be relied on now ('' when it can)."""
+        if not self.alive:
+            return "the storage process is gone"
+        silent = self.silent_seconds
+        if silent > self.stall_seconds:
+            return f"the storage process has not answered for {silent:.1f} s"
+        return ""
+
     def advance(self, spool_end: int) -> None:
-        """Everything below ``spool_end`` is durable: the processor may read it."""
-        self._control.send(("end", spool_end))
+        """Everything below ``spool_end`` is durable: the processor may read it (sent by the
+        control thread, so this never blocks)."""
+        self._spool_end = spool_end
+        self._wake.set()
 
     def metrics_text(self) -> bytes:
         return metrics.edge_text() + self.clickhouse.metrics_text()
 
     def stop(self, timeout: float = 120.0) -> None:
         """Drain: the child processes what is durable, flushes, checkpoints and exits."""
+        locked = self._send_lock.acquire(timeout=10.0)
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._control.send(("stop",))
+        self._wake.set()
+        try:
+            with contextlib.suppress(OSError):
+                self._control.send(("end", self._spool_end))
+                self._control.send(("stop",))
+        finally:
+            if locked:
+                self._send_lock.release()
         if not self._exited.wait(timeout):
             log.error("storage.stop_timeout")
             self._process.kill()
@@ -160,14 +259,14 @@ def _serve_requests(connection: Connection, clickhouse: Any) -> None:
     }
     while True:
         try:
-            kind, *args = connection.recv()
+            request_id, kind, *args = connection.recv()
         except (EOFError, OSError):
             return
         try:
-            connection.send(("ok", handlers[kind](*args)))
+            connection.send((request_id, "ok", handlers[kind](*args)))
         except Exception as exc:  # the parent turns it into an API error
             log.warning("storage.request_failed", kind=kind, error=str(exc))
-            connection.send(("error", f"{type(exc).__name__}: {exc}"))
+            connection.send((request_id, "error", f"{type(exc).__name__}: {exc}"))
 
 
 def owner_main(
@@ -191,9 +290,9 @@ def owner_main(
     store = StateStore(settings.state_dir)
     send_lock = threading.Lock()
 
-    def report_inserted(offset: int) -> None:
+    def report_inserted(offset: int, kind: str = "inserted") -> None:
         with send_lock, contextlib.suppress(OSError):
-            control.send(("inserted", offset))
+            control.send((kind, offset))
 
     processor = Processor(
         reader,
@@ -223,6 +322,9 @@ def owner_main(
             break
         if message[0] == "stop":
             break
+        if message[0] == "ping":  # the edge's heartbeat: it sheds load while we do not answer
+            report_inserted(processor.inserted_offset, "pong")
+            continue
         reader.advance(message[1])
     retention.stop()
     processor.stop()

@@ -100,14 +100,19 @@ class ClickHouse:
     (clickhouse-connect's Native format); a test checks both give the same rows.
     """
 
-    def __init__(self, dsn: str, database: str) -> None:
+    def __init__(self, dsn: str, database: str, read_timeout: float | None = None) -> None:
         self.dsn = dsn
         self.database = database
         self.reads_local_files = dsn.startswith("chdb://")
         self._lock = threading.Lock()
         self._client: Client = clickhouse_connect.get_client(dsn=dsn)
         self._read_lock = threading.Lock()
-        self._reader: Client = clickhouse_connect.get_client(dsn=dsn, settings=READ_SETTINGS)
+        # a server's reads give up after ``read_timeout`` (clickhouse-connect waits 300 s)
+        served = read_timeout and not self.reads_local_files
+        timeout = {"send_receive_timeout": read_timeout} if served else {}
+        self._reader: Client = clickhouse_connect.get_client(
+            dsn=dsn, settings=READ_SETTINGS, **timeout
+        )
         self._insert_contexts: dict[tuple[str, tuple[str, ...]], InsertContext] = {}
         self._file_inserts: dict[tuple[str, tuple[str, ...]], str] = {}
 

@@ -40,3 +40,14 @@ def test_the_oldest_bucket_is_dropped_past_max_keys(clock):
         assert buckets.take(key, 1) == 0
     assert buckets.take("a", 1) == 0  # "a" was dropped, so it starts full again
     assert buckets.take("c", 1) > 0
+
+
+def test_tokens_given_back_are_available_again_up_to_the_burst(clock):
+    buckets = TokenBuckets(rate=10, burst=20)
+    assert buckets.take("p", 20) == 0
+    buckets.give_back("p", 15)  # those events were not accepted after all
+    assert buckets.take("p", 15) == 0
+    assert buckets.take("p", 1) > 0
+    buckets.give_back("p", 100)  # never above the burst
+    assert buckets.take("p", 21) == 0  # more than the burst: taken from a full bucket...
+    assert buckets.take("p", 1) == pytest.approx(0.2)  # ...which is then 1 token in debt

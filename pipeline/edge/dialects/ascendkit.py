@@ -170,7 +170,6 @@ async def _accept_items(
     items = [body] if single else body
     if len(items) > edge.limits.max_batch_events:
         raise ApiError(413, "payload_too_large", "too many events in one batch", "batch")
-    edge.throttle(project_id, len(items))
     good, errors = [], []
     for index, item in enumerate(items):
         try:
@@ -236,7 +235,6 @@ def install(app: FastAPI, edge: Edge) -> None:
         except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             raise ApiError(400, "invalid_json", f"malformed JSON: {exc}") from None
         events = lifecycle_events(item, kind)
-        edge.throttle(project_id, len(events))
         info = _server_side(edge.request_info(request, project_id))
         records = await edge.accept(events, info)
         return JSONResponse({"recorded": [r.event for r in records]}, 202)

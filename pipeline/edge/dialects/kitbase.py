@@ -218,7 +218,6 @@ def install(app: FastAPI, edge: Edge) -> None:
 
     async def accept(request: Request, events: list[Any]) -> tuple[list[Any], list[ApiError]]:
         project_id = edge.authenticate(request)
-        edge.throttle(project_id, max(1, len(events)))
         info = edge.request_info(request, project_id)
         visitor = anonymous_visitor(info, salt)
         good, errors = [], []

@@ -283,7 +283,6 @@ async def capture(edge: Edge, request: Request) -> JSONResponse:
         project_id = edge.principal(token, BAD_TOKEN).project_id
         if len(events) > edge.limits.max_batch_events:
             raise invalid(f"Invalid payload: more than {edge.limits.max_batch_events} events")
-        edge.throttle(project_id, max(1, len(events)))
         info = edge.request_info(request, project_id)
         natives: list[NativeEvent] = []
         warnings: list[IngestionWarning] = []

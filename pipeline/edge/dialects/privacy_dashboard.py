@@ -294,7 +294,6 @@ def install(app: FastAPI, edge: Edge) -> None:
             by_project[site.project_id].append(index)
         out: list[tuple[str, int]] = [("", 0)] * len(items)
         for project_id, indexes in by_project.items():
-            edge.throttle(project_id, len(indexes))
             events = [to_native(*items[i]) for i in indexes]
             records = await edge.accept(events, edge.request_info(request, project_id))
             for i, raw in zip(indexes, records, strict=True):

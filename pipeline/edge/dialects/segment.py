@@ -232,7 +232,6 @@ async def post_batch(edge: Edge, request: Request) -> JSONResponse:
         return _error(400, "invalid_batch", 'a Segment batch is {"batch": [messages]}')
     try:
         project_id = _project(edge, request, payload)
-        edge.throttle(project_id, max(1, len(payload["batch"])))
         await _accept(edge, request, project_id, payload["batch"], payload)
     except ApiError as exc:
         return _from_api_error(exc)
@@ -246,7 +245,6 @@ def _single(edge: Edge, kind: str) -> Any:
             if not isinstance(payload, dict):
                 raise ApiError(400, "invalid_event", "a message must be a JSON object")
             project_id = _project(edge, request, payload)
-            edge.throttle(project_id, 1)
             await _accept(edge, request, project_id, [{**payload, "type": kind}], {})
         except ApiError as exc:
             return _from_api_error(exc)

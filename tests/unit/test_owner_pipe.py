@@ -1,0 +1,69 @@
+"""The edge's pipe to the storage process: deadlines, and no stale answer for the next caller."""
+
+from __future__ import annotations
+
+import threading
+import time
+from multiprocessing import Pipe
+
+import pytest
+
+from pipeline.runtime.owner import OwnerError, OwnerTimeoutError, RemoteClickHouse
+
+
+def storage(connection, delays: dict[str, float]) -> None:
+    """A stand-in storage process: answers each query with its SQL, after a delay."""
+    while True:
+        try:
+            request_id, _kind, sql, _parameters = connection.recv()
+        except (EOFError, OSError):
+            return
+        time.sleep(delays.get(sql, 0.0))
+        if sql == "fail":
+            connection.send((request_id, "error", "RuntimeError: no"))
+        else:
+            connection.send((request_id, "ok", ([sql], [(sql,)])))
+
+
+@pytest.fixture
+def remote():
+    parent, child = Pipe()
+    delays: dict[str, float] = {}
+    threading.Thread(target=storage, args=(child, delays), daemon=True).start()
+    yield RemoteClickHouse(parent, "db", timeout=2.0), delays
+    parent.close()
+
+
+def test_a_late_answer_is_dropped_not_given_to_the_next_caller(remote):
+    clickhouse, delays = remote
+    delays["slow"] = 0.5
+    started = time.monotonic()
+    with pytest.raises(OwnerTimeoutError):
+        clickhouse.query("slow", timeout=0.1)
+    assert time.monotonic() - started < 0.4
+    # The next call waits for the owed answer, drops it, and gets its own.
+    assert clickhouse.query("fast") == (["fast"], [("fast",)])
+    assert clickhouse.query("again") == (["again"], [("again",)])
+
+
+def test_while_a_call_is_stuck_others_time_out_on_the_lock(remote):
+    clickhouse, delays = remote
+    delays["stuck"] = 1.5
+    stuck = threading.Thread(target=clickhouse.query, args=("stuck",))
+    stuck.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    with pytest.raises(OwnerTimeoutError, match="busy"):
+        clickhouse.query("waiting", timeout=0.2)
+    assert time.monotonic() - started < 0.5
+    stuck.join()
+    assert clickhouse.query("after") == (["after"], [("after",)])
+
+
+def test_errors_and_a_gone_process_raise_owner_errors(remote):
+    clickhouse, _ = remote
+    with pytest.raises(OwnerError, match="no"):
+        clickhouse.query("fail")
+    clickhouse._connection.close()
+    with pytest.raises(OwnerError):
+        clickhouse.query("x")
