@@ -197,3 +197,98 @@ def test_segment_flattening_keeps_values_exact(hostile):
         time.sleep(0.3)
     assert found and found[0]["details"]["key"] == "properties.a.b", found
     assert found[0]["details"]["dropped"] == "nested"
+
+
+@pytest.fixture(scope="module")
+def strained(tmp_path_factory):
+    """A server that sheds load as soon as one event waits for storage (flushes every 60 s,
+    at most 1 spool byte behind) and takes at most 20 events per key in a burst."""
+    data_dir = tmp_path_factory.mktemp("strained") / "data"
+    project = cli(data_dir, "projects", "create", "a")
+    env = {
+        "TRACKHOUSE_ADMIN_TOKEN": ADMIN,
+        "TRACKHOUSE_SINK_FLUSH_SECONDS": "60",
+        "TRACKHOUSE_MAX_BACKLOG_BYTES": "1",
+        "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0.001",
+        "TRACKHOUSE_RATE_LIMIT_BURST_EVENTS": "20",
+    }
+    server = Server(data_dir, env=env).start()
+    server.projects = (project,)
+    site = {"name": "s", "domain": "s.test", "projectId": project["project_id"]}
+    answer = httpx.post(
+        f"{server.url}/api/v1/websites", json=site, headers={"Authorization": f"Bearer {ADMIN}"}
+    )
+    assert answer.status_code == 201, answer.text
+    server.tracking_code = answer.json()["trackingCode"]
+    yield server
+    server.kill()  # (a clean stop would wait out the 60 s flush; nothing here needs storing)
+
+
+def dialect_requests(server, count: int) -> dict[str, tuple[str, dict]]:
+    """One request per dialect carrying ``count`` valid events."""
+    write = server.projects[0]["write_key"]
+    segment = [{"type": "track", "event": "e", "anonymousId": "a"}] * count
+    site = {"trackingCode": server.tracking_code, "eventType": "custom", "url": "https://s.test/",
+            "sessionId": "s", "visitorId": "v"}  # fmt: skip
+    return {
+        "segment": ("/v1/batch", {"json": {"batch": segment}, "auth": (write, "")}),
+        "posthog": (
+            "/batch/",
+            {"json": {"api_key": write, "batch": [{"event": "e", "distinct_id": "d"}] * count}},
+        ),
+        "kitbase": (
+            "/sdk/v1/logs/batch",
+            {
+                "json": {"events": [{"event": "e", "channel": "c", "user_id": "u"}] * count},
+                "headers": {"X-API-Key": write},
+            },
+        ),
+        "ascendkit": (
+            "/v1/analytics/collect",
+            {
+                "json": {"batch": [{"eventName": "e", "visitorId": "vis_1"}] * count},
+                "headers": {"X-AscendKit-Public-Key": write},
+            },
+        ),
+        "privacy": ("/api/v1/events/batch", {"json": {"events": [site] * count}}),
+    }
+
+
+def error_shape(dialect: str, body: dict) -> tuple:
+    """The fields that make each dialect's error body its own."""
+    if dialect == "segment":
+        return body["success"], body["code"]
+    if dialect == "posthog":
+        return body["type"], body["code"]
+    if dialect == "privacy":
+        return (body["error"],)
+    return body["error"], body["field"]  # Kitbase, AscendKit: the native shape
+
+
+def test_503_and_429_in_each_dialects_own_shape(strained):
+    first = httpx.post(
+        f"{strained.url}/v1/events",
+        json={"event": "e", "visitor_id": "v"},
+        headers={"X-API-Key": strained.projects[0]["write_key"]},
+    )
+    assert first.status_code == 202, first.text  # now the storage process is behind
+    unavailable = {
+        "segment": (False, "unavailable"),
+        "posthog": ("server_error", "service_unavailable"),
+        "kitbase": ("unavailable", None),
+        "ascendkit": ("unavailable", None),
+        "privacy": ("UNAVAILABLE",),
+    }
+    throttled = {
+        "segment": (False, "rate_limited"),
+        "posthog": ("throttled", "rate_limited"),
+        "kitbase": ("rate_limited", None),
+        "ascendkit": ("rate_limited", None),
+        "privacy": ("RATE_LIMITED",),
+    }
+    for status, count, expected in ((503, 1, unavailable), (429, 30, throttled)):
+        for dialect, (path, kwargs) in dialect_requests(strained, count).items():
+            response = httpx.post(strained.url + path, **kwargs)
+            assert response.status_code == status, (dialect, response.text)
+            assert error_shape(dialect, response.json()) == expected[dialect], response.text
+            assert int(response.headers["Retry-After"]) >= 1, dialect
