@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from pipeline.edge.dialects import posthog, segment
-from pipeline.edge.dialects.common import flatten
+from pipeline.edge.dialects.common import collisions, flatten
 from pipeline.edge.errors import ApiError
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -25,6 +25,23 @@ def test_flatten_nested_objects_lists_and_big_integers():
         "f": 1.5,
     }
     assert flatten({"k": 1}, "traits.") == {"traits.k": 1}
+
+
+def test_flatten_keeps_the_first_of_colliding_keys_and_reports_the_others():
+    dropped: list = []
+    props = {"a.b": "dotted", "a": {"b": "nested", "c": [2**70]}, "x": {"y": 1}, "x.y": 2}
+    assert flatten(props, dropped=dropped) == {"a.b": "dotted", "a.c": f"[{2**70}]", "x.y": 1}
+    assert dropped == [("a.b", "nested", "dotted"), ("x.y", 2, 1)]
+    [warning, _] = collisions(dropped, "properties", messageId="m")
+    assert (warning.type, warning.details["key"]) == ("property_key_collision", "properties.a.b")
+    assert warning.details["messageId"] == "m"
+
+
+def test_posthog_records_colliding_property_keys():
+    event = {"event": "e", "distinct_id": "d", "properties": {"a.b": 1, "a": {"b": 2}}}
+    native, warnings = posthog.to_native(event, NOW)
+    assert native.properties == {"a.b": 1}
+    assert [w.type for w in warnings] == ["property_key_collision"]
 
 
 def test_segment_basic_auth_user():
