@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import orjson
 
 from pipeline.edge.errors import ApiError
 
@@ -68,5 +69,8 @@ def loads(body: bytes) -> Any:
 
 
 def encoded_size(value: Any) -> int:
-    """The bytes of ``value`` as compact JSON (integers of any size included)."""
-    return len(msgspec.json.encode(value))
+    """The bytes of ``value`` as compact JSON (orjson; msgspec for integers past 64 bits)."""
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError:
+        return len(msgspec.json.encode(value))
