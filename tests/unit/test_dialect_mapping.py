@@ -37,6 +37,16 @@ def test_flatten_keeps_the_first_of_colliding_keys_and_reports_the_others():
     assert warning.details["messageId"] == "m"
 
 
+def test_segment_page_name_over_a_name_property_is_recorded():
+    warnings: list = []
+    message = {"type": "page", "anonymousId": "a", "name": "Home", "properties": {"name": "x"}}
+    native = segment.to_native(message, NOW, warnings=warnings)
+    assert native.properties == {"name": "Home"}
+    assert [(w.type, w.details["dropped"]) for w in warnings] == [("property_key_collision", "x")]
+    segment.to_native({**message, "properties": {"name": "Home"}}, NOW, warnings=warnings)
+    assert len(warnings) == 1  # the same value: nothing lost
+
+
 def test_posthog_records_colliding_property_keys():
     event = {"event": "e", "distinct_id": "d", "properties": {"a.b": 1, "a": {"b": 2}}}
     native, warnings = posthog.to_native(event, NOW)

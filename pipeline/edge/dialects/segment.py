@@ -132,7 +132,13 @@ def to_native(
         fields["type"] = "page"
         fields["event"] = "screen" if kind == "screen" else None
         extra = {"name": name, "category": message.get("category")}
-        fields["properties"] |= {k: v for k, v in extra.items() if isinstance(v, str)}
+        for key, value in extra.items():
+            if not isinstance(value, str):
+                continue
+            replaced = fields["properties"].get(key, value)
+            if replaced != value:  # the call's own name/category win over the properties'
+                dropped.append((key, replaced, value))
+            fields["properties"][key] = value
         if isinstance(name, str) and name:
             page = (fields["context"] or {}).setdefault("page", {})
             page.setdefault("title", name)
