@@ -99,8 +99,11 @@ def test_a_non_ascii_key_is_401(hostile):
         ("/admin/v1/projects", {"Authorization": b"Bearer " + key}),
         ("/api/v1/websites", {"Authorization": b"Bearer " + key}),
         ("/v1/analytics/identify", {"X-AscendKit-Secret-Key": key}),
+        ("/v1/track", {"Authorization": b"Basic " + key}),
+        ("/v1/batch", {"Authorization": b"Basic " + key}),
     ):
-        response = httpx.post(hostile.url + path, json={"name": "n"}, headers=header)
+        body = {"name": "n", "batch": [{"type": "track", "event": "e", "userId": "u"}]}
+        response = httpx.post(hostile.url + path, json=body, headers=header)
         assert response.status_code == 401, (path, response.status_code, response.text)
 
 

@@ -59,6 +59,7 @@ def test_segment_basic_auth_user():
     assert segment.basic_auth_user(f"Basic {token}") == "thw_key"
     assert segment.basic_auth_user("Basic !!!") is None
     assert segment.basic_auth_user("Bearer thw_key") is None
+    assert segment.basic_auth_user("Basic ключ") is None  # non-ASCII: ValueError, not 500
 
 
 def test_segment_track_with_clock_skew_and_batch_context():

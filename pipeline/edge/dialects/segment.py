@@ -12,7 +12,6 @@ when the project is over its rate; ``503`` when events cannot be stored — all 
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -51,7 +50,7 @@ def basic_auth_user(authorization: str | None) -> str | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or non-ASCII text (ValueError)
         return None
     user = decoded.partition(":")[0].strip()
     return user or None
