@@ -65,6 +65,9 @@ RAW_BODIES = st.sampled_from(
         b"[]",
         b'"\\u2028"',
         b"9" * 5000,
+        b"data=\xc3\xa9",  # PostHog's form body: not ASCII, not base64
+        b"data=%E9%80",
+        b"data=" + b"W" * 5000,
     ]
 ) | st.binary(max_size=64)
 

@@ -47,6 +47,13 @@ def test_segment_page_name_over_a_name_property_is_recorded():
     assert len(warnings) == 1  # the same value: nothing lost
 
 
+@pytest.mark.parametrize("body", [b"data=\xc3\xa9", b"data=%E9%80", b"data=!!!"])
+def test_posthog_form_data_that_is_not_base64_is_400(body):
+    with pytest.raises(ApiError) as caught:
+        posthog.decode_payload(body, "application/x-www-form-urlencoded", "")
+    assert caught.value.status == 400
+
+
 def test_posthog_records_colliding_property_keys():
     event = {"event": "e", "distinct_id": "d", "properties": {"a.b": 1, "a": {"b": 2}}}
     native, warnings = posthog.to_native(event, NOW)

@@ -13,7 +13,6 @@ PostHog's ``{"type", "code", "detail", "attr"}``. The edge's limits hold after g
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -101,12 +100,12 @@ def decode_payload(
         data = (form.get("data") or [""])[0]
         if not data:
             raise invalid("Malformed request data: the form has no data field", "data")
-        try:
+        try:  # (ValueError: binascii.Error, or text that is not ASCII)
             body = base64.b64decode(data + "=" * (-len(data) % 4), altchars=b"-_")
-        except binascii.Error:
+        except ValueError:
             try:
                 body = base64.b64decode(data + "=" * (-len(data) % 4))
-            except binascii.Error as exc:
+            except ValueError as exc:
                 detail = f"Malformed request data: data is not base64 ({exc})"
                 raise invalid(detail, "data") from None
     if nested_too_deep(body):
