@@ -1,7 +1,8 @@
 """One property test over every ingest route (native and each dialect), with a corpus of naughty
 strings (``tests/integration/naughty.py``): whatever the event name, property keys and values,
 the server never answers 5xx, and what it accepts reads back exactly (GET /v1/events).
-Hostile raw bodies (broken UTF-8, escaped lone surrogates, NaN, 1e400...) too: never 5xx.
+Hostile raw bodies (broken UTF-8, escaped lone surrogates, NaN, 1e400...) and header values
+(keys, auth schemes, content types and encodings of any bytes) too: never 5xx.
 
 One server for all of it and a bounded number of examples per route (~40 s on 2 cores)."""
 
@@ -70,6 +71,22 @@ RAW_BODIES = st.sampled_from(
         b"data=" + b"W" * 5000,
     ]
 ) | st.binary(max_size=64)
+
+
+HEADER_BYTES = bytes([9, *range(0x20, 0x7F), *range(0x80, 0x100)])  # what HTTP/1.1 allows
+HEADER_VALUES = (
+    st.sampled_from(NAUGHTY).map(lambda text: text.encode())
+    | st.binary(max_size=40)
+    | st.builds(lambda scheme, rest: scheme + rest,
+                st.sampled_from([b"Bearer ", b"Basic ", b"bearer  ", b""]), st.binary(max_size=30))
+).map(lambda value: bytes(b for b in value if b in HEADER_BYTES).strip())  # fmt: skip
+HEADERS = st.dictionaries(
+    st.sampled_from(["Authorization", "X-API-Key", "Content-Type", "Content-Encoding",
+                     "X-AscendKit-Public-Key", "X-AscendKit-Secret-Key", "X-Forwarded-For"]),
+    HEADER_VALUES,
+    min_size=1,
+)  # fmt: skip
+HEADER_EXAMPLES_PER_ROUTE = 15
 
 
 @dataclass
@@ -306,8 +323,19 @@ def fuzz_route(
         if response.status_code >= 500:
             failures.append(f"{label} raw {body!r:.200}: {response.status_code}")
 
+    @given(headers=HEADERS)
+    @settings(max_examples=HEADER_EXAMPLES_PER_ROUTE, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))  # fmt: skip
+    def send_headers(headers) -> None:
+        path, kwargs, _ = build("e", {}, f"fz-{uuid.uuid4().hex[:12]}")
+        headers = {**kwargs.get("headers", {}), **headers}
+        response = client.post(path, json=kwargs["json"], headers=headers)
+        if response.status_code >= 500:
+            failures.append(f"{label} headers {headers!r:.300}: {response.status_code}")
+
     send()
     send_raw()
+    send_headers()
 
 
 def test_every_ingest_route_survives_naughty_input_and_reads_back_exactly(fuzz_server):
