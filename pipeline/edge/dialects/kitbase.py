@@ -61,6 +61,7 @@ ENRICHED_NAMES: dict[str, str] = {
 }
 READ_FILTERS = {"channel": "channel", "event": "event", "user_id": "user_id"} | ENRICHED_NAMES
 
+
 def _json(body: bytes) -> Any:
     return jsonbody.loads(body)
 
