@@ -141,7 +141,6 @@ def to_native(document: Any, fallback_visitor: str = "") -> NativeEvent:
         "icon": options.get("icon"),
         "notify": options.get("notify", False),
         "description": options.get("description"),
-        "duration_ms": duration,
         **revenue,
     }
     if not native["user_id"] and not native["visitor_id"]:
