@@ -147,8 +147,8 @@ def test_a_duration_property_fills_the_typed_duration_on_every_path():
     """Issue 18 (Kitbase ``$duration``): the property fills ``duration_ms`` at normalize, for
     the native API and the tracker's ``timeEvent`` as for ``/sdk/v1/logs``; the typed field
     wins; anything but a number >= 0 is left as a property only."""
-    timed = normalize(NativeEvent(event="Checkout", user_id="u",
-                                  properties={"$duration": 45000, "items": 3}), REQUEST, 0)  # fmt: skip
+    props = {"$duration": 45000, "items": 3}
+    timed = normalize(NativeEvent(event="Checkout", user_id="u", properties=props), REQUEST, 0)
     assert timed.duration_ms == 45000
     assert timed.properties == {"$duration": 45000, "items": 3}
     fraction = normalize(NativeEvent(event="e", user_id="u", properties={"$duration": 1.5}),
