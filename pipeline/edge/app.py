@@ -124,8 +124,9 @@ def create_app(
         return Response(status_code=400)  # never delivered
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
-        return _error_response(ApiError(exc.status_code, "http_error", str(exc.detail)))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # (a 405 keeps the endpoint of the path it matched: a dialect's route answers its shape)
+        return _answer(request, ApiError(exc.status_code, "http_error", str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
