@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 from ascendkit import Analytics
 
+from tests.integration.server import Server, cli
 from tests.integration.test_embedded_e2e import CHROME_WINDOWS, fetch, read_headers, wait_rows
 
 
@@ -218,3 +220,27 @@ def test_pre_signup_sessions_read_as_the_users(embedded):
     assert pre and pre[0]["pageviews"] == 2
     by_visitor = fetch(embedded, project, "/v1/sessions", visitor_id=visitor)["sessions"]
     assert {s["user_id"] for s in by_visitor} == {user}
+
+
+def test_a_login_without_traits_keeps_the_users_traits(tmp_path):
+    """Issue 18: signup with traits, then a login without any: the user's traits stay (before:
+    the login's empty traits were the latest identify's, and wiped them)."""
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "traits")
+    server = Server(data_dir).start()
+    identify = f"{server.url}/v1/analytics/identify"
+    now = int(time.time() * 1000)
+    try:
+        signup = {"userId": "usr_t", "signup": True, "traits": {"plan": "pro"}, "timestamp": now}
+        assert httpx.post(identify, json=signup, headers=read_headers(project)).status_code == 202
+        login = {"userId": "usr_t", "timestamp": now + 60_000}
+        answer = httpx.post(identify, json=login, headers=read_headers(project))
+        assert answer.json() == {"recorded": ["identify", "user.login"]}
+        wait_rows(server, project, 4, user_id="usr_t")
+    finally:
+        assert server.stop() == 0, server.log()  # (drains: the users rows are written)
+    sql = "SELECT traits, last_seen FROM trackhouse.users_current WHERE user_id = 'usr_t'"
+    [[traits, last_seen]] = cli(data_dir, "sql", sql)["rows"]
+    assert traits == '{"plan":"pro"}'
+    seen = datetime.fromisoformat(str(last_seen)).replace(tzinfo=UTC)
+    assert int(seen.timestamp() * 1000) == now + 60_000  # the login still counts as seen
