@@ -1,8 +1,11 @@
 """AscendKit-style analytics: anonymous visitors' browser events on ``POST /v1/analytics/collect``
 (public write key, ``vis_`` ids, browser context), identified users' server events as the
 ``ascendkit`` Python SDK sends them (``POST /api/v1/events`` with ``X-AscendKit-Secret-Key`` and
-``{"batch": [...]}``), and the built-in ``user.created`` / ``user.login`` / ``user.signout``
-events recorded by ``POST /v1/analytics/identify`` and ``POST /v1/analytics/signout``.
+``{"batch": [...]}``), signed-in users' browser events on ``POST /v1/events`` (told from the
+native API by the ``X-AscendKit-*`` key headers), and the built-in ``user.created`` /
+``user.login`` / ``user.signout`` / ``user.waitlisted`` / ``user.waitlist_approved`` events
+recorded by ``POST /v1/analytics/identify``, ``/signout``, ``/waitlist`` and
+``/waitlist/approve``.
 
 Mapping (``schemas/dialects.md``, "AscendKit"): ``eventName``/``event`` -> ``event`` (a
 ``pageview`` is a native ``page``), ``userId`` -> ``user_id``, ``visitorId`` (body or

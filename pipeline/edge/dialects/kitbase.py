@@ -4,7 +4,9 @@ the reads ``GET /sdk/v1/logs[/{id}]`` (secret key) with the ``__browser``… enr
 Mapping onto the native event (``schemas/dialects.md``, "Kitbase"): ``tags`` -> ``properties``,
 ``channel``/``user_id``/``icon``/``notify``/``description`` as they are; revenue events
 (``amount``, ``currency``, ``orderId``, ``productId``) -> typed ``revenue_*`` columns on the
-``__analytics`` channel; the ``$duration`` tag -> ``duration_ms``.
+``__analytics`` channel; the ``$duration`` tag stays a property (normalize fills ``duration_ms``
+from it, on every route); the page: the SDK's ``__path``/``__referrer``/``__utm_*`` tags, else
+the request's ``Referer``.
 """
 
 from __future__ import annotations
