@@ -220,6 +220,7 @@ class Edge:
         order = "start DESC, session_id"
         if "user_id" in q.parameters:
             db = self.database
+            # ({tenant:String}: the key's project, which build_query always binds)
             source = (
                 "(SELECT s.* REPLACE (if(s.user_id != '', s.user_id, i.user_id) AS user_id) "
                 f"FROM {db}.sessions AS s FINAL LEFT JOIN ("
