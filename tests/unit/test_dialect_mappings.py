@@ -255,3 +255,14 @@ def test_kitbase_read_filters_and_unknown_names():
     with pytest.raises(ApiError) as caught:
         kitbase.read_params({"nope": "1"})
     assert (caught.value.status, caught.value.field) == (400, "nope")
+
+
+def test_ascendkit_built_in_lifecycle_events():
+    for kind, name in (("signout", "user.signout"), ("waitlist", "user.waitlisted"),
+                       ("waitlist_approve", "user.waitlist_approved")):  # fmt: skip
+        [event] = ascendkit.lifecycle_events({"userId": "usr_1", "visitorId": "vis_1"}, kind)
+        assert (event.type, event.event, event.user_id, event.visitor_id) == (
+            "track", name, "usr_1", "vis_1",
+        )  # fmt: skip
+    identify, login = ascendkit.lifecycle_events({"userId": "usr_1"}, "identify")
+    assert (identify.type, identify.traits, login.event) == ("identify", {}, "user.login")
