@@ -257,7 +257,7 @@ def test_kitbase_read_filters_and_unknown_names():
     assert (caught.value.status, caught.value.field) == (400, "nope")
 
 
-def test_ascendkit_built_in_lifecycle_events():
+def test_ascendkit_waitlist_built_in_events():
     for kind, name in (("signout", "user.signout"), ("waitlist", "user.waitlisted"),
                        ("waitlist_approve", "user.waitlist_approved")):  # fmt: skip
         [event] = ascendkit.lifecycle_events({"userId": "usr_1", "visitorId": "vis_1"}, kind)
