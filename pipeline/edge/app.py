@@ -24,7 +24,7 @@ from pipeline.edge import admin, browser, dialects
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
-from pipeline.edge.dialects import segment
+from pipeline.edge.dialects import ascendkit, segment
 from pipeline.edge.errors import ApiError, error_shape, unavailable
 from pipeline.edge.health import Probe
 from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
@@ -124,8 +124,9 @@ def create_app(
         return Response(status_code=400)  # never delivered
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
-        return _error_response(ApiError(exc.status_code, "http_error", str(exc.detail)))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # (a 405 keeps the endpoint of the path it matched: a dialect's route answers its shape)
+        return _answer(request, ApiError(exc.status_code, "http_error", str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> ORJSONResponse:
@@ -140,7 +141,10 @@ def create_app(
         openapi_extra=_body_schema(NativeEvent),
     )
     async def post_event(request: Request) -> ORJSONResponse:
-        """Accept one event."""
+        """Accept one event. AscendKit's SDK (its ``X-AscendKit-Public-Key`` or
+        ``X-AscendKit-Secret-Key`` header) posts a signed-in user's events here: its dialect."""
+        if ascendkit.claims_events(request):
+            return await ascendkit.post_events(edge, request)
         project_id = edge.authenticate(request)
         browser.require_json(request.headers)
         body = await edge.read_body(request, limits.max_event_bytes, "the event")
@@ -213,11 +217,12 @@ def create_app(
         ),
     )
     async def list_sessions(request: Request) -> ORJSONResponse:
-        """Sessions of the key's project (one row each, current), newest first; bots' too
+        """Sessions of the key's project (one row each, current), newest first, with the user
+        resolved retroactively (a visitor's sessions before signup are the user's); bots' too
         (``is_bot``: the session's first event's flag)."""
-        q = event_query.build_session_query(edge.authenticate_read(request), request.query_params)
-        source = f"{services.clickhouse.database}.sessions FINAL"
-        answer = await edge.page(source, q, "start DESC, session_id")
+        project_id = edge.authenticate_read(request)
+        q = event_query.build_session_query(project_id, request.query_params)
+        answer = await edge.sessions_page(project_id, q)
         return page_answer("sessions", q, event_query.with_session_bot_flag(*answer))
 
     @app.get("/healthz")

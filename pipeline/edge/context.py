@@ -207,7 +207,35 @@ class Edge:
         up: the view's join aggregates every identity on each read, ~3x the page's cost."""
         if "user_id" in q.parameters:
             return await self.page(f"{self.database}.events_resolved", q, EVENT_ORDER)
-        columns, rows, total = await self.page(f"{self.database}.events FINAL", q, EVENT_ORDER)
+        page = await self.page(f"{self.database}.events FINAL", q, EVENT_ORDER)
+        return await self._resolve_visitors(project_id, *page)
+
+    async def sessions_page(
+        self, project_id: str, q: EventQuery
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        """A page of the project's sessions (current rows), newest first, with users resolved
+        by ``events_resolved``'s rule: a visitor's anonymous sessions (before signup) read as
+        the user's, retroactively, without rewriting rows. A ``user_id`` filter reads through
+        the join (restricted to the project); otherwise only the page's visitors are looked up."""
+        order = "start DESC, session_id"
+        if "user_id" in q.parameters:
+            db = self.database
+            # ({tenant:String}: the key's project, which build_query always binds)
+            source = (
+                "(SELECT s.* REPLACE (if(s.user_id != '', s.user_id, i.user_id) AS user_id) "
+                f"FROM {db}.sessions AS s FINAL LEFT JOIN ("
+                "SELECT visitor_id, argMin(user_id, linked_at) AS user_id "
+                f"FROM {db}.identities WHERE project_id = {{tenant:String}} GROUP BY visitor_id"
+                ") AS i ON s.visitor_id = i.visitor_id WHERE s.project_id = {tenant:String})"
+            )
+            return await self.page(source, q, order)
+        page = await self.page(f"{self.database}.sessions FINAL", q, order)
+        return await self._resolve_visitors(project_id, *page)
+
+    async def _resolve_visitors(
+        self, project_id: str, columns: list[str], rows: list[tuple[Any, ...]], total: int
+    ) -> tuple[list[str], list[tuple[Any, ...]], int]:
+        """Rows without a user take the user their visitor was first linked to."""
         if not rows:  # (an empty result names no columns)
             return columns, rows, total
         user, visitor = columns.index("user_id"), columns.index("visitor_id")

@@ -32,7 +32,8 @@ def ingest_paths() -> frozenset[str]:
         | {"/sdk/v1/logs", "/sdk/v1/logs/batch"}  # Kitbase
         | {"/api/v1/events", "/api/v1/events/batch"}  # privacy dashboard, AscendKit's server
         | {"/v1/analytics/collect", "/api/v1/analytics/collect"}  # AscendKit
-        | {"/v1/analytics/identify", "/v1/analytics/signout"}
+        | {"/v1/analytics/identify", "/v1/analytics/signout", "/v1/analytics/waitlist",
+           "/v1/analytics/waitlist/approve"}
     )
 
 

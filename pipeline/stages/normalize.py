@@ -83,6 +83,20 @@ def _revenue(event: NativeEvent) -> tuple[float | None, str, str, str]:
     return amount, currency, order, product
 
 
+DURATION_PROPERTY = "$duration"
+
+
+def _duration(event: NativeEvent) -> float | None:
+    """The typed duration, else the ``$duration`` property (Kitbase's ``timeEvent``, any
+    path) when it is a number >= 0: one dict lookup per event."""
+    if event.duration_ms is not None:
+        return event.duration_ms
+    value = event.properties.get(DURATION_PROPERTY)
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return value if value >= 0 else None
+
+
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -121,6 +135,6 @@ def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int
         currency,  # revenue_currency
         order_id,
         product_id,
-        event.duration_ms,
+        _duration(event),
         context.ip if context and context.ip else request.client_ip,  # ip
     )

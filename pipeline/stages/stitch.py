@@ -87,7 +87,8 @@ def stitch(
                 project_id=event.project_id,
                 user_id=event.user_id,
                 seen_at=event.timestamp,
-                traits=event.traits if event.type == "identify" else None,
+                # an identify without traits (a login) leaves the user's traits as they are
+                traits=event.traits if event.type == "identify" and event.traits else None,
                 first_touch=state.first_touch if linked_here and touch_changed else None,
             )
         )

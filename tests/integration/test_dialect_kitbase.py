@@ -136,7 +136,7 @@ def test_enrichment_under_kitbase_names_in_results_and_filters(embedded):
     bad = httpx.get(
         embedded.url + "/sdk/v1/logs", params={"__nope": "x"}, headers=read_headers(project)
     )
-    assert bad.status_code == 422 and bad.json()["field"] == "__nope"
+    assert bad.status_code == 400 and bad.json()["field"] == "__nope"
 
 
 def test_errors_name_the_field(embedded):
@@ -160,3 +160,86 @@ def test_errors_name_the_field(embedded):
     body = response.json()
     assert (body["accepted"], body["total"]) == (1, 2)
     assert body["errors"][0]["index"] == 1 and body["errors"][0]["field"] == "tags.x"
+
+
+def get_logs(server, project, **params):
+    return httpx.get(server.url + "/sdk/v1/logs", params=params, headers=read_headers(project))
+
+
+def test_page_and_utm_from_the_sdk_tags_else_the_referer_header(embedded):
+    """Issue 18: ``__path``, ``__referrer`` and ``__utm_*`` come from what the request carries —
+    the SDK's page context (its ``__path``/``__referrer``/``__utm_*`` tags), else the page in the
+    ``Referer`` header — so UTM filters match (before: always empty)."""
+    project = embedded.projects[0]
+    user = f"u_{uuid.uuid4().hex[:8]}"
+    sdk_page = {"channel": "__analytics", "event": "screen_view", "user_id": user,
+                "tags": {"__path": "/pricing", "__title": "Pricing",
+                         "__referrer": "https://www.google.com/", "__utm_source": "newsletter",
+                         "__utm_campaign": "launch", "plan": "pro"}}  # fmt: skip
+    assert post(embedded, project, "/sdk/v1/logs", sdk_page).status_code == 202
+    tags = {"amount": 5}
+    rest = {"event": "Purchase Completed",
+            "properties": {"channel": "payments", "user_id": user, "tags": tags}}  # fmt: skip
+    page = "https://shop.test/checkout?utm_source=ads&utm_medium=cpc&utm_campaign=spring"
+    response = post(embedded, project, "/sdk/v1/logs", rest, {"Referer": page})
+    assert response.status_code == 202, response.text
+
+    [viewed] = logs(embedded, project, 1, user_id=user, __utm_source="newsletter")
+    assert viewed["event"] == "screen_view"
+    assert (viewed["__path"], viewed["__referrer"], viewed["__utm_campaign"]) == (
+        "/pricing", "https://www.google.com/", "launch",
+    )  # fmt: skip
+    assert viewed["tags"] == {"plan": "pro"}  # the page context is columns, not tags
+    [bought] = logs(embedded, project, 1, user_id=user, __utm_campaign="spring")
+    assert bought["event"] == "Purchase Completed"
+    assert (bought["__path"], bought["__utm_source"], bought["__utm_medium"]) == (
+        "/checkout", "ads", "cpc",
+    )  # fmt: skip
+    assert get_logs(embedded, project, user_id=user, __utm_source="other").json()["logs"] == []
+
+
+def test_every_documented_filter_and_400_for_an_unknown_one(embedded):
+    """Issue 18: ``notify``, ``anonymous_id``, ``icon``, ``description`` filter (before: they
+    were ignored and every log came back); an unknown filter is a 400 naming it."""
+    project = embedded.projects[0]
+    tag = uuid.uuid4().hex[:8]
+    anonymous = f"anon_{tag}"
+    events = [
+        {"channel": f"c_{tag}", "event": "Large Purchase", "icon": "💰", "notify": True,
+         "description": "big one", "anonymous_id": anonymous},
+        {"channel": f"c_{tag}", "event": "Small Purchase", "anonymous_id": anonymous},
+        {"channel": f"c_{tag}", "event": "Other Visitor", "anonymous_id": f"other_{tag}"},
+    ]  # fmt: skip
+    assert post(embedded, project, "/sdk/v1/logs/batch", {"events": events}).status_code == 202
+    logs(embedded, project, 3, channel=f"c_{tag}")
+
+    def names(**params):
+        response = get_logs(embedded, project, channel=f"c_{tag}", **params)
+        assert response.status_code == 200, response.text
+        return sorted(r["event"] for r in response.json()["logs"])
+
+    assert names(notify="true") == ["Large Purchase"]
+    assert names(notify="false") == ["Other Visitor", "Small Purchase"]
+    assert names(anonymous_id=anonymous) == ["Large Purchase", "Small Purchase"]
+    assert names(icon="💰") == ["Large Purchase"]
+    assert names(description="big one") == ["Large Purchase"]
+    assert names(event="Small Purchase", anonymous_id=anonymous) == ["Small Purchase"]
+    for unknown in ("colour", "tags", "anonymousId"):
+        bad = get_logs(embedded, project, **{unknown: "x"})
+        assert bad.status_code == 400, (unknown, bad.text)
+        assert bad.json()["field"] == unknown and unknown in bad.json()["message"]
+    flag = get_logs(embedded, project, notify="maybe")
+    assert flag.status_code == 422 and flag.json()["field"] == "notify"
+
+
+def test_duration_tag_fills_the_typed_duration_through_the_native_api(embedded):
+    """Issue 18: the tracker's ``timeEvent`` sends ``$duration`` through ``POST /v1/events``;
+    it fills the typed duration there too (before: only ``/sdk/v1/logs`` did)."""
+    project = embedded.projects[0]
+    user = f"u_{uuid.uuid4().hex[:8]}"
+    event = {"event": "Checkout Flow", "channel": "conversions", "user_id": user,
+             "properties": {"items": 3, "$duration": 45000}}  # fmt: skip
+    response = httpx.post(embedded.url + "/v1/events", json=event, headers=key_headers(project))
+    assert response.status_code == 202, response.text
+    [row] = logs(embedded, project, 1, user_id=user)
+    assert row["duration"] == 45000.0

@@ -217,3 +217,75 @@ def test_validation_errors_and_partial_batches(server, website):
     )
     assert too_many.status_code == 400
     assert "limit" in too_many.json()["details"]["fieldErrors"]
+
+
+def test_the_documents_partial_batch_example(server, website):
+    """Issue 18: the document's 207 example — an item with ``trackingCode: "invalid"`` — answers
+    that item ``NOT_FOUND`` with the documented message (before: ``VALIDATION_ERROR``, "Invalid
+    tracking code format")."""
+    good = with_code({"eventType": "pageview", "url": "https://example.com/page1",
+                      "sessionId": "sess-123", "visitorId": "vis-123", "deviceType": "desktop",
+                      "browser": "Chrome"}, website)  # fmt: skip
+    invalid = {**good, "eventType": "click", "trackingCode": "invalid"}
+    response = httpx.post(f"{server.url}/api/v1/events/batch", json={"events": [good, invalid]})
+    assert response.status_code == 207, response.text
+    body = response.json()
+    assert (body["success"], body["eventsCreated"]) == (False, 1)
+    assert body["errors"] == [
+        {"index": 1, "error": "NOT_FOUND",
+         "message": 'Website with tracking code "invalid" not found'},
+    ]  # fmt: skip
+    assert body["message"] == "Created 1 events with 1 errors"
+    # Other bad fields beside the code are still a VALIDATION_ERROR.
+    both = {**invalid, "url": "not a url"}
+    response = httpx.post(f"{server.url}/api/v1/events/batch", json={"events": [good, both]})
+    assert response.json()["errors"][0]["error"] == "VALIDATION_ERROR"
+
+
+def test_a_batch_without_a_valid_event_is_an_error(server, website):
+    """Issue 18: a batch where no event is valid is not a ``207`` with ``eventsCreated: 0``:
+    it is the lowest status of its items (400 validation, 404 no such website) in the
+    document's error shape, with each item's error under ``details.errors``."""
+    good = with_code({"eventType": "pageview", "url": "https://example.com/p",
+                      "sessionId": "s-1", "visitorId": "v-1"}, website)  # fmt: skip
+    unknown = {**good, "trackingCode": "pm-nope-1704067200000"}
+    url = f"{server.url}/api/v1/events/batch"
+    not_found = httpx.post(url, json={"events": [unknown, {**good, "trackingCode": "invalid"}]})
+    assert not_found.status_code == 404, not_found.text
+    body = not_found.json()
+    assert body["error"] == "NOT_FOUND" and body["message"] == "No events created: 2 errors"
+    assert [e["index"] for e in body["details"]["errors"]] == [0, 1]
+    mixed = httpx.post(url, json={"events": [unknown, {"url": 1}]})
+    assert mixed.status_code == 400, mixed.text
+    assert mixed.json()["error"] == "VALIDATION_ERROR"
+    assert [e["error"] for e in mixed.json()["details"]["errors"]] == [
+        "NOT_FOUND", "VALIDATION_ERROR",
+    ]  # fmt: skip
+
+
+def test_errors_in_the_documents_shape(server, website):
+    """Issue 18: every error of these routes, ``401`` included, is ``{error: CODE, message}``
+    (the document's shape), never the native ``{error, message, field}``."""
+    code = website["trackingCode"]
+    answers = {
+        "read without a key": httpx.get(f"{server.url}/api/v1/events",
+                                        params={"trackingCode": code}),
+        "read with a wrong key": httpx.get(f"{server.url}/api/v1/events",
+                                           params={"trackingCode": code},
+                                           headers={"X-API-Key": "ths_nope"}),
+        "one event without a key": httpx.get(f"{server.url}/api/v1/events/some-id"),
+        "a wrong admin token": httpx.post(f"{server.url}/api/v1/websites", json={},
+                                          headers={"Authorization": "Bearer nope"}),
+        "a method not allowed": httpx.put(f"{server.url}/api/v1/events", json={}),
+        "a write key reading": httpx.get(f"{server.url}/api/v1/events",
+                                         params={"trackingCode": code},
+                                         headers={"X-API-Key": website["writeKey"]}),
+    }  # fmt: skip
+    expected = {"read without a key": 401, "read with a wrong key": 401,
+                "one event without a key": 401, "a wrong admin token": 401,
+                "a method not allowed": 405, "a write key reading": 403}  # fmt: skip
+    for what, response in answers.items():
+        assert response.status_code == expected[what], (what, response.text)
+        body = response.json()
+        assert set(body) == {"error", "message"}, (what, body)
+        assert body["error"].isupper() and body["message"], (what, body)

@@ -58,7 +58,7 @@ def test_kitbase_revenue_and_duration_become_typed_columns():
     timed = kitbase.to_native(
         {"channel": "c", "event": "Checkout Flow", "tags": {"$duration": 45000}}, "kb_x"
     )
-    assert timed.duration_ms == 45000
+    assert timed.properties == {"$duration": 45000}  # (normalize fills the typed column)
     raw = normalize(timed, RequestInfo("prj_1", 1_767_225_600_000), 0)
     assert raw.duration_ms == 45000 and raw.channel == "c"
 
@@ -232,3 +232,37 @@ def test_ascendkit_built_in_lifecycle_events():
     [signout] = ascendkit.lifecycle_events({"userId": "usr_1"}, "signout")
     assert signout.event == "user.signout"
     assert raises(ascendkit.lifecycle_events, {"visitorId": "vis_1"}, "signout").field == "userId"
+
+
+def test_kitbase_page_context_from_sdk_tags_else_the_referer():
+    sdk = kitbase.to_native(
+        {"channel": "c", "event": "e", "tags": {"__path": "/p", "__utm_source": "nl", "x": 1,
+                                                 "__referrer": "https://r.test/"}},
+        "kb_x", "https://ignored.test/?utm_source=no",
+    )  # fmt: skip
+    assert sdk.properties == {"x": 1}
+    assert (sdk.context.page.url, sdk.context.page.referrer) == ("/p?utm_source=nl", "https://r.test/")
+    header = kitbase.to_native({"channel": "c", "event": "e"}, "kb_x", "https://s.test/a?utm_medium=m")
+    assert header.context.page.url == "https://s.test/a?utm_medium=m"
+    assert kitbase.to_native({"channel": "c", "event": "e"}, "kb_x").context is None
+    long = kitbase.to_native({"channel": "c", "event": "e", "tags": {"__path": "/" * 5000}}, "k")
+    assert len(long.context.page.url) == 2048
+
+
+def test_kitbase_read_filters_and_unknown_names():
+    q = kitbase.read_query("prj_1", {"anonymous_id": "a", "notify": "true", "icon": "i"})
+    assert q.parameters == {"tenant": "prj_1", "visitor_id": "a", "icon": "i", "notify": True}
+    with pytest.raises(ApiError) as caught:
+        kitbase.read_params({"nope": "1"})
+    assert (caught.value.status, caught.value.field) == (400, "nope")
+
+
+def test_ascendkit_waitlist_built_in_events():
+    for kind, name in (("signout", "user.signout"), ("waitlist", "user.waitlisted"),
+                       ("waitlist_approve", "user.waitlist_approved")):  # fmt: skip
+        [event] = ascendkit.lifecycle_events({"userId": "usr_1", "visitorId": "vis_1"}, kind)
+        assert (event.type, event.event, event.user_id, event.visitor_id) == (
+            "track", name, "usr_1", "vis_1",
+        )  # fmt: skip
+    identify, login = ascendkit.lifecycle_events({"userId": "usr_1"}, "identify")
+    assert (identify.type, identify.traits, login.event) == ("identify", {}, "user.login")

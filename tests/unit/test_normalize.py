@@ -141,3 +141,24 @@ def test_every_field_lands_under_its_own_name():
         "duration_ms": 42,
         "ip": "8.8.4.4",
     }
+
+
+def test_a_duration_property_fills_the_typed_duration_on_every_path():
+    """Issue 18 (Kitbase ``$duration``): the property fills ``duration_ms`` at normalize, for
+    the native API and the tracker's ``timeEvent`` as for ``/sdk/v1/logs``; the typed field
+    wins; anything but a number >= 0 is left as a property only."""
+    props = {"$duration": 45000, "items": 3}
+    timed = normalize(NativeEvent(event="Checkout", user_id="u", properties=props), REQUEST, 0)
+    assert timed.duration_ms == 45000
+    assert timed.properties == {"$duration": 45000, "items": 3}
+    fraction = normalize(NativeEvent(event="e", user_id="u", properties={"$duration": 1.5}),
+                         REQUEST, 0)  # fmt: skip
+    assert fraction.duration_ms == 1.5
+    typed = normalize(NativeEvent(event="e", user_id="u", duration_ms=7,
+                                  properties={"$duration": 9}), REQUEST, 0)  # fmt: skip
+    assert typed.duration_ms == 7
+    for junk in ("45", True, -1, None):
+        raw = normalize(NativeEvent(event="e", user_id="u", properties={"$duration": junk}),
+                        REQUEST, 0)  # fmt: skip
+        assert raw.duration_ms is None, junk
+    assert normalize(NativeEvent(event="e", user_id="u"), REQUEST, 0).duration_ms is None

@@ -51,3 +51,15 @@ def test_only_events_that_change_the_identity_say_so():
     _, again = stitch(state, enriched(type="identify", user_id="u1", timestamp=BASE_MS + 3))
     assert first.state_changed and earlier.state_changed and linked.state_changed
     assert not later.state_changed and not again.state_changed
+
+
+def test_an_identify_without_traits_keeps_the_users_traits():
+    """Issue 18 (AscendKit: a login without traits must not wipe the user's traits): an
+    identify with empty traits updates last seen only; the latest traits stay."""
+    state, result = stitch(None, enriched(type="identify", user_id="u1", traits={"plan": "pro"}))
+    assert result.user_updates[0].traits == {"plan": "pro"}
+    login = enriched(type="identify", user_id="u1", timestamp=BASE_MS + MINUTE_MS, traits={})
+    state, result = stitch(state, login)
+    [update] = result.user_updates
+    assert update.traits is None  # (None: no change to the traits)
+    assert update.seen_at == BASE_MS + MINUTE_MS

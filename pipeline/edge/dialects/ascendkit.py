@@ -1,8 +1,11 @@
 """AscendKit-style analytics: anonymous visitors' browser events on ``POST /v1/analytics/collect``
 (public write key, ``vis_`` ids, browser context), identified users' server events as the
 ``ascendkit`` Python SDK sends them (``POST /api/v1/events`` with ``X-AscendKit-Secret-Key`` and
-``{"batch": [...]}``), and the built-in ``user.created`` / ``user.login`` / ``user.signout``
-events recorded by ``POST /v1/analytics/identify`` and ``POST /v1/analytics/signout``.
+``{"batch": [...]}``), signed-in users' browser events on ``POST /v1/events`` (told from the
+native API by the ``X-AscendKit-*`` key headers), and the built-in ``user.created`` /
+``user.login`` / ``user.signout`` / ``user.waitlisted`` / ``user.waitlist_approved`` events
+recorded by ``POST /v1/analytics/identify``, ``/signout``, ``/waitlist`` and
+``/waitlist/approve``.
 
 Mapping (``schemas/dialects.md``, "AscendKit"): ``eventName``/``event`` -> ``event`` (a
 ``pageview`` is a native ``page``), ``userId`` -> ``user_id``, ``visitorId`` (body or
@@ -32,6 +35,12 @@ PUBLIC_HEADER = "x-ascendkit-public-key"
 VISITOR_PREFIX = "vis_"
 PAGEVIEW_EVENTS = frozenset({"pageview", "page.viewed", "$pageview"})
 BROWSER_CONTEXT = {"url": "url", "referrer": "referrer", "title": "title", "path": "path"}
+
+
+def claims_events(request: Request) -> bool:
+    """Whether ``POST /v1/events`` is AscendKit's (its SDK's headers): a signed-in user's
+    events (public key) or a backend's (secret key). The native API sends neither header."""
+    return PUBLIC_HEADER in request.headers or SECRET_HEADER in request.headers
 
 
 def is_server_call(request: Request) -> bool:
@@ -196,8 +205,24 @@ async def server_events(edge: Edge, request: Request) -> JSONResponse:
     return await _accept_items(edge, request, project_id, body, user_event, True)
 
 
+async def post_events(edge: Edge, request: Request) -> JSONResponse:
+    """``POST /v1/events`` from AscendKit's SDK: a signed-in user's browser events (public key;
+    each names its ``usr_`` ``userId``; browser context as on collect), or, with the secret key,
+    a backend's events as on ``/api/v1/events``. Answers ``{accepted, total, errors}``."""
+    if is_server_call(request):
+        return await server_events(edge, request)
+    project_id = edge.authenticate(request, request.headers.get(PUBLIC_HEADER), beacon=True)
+    body = await edge.read_body(request, edge.limits.max_batch_bytes, "the batch")
+    return await _accept_items(edge, request, project_id, body, user_event, False)
+
+
+BUILT_IN = {"signout": "user.signout", "waitlist": "user.waitlisted",
+            "waitlist_approve": "user.waitlist_approved"}  # fmt: skip
+
+
 def lifecycle_events(item: Any, kind: str) -> list[NativeEvent]:
-    """``identify`` (+ ``user.created`` on signup, else ``user.login``) or ``user.signout``."""
+    """``identify`` (+ ``user.created`` on signup, else ``user.login``), or one built-in event
+    of ``BUILT_IN`` (``user.signout``, ``user.waitlisted``, ``user.waitlist_approved``)."""
     if not isinstance(item, dict):
         raise ApiError(400, "invalid_event", "the body must be a JSON object")
     user = item.get("userId")
@@ -207,8 +232,8 @@ def lifecycle_events(item: Any, kind: str) -> list[NativeEvent]:
     if visitor is not None and not (isinstance(visitor, str) and visitor.startswith("vis_")):
         raise _invalid("visitorId", f"a visitor id starts with {VISITOR_PREFIX}")
     base = {"user_id": user, "visitor_id": visitor, "timestamp": item.get("timestamp")}
-    if kind == "signout":
-        return [_native({**base, "type": "track", "event": "user.signout"}, "")]
+    if kind in BUILT_IN:
+        return [_native({**base, "type": "track", "event": BUILT_IN[kind]}, "")]
     traits = item.get("traits") or {}
     if not isinstance(traits, dict):
         raise _invalid("traits", "must be an object")
@@ -251,3 +276,13 @@ def install(app: FastAPI, edge: Edge) -> None:
     async def signout(request: Request) -> JSONResponse:
         """A user signed out (``user.signout``)."""
         return await lifecycle(request, "signout")
+
+    @app.post("/v1/analytics/waitlist", status_code=202, tags=["ascendkit"])
+    async def waitlist(request: Request) -> JSONResponse:
+        """A user was placed on the waitlist (``user.waitlisted``)."""
+        return await lifecycle(request, "waitlist")
+
+    @app.post("/v1/analytics/waitlist/approve", status_code=202, tags=["ascendkit"])
+    async def waitlist_approve(request: Request) -> JSONResponse:
+        """A user was approved from the waitlist (``user.waitlist_approved``)."""
+        return await lifecycle(request, "waitlist_approve")

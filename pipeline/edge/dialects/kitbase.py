@@ -4,7 +4,9 @@ the reads ``GET /sdk/v1/logs[/{id}]`` (secret key) with the ``__browser``… enr
 Mapping onto the native event (``schemas/dialects.md``, "Kitbase"): ``tags`` -> ``properties``,
 ``channel``/``user_id``/``icon``/``notify``/``description`` as they are; revenue events
 (``amount``, ``currency``, ``orderId``, ``productId``) -> typed ``revenue_*`` columns on the
-``__analytics`` channel; the ``$duration`` tag -> ``duration_ms``.
+``__analytics`` channel; the ``$duration`` tag stays a property (normalize fills ``duration_ms``
+from it, on every route); the page: the SDK's ``__path``/``__referrer``/``__utm_*`` tags, else
+the request's ``Referer``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -60,9 +63,17 @@ ENRICHED_NAMES: dict[str, str] = {
     "__utm_content": "utm_content",
     "__is_bot": "is_bot",
 }
-# Reads return every log, bots included; ``__is_bot`` (or ``is_bot``) filters them.
+# Reads return every log, bots included; ``__is_bot`` (or ``is_bot``) filters them. Every
+# TrackOptions field but ``tags`` filters too; any other name is a 400.
 READ_FILTERS = {"channel": "channel", "event": "event", "user_id": "user_id",
-                "is_bot": "is_bot"} | ENRICHED_NAMES  # fmt: skip
+                "anonymous_id": "visitor_id", "icon": "icon", "notify": "notify",
+                "description": "description", "is_bot": "is_bot"} | ENRICHED_NAMES  # fmt: skip
+READ_OPTIONS = frozenset({"start", "end", "limit", "offset", "include_bots"})
+READ_STRING_COLUMNS = (*event_query.STRING_FILTERS, "icon", "description")
+# The SDK's page context (its page-view plugin's tags): columns, not tags.
+PAGE_TAGS = ("__path", "__referrer", "__title", "__url")
+MAX_PAGE_URL = 2048
+UTM_TAGS = tuple(f"__utm_{name}" for name in ("source", "medium", "campaign", "term", "content"))
 
 
 def _json(body: bytes) -> Any:
@@ -94,9 +105,26 @@ def _revenue(options: Mapping[str, Any], tags: dict[str, Any], prefix: str) -> d
     return out
 
 
-def to_native(document: Any, fallback_visitor: str = "") -> NativeEvent:
+def page_context(tags: dict[str, Any], page_url: str) -> dict[str, Any] | None:
+    """The native ``context`` of a log: the SDK's page tags (``__path``, ``__referrer``,
+    ``__title``, ``__url``, ``__utm_*``; taken out of ``tags``), else ``page_url`` (the
+    request's ``Referer``: the page that sent it). Path and UTM are read from the page URL by
+    the enrich stage, so SDK tags become one: ``/pricing?utm_source=…``."""
+    if not any(name in tags for name in (*PAGE_TAGS, *UTM_TAGS)):
+        return {"page": {"url": page_url}} if page_url else None
+    given = {name: str(tags.pop(name))[:MAX_PAGE_URL] for name in PAGE_TAGS if name in tags}
+    utm = {name[2:]: str(tags.pop(name))[:MAX_PAGE_URL] for name in UTM_TAGS if name in tags}
+    url = given.get("__url") or given.get("__path") or page_url.split("?", 1)[0]
+    if utm:
+        url = f"{url.split('?', 1)[0]}?{urlencode(utm)}"[:MAX_PAGE_URL]
+    page = {"url": url, "referrer": given.get("__referrer"), "title": given.get("__title")}
+    return {"page": {k: v for k, v in page.items() if v}}
+
+
+def to_native(document: Any, fallback_visitor: str = "", page_url: str = "") -> NativeEvent:
     """One Kitbase log (nested ``{event, properties: {...}}`` or the flat TrackOptions form) as
-    a ``NativeEvent``; raises ``ApiError`` naming the field as the sender wrote it."""
+    a ``NativeEvent``; raises ``ApiError`` naming the field as the sender wrote it.
+    ``page_url``: the request's ``Referer``, the page when the log names none."""
     if not isinstance(document, dict):
         raise ApiError(400, "invalid_event", "an event must be a JSON object")
     nested = isinstance(document.get("properties"), dict)
@@ -130,6 +158,7 @@ def to_native(document: Any, fallback_visitor: str = "") -> NativeEvent:
     if duration is not None and (isinstance(duration, bool | str) or duration < 0):
         field = f"{prefix}tags.{DURATION_TAG}"
         raise ApiError(422, "invalid_field", f"{field}: milliseconds, a number >= 0", field)
+    context = page_context(tags, page_url)
     native: dict[str, Any] = {
         "type": "track",
         "event": event,
@@ -141,7 +170,7 @@ def to_native(document: Any, fallback_visitor: str = "") -> NativeEvent:
         "icon": options.get("icon"),
         "notify": options.get("notify", False),
         "description": options.get("description"),
-        "duration_ms": duration,
+        "context": context,
         **revenue,
     }
     if not native["user_id"] and not native["visitor_id"]:
@@ -196,16 +225,25 @@ def log_to_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_params(params: Mapping[str, str]) -> dict[str, str]:
-    """Kitbase filter names -> native ones; an unknown ``__`` name is a 422."""
+    """Kitbase filter names -> native ones; an unknown name is a 400 naming it."""
     out: dict[str, str] = {}
     for name, value in params.items():
         if name in READ_FILTERS:
             out[READ_FILTERS[name]] = value
-        elif name.startswith("__"):
-            raise ApiError(422, "invalid_field", f"{name}: not a filter", name)
-        elif name in ("start", "end", "limit", "offset", "include_bots"):
+        elif name in READ_OPTIONS:
             out[name] = value
+        else:
+            known = ", ".join(sorted({*READ_FILTERS, *READ_OPTIONS}))
+            message = f"{name}: not a filter of /sdk/v1/logs (filters: {known})"
+            raise ApiError(400, "unknown_filter", message, name)
     return out
+
+
+def read_query(project_id: str, params: Mapping[str, str]) -> event_query.EventQuery:
+    """``GET /sdk/v1/logs``'s filters as a query (exact matches; ``notify``/``is_bot`` flags)."""
+    return event_query.build_query(
+        project_id, read_params(params), READ_STRING_COLUMNS, event_query.BOOL_FILTERS
+    )
 
 
 def install(app: FastAPI, edge: Edge) -> None:
@@ -219,12 +257,13 @@ def install(app: FastAPI, edge: Edge) -> None:
         project_id = edge.authenticate(request)
         info = edge.request_info(request, project_id)
         visitor = anonymous_visitor(info, salt)
+        page_url = request.headers.get("referer", "")[:MAX_PAGE_URL]  # (a header can't 422)
         good, errors = [], []
         for index, document in enumerate(events):
             try:
                 if measure:
                     check_event_size(document, limits)
-                good.append(to_native(document, visitor))
+                good.append(to_native(document, visitor, page_url))
             except ApiError as error:
                 errors.append((index, error))
         records = await edge.accept(good, info)
@@ -266,10 +305,11 @@ def install(app: FastAPI, edge: Edge) -> None:
     @app.get("/sdk/v1/logs", tags=["kitbase"])
     async def list_logs(request: Request) -> JSONResponse:
         """Kitbase logs of the key's project, newest first, bots included; filter by
-        ``channel``, ``event``, ``user_id``, ``is_bot`` and the ``__browser``… enrichment names
-        (secret key)."""
+        ``channel``, ``event``, ``user_id``, ``anonymous_id``, ``icon``, ``notify``,
+        ``description``, ``is_bot`` and the ``__browser``… enrichment names (secret key); an
+        unknown filter is a 400 naming it."""
         project_id = edge.authenticate_read(request)
-        q = event_query.build_query(project_id, read_params(request.query_params))
+        q = read_query(project_id, request.query_params)
         columns, rows, total = await edge.events_page(project_id, q)
         logs = [log_to_json(event_query.row_to_json(columns, row)) for row in rows]
         pagination = {"total": total, "limit": q.limit, "offset": q.offset}

@@ -47,6 +47,9 @@ FIELDS = frozenset(
 DECLARED = {"deviceType": "$device_type", "browser": "$browser", "os": "$os",
             "location": "$location"}  # fmt: skip
 MAX_TEXT = 2048
+HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}  # the router's own errors
+BAD_CODE_ONLY = {"trackingCode": ["Invalid tracking code format"]}
+ITEM_STATUS = {"VALIDATION_ERROR": 400, "NOT_FOUND": 404, "PAYLOAD_TOO_LARGE": 413}
 _decode = msgspec.json.Decoder()
 
 FieldErrors = dict[str, list[str]]
@@ -79,7 +82,8 @@ def error_answer(request: Request, error: ApiError) -> JSONResponse | None:
     if error.status in (400, 422):
         body = Invalid({error.field or "body": [error.message]}).body()
         return JSONResponse(body, 400, headers)
-    body = {"error": error.error.upper(), "message": error.message}
+    code = HTTP_CODES.get(error.status, "HTTP_ERROR") if error.error == "http_error" else None
+    body = {"error": code or error.error.upper(), "message": error.message}
     return JSONResponse(body, error.status, headers)
 
 
@@ -347,7 +351,10 @@ def install(app: FastAPI, edge: Edge) -> None:
     @app.post("/api/v1/events/batch", status_code=201, tags=["privacy-dashboard"])
     @answers_errors(error_answer)
     async def create_events(request: Request) -> JSONResponse:
-        """Several events: ``201`` when all are stored, ``207`` with per-index errors."""
+        """Several events: ``201`` when all are stored, ``207`` with per-index errors when some
+        are; none: the lowest status of the items' errors (``400``, ``404``, ``413``) as
+        ``{error, message, details: {errors}}``. An unknown tracking code — any text, as the
+        document's ``"invalid"`` — is the item's ``NOT_FOUND``."""
         doc = await body_json(request, limits.max_batch_bytes, "the batch")
         events = doc.get("events") if isinstance(doc, dict) else None
         if not isinstance(events, list) or not events:
@@ -372,10 +379,18 @@ def install(app: FastAPI, edge: Edge) -> None:
                 to_native(fields, site)  # the native rules too, before anything is stored
                 good.append((index, fields, site))
             except Invalid as exc:
+                if exc.field_errors == BAD_CODE_ONLY:  # the document's "invalid": NOT_FOUND
+                    errors.append({"index": index, **_not_found(item["trackingCode"])})
+                    continue
                 errors.append({"index": index, **exc.body()})
-        stored = await store(request, [(f, s) for _, f, s in good])
         for error in errors:
             edge.count_rejected(error["error"].lower())
+        if not good:  # nothing created: an error (the lowest status of the items'), not a 207
+            first = min(errors, key=lambda e: ITEM_STATUS.get(e["error"], 400))
+            message = f"No events created: {len(errors)} errors"
+            body = {"error": first["error"], "message": message, "details": {"errors": errors}}
+            return JSONResponse(body, ITEM_STATUS.get(first["error"], 400))
+        stored = await store(request, [(f, s) for _, f, s in good])
         created = [
             {"id": event_id, "websiteId": site.website_id, "eventType": fields["eventType"],
              "url": fields["url"], "createdAt": _iso(ts)}
