@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.server import Server, cli
+from tests.integration.server import Server, cli, wait_for
 from tests.integration.test_dialect_segment import warnings
 from tests.integration.test_embedded_e2e import wait_rows
 
@@ -204,14 +204,14 @@ def test_segment_flattening_keeps_values_exact(hostile):
 
 @pytest.fixture(scope="module")
 def strained(tmp_path_factory):
-    """A server that sheds load as soon as one event waits for storage (flushes every 60 s,
-    at most 1 spool byte behind) and takes at most 20 events per key in a burst."""
+    """A server that sheds load once an event has waited 2 s for storage (it flushes every
+    60 s) and takes at most 20 events per key (or per project, for tracking codes) in a burst."""
     data_dir = tmp_path_factory.mktemp("strained") / "data"
     project = cli(data_dir, "projects", "create", "a")
     env = {
         "TRACKHOUSE_ADMIN_TOKEN": ADMIN,
         "TRACKHOUSE_SINK_FLUSH_SECONDS": "60",
-        "TRACKHOUSE_MAX_BACKLOG_BYTES": "1",
+        "TRACKHOUSE_MAX_BACKLOG_SECONDS": "2",
         "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0.001",
         "TRACKHOUSE_RATE_LIMIT_BURST_EVENTS": "20",
     }
@@ -274,7 +274,14 @@ def test_503_and_429_in_each_dialects_own_shape(strained):
         json={"event": "e", "visitor_id": "v"},
         headers={"X-API-Key": strained.projects[0]["write_key"]},
     )
-    assert first.status_code == 202, first.text  # now the storage process is behind
+    assert first.status_code == 202, first.text
+    # Rate limits are charged for accepted events only (a 503 gives its tokens back), so the
+    # tracking code's bucket (its project's) is spent by one accepted event too.
+    _, privacy = dialect_requests(strained, 1)["privacy"]
+    spent = httpx.post(f"{strained.url}/api/v1/events/batch", **privacy)
+    assert spent.status_code == 201, spent.text
+    assert wait_for(lambda: httpx.get(f"{strained.url}/readyz").status_code == 503, 15)
+    # now the storage process is behind: every publish is refused
     unavailable = {
         "segment": (False, "unavailable"),
         "posthog": ("server_error", "service_unavailable"),
