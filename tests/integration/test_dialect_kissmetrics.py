@@ -10,6 +10,8 @@ import uuid
 import httpx
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.integration.test_dialect_segment import warnings
 from tests.integration.test_embedded_e2e import CHROME_WINDOWS, fetch, wait_rows
@@ -131,3 +133,49 @@ def test_keys_warnings_and_duplicates(embedded):
     pixel(embedded, "/e", _k=key, _p=person, _n="Marker")
     wait_rows(embedded, project, 2, visitor_id=person)
     assert len(fetch(embedded, project, visitor_id=person, event="Purchased")["events"]) == 1
+
+
+PARAM_NAMES = st.sampled_from(["_k", "_p", "_n", "_t", "_d", "plan", "a:b,c"]) | st.text(
+    max_size=8
+)
+NASTY = st.sampled_from(
+    ["", " ", "1", "0", "1e400", "nan", "-1", "99999999999999", "\x00", "x" * 300]
+)
+PARAM_VALUES = NASTY | st.text(max_size=20)
+
+# a complete call with _d=1, so that _t's value matters
+COMPLETE = {"_p": st.just("fuzzed"), "_n": st.just("Fuzzed"), "_d": st.just("1")} | {
+    "_t": NASTY
+}
+
+
+def test_no_parameters_make_a_call_fail(embedded):
+    """Whatever the parameters, no call answers a 5xx; with a valid key, always the pixel."""
+    key = embedded.projects[1]["write_key"]
+    failures: list[str] = []
+    with httpx.Client(base_url=embedded.url, timeout=30) as client:
+
+        @given(
+            path=st.sampled_from(["/e", "/s", "/a"]),
+            params=st.dictionaries(PARAM_NAMES, PARAM_VALUES, max_size=6),
+            keep_key=st.booleans(),
+            post=st.booleans(),
+            base=st.just({}) | st.fixed_dictionaries(COMPLETE),
+        )
+        @settings(max_examples=120, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        def call(path, params, keep_key, post, base) -> None:
+            params = {**base, **params}
+            if keep_key:
+                params = {**params, "_k": key}
+            send = client.post if post else client.get
+            response = send(path, **({"data": params} if post else {"params": params}))
+            # with the key: the pixel; without: 401, except a POST /e, which is PostHog's
+            expected = 200 if keep_key else None if post and path == "/e" else 401
+            status = response.status_code
+            if status >= 500 or expected not in (None, status):
+                method = "POST" if post else "GET"
+                failures.append(f"{method} {path} {params!r}: {response.status_code}")
+
+        call()
+    assert not failures, failures[:5]

@@ -71,6 +71,9 @@ def test_alias_links_both_identities_to_the_named_one():
         ("record", {"_p": "bob"}, "_n"),
         ("alias", {"_p": "bob"}, "_n"),
         ("record", {"_p": "bob", "_n": "x", "_t": "yesterday", "_d": "1"}, "_t"),
+        ("record", {"_p": "bob", "_n": "x", "_t": "1e400", "_d": "1"}, "_t"),
+        ("record", {"_p": "bob", "_n": "x", "_t": "nan", "_d": "1"}, "_t"),
+        ("record", {"_p": "bob", "_n": "x", "_t": "99999999999999", "_d": "1"}, "_t"),
         ("record", {"_p": "b" * 1000, "_n": "x"}, "_p"),
     ],
 )

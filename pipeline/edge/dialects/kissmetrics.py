@@ -63,7 +63,7 @@ def event_time(params: dict[str, str]) -> int | None:
         return None
     try:
         return int(float(params["_t"]) * 1000)
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number, nan, or inf (1e400)
         raise ApiError(422, "invalid_field", "_t: not a time in epoch seconds", "_t") from None
 
 
