@@ -192,6 +192,7 @@ def test_analytics_next_page_track_identify_and_batch_on_page_hide(embedded, sit
     assert {r["event"] for r in early} == {"pageview", "Product Viewed"}
     tab.evaluate(f"analytics.identify('{user}', {{email: 'ann@example.com', plan: 'pro'}})")
     wait_rows(embedded, project, 1, user_id=user, event="identify")
+    tab.evaluate("analytics.group('org-42', {name: 'Initech', employees: 420})")
 
     # The next page batches (only cdnURL changed: the settings document names the edge) and
     # its batch leaves when the page is hidden (keepalive).
@@ -208,12 +209,13 @@ def test_analytics_next_page_track_identify_and_batch_on_page_hide(embedded, sit
     tab.click("#away")
     tab.wait_for_url("**/other")
 
-    rows = wait_rows(embedded, project, 5, user_id=user)
+    rows = wait_rows(embedded, project, 6, user_id=user)
     by_event = {r["event"]: r for r in rows}
     assert set(by_event) == {
         "pageview",
         "Product Viewed",
         "identify",
+        "$group",
         "Added to Cart",
         "Checkout Started",
     }
@@ -222,7 +224,8 @@ def test_analytics_next_page_track_identify_and_batch_on_page_hide(embedded, sit
     assert [r for r in requests if r[0] == "GET"] == [("GET", settings_path, False)] * 2
     posts = [(path, keepalive) for method, path, keepalive in requests if method == "POST"]
     # standard delivery: one call each; batching: one batch, sent with keepalive on page hide
-    assert posts == [("/v1/p", False), ("/v1/t", False), ("/v1/i", False), ("/v1/b", True)]
+    assert posts == [("/v1/p", False), ("/v1/t", False), ("/v1/i", False), ("/v1/g", False),
+                     ("/v1/b", True)]  # fmt: skip
     view = by_event["pageview"]
     assert (view["type"], view["path"], view["title"]) == ("page", "/shop", "Shop")
     assert view["url"] == site.url + "/shop?utm_source=news&utm_medium=email"
@@ -240,6 +243,8 @@ def test_analytics_next_page_track_identify_and_batch_on_page_hide(embedded, sit
     assert by_event["identify"]["traits"] == {"email": "ann@example.com", "plan": "pro"}
     assert by_event["Checkout Started"]["path"] == "/cart"
     assert by_event["Added to Cart"]["visitor_id"] == anonymous
-    assert len(fetch(embedded, project, user_id=user)["events"]) == 5  # nothing twice
+    group = by_event["$group"]["properties"]
+    assert group == {"group_id": "org-42", "traits.name": "Initech", "traits.employees": 420}
+    assert len(fetch(embedded, project, user_id=user)["events"]) == 6  # nothing twice
     assert [url for url in tab.failed if url.startswith(embedded.url)] == []
     assert [e for e in tab.errors if not e.startswith("Failed to load resource")] == []
