@@ -5,12 +5,13 @@ when issued; listings show their prefixes only."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
+from pipeline.edge import jsonbody
+from pipeline.edge.client import same_secret
 from pipeline.edge.context import Edge
 from pipeline.edge.errors import ApiError
 from pipeline.privacy.retention import Policy
@@ -51,17 +52,11 @@ def install(app: FastAPI, edge: Edge) -> None:
         if not token:
             raise ApiError(404, "not_found", "the admin API is off (set TRACKHOUSE_ADMIN_TOKEN)")
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+        if scheme.lower() != "bearer" or not same_secret(given.strip(), token):
             raise ApiError(401, "unauthorized", "admin token missing or wrong (Bearer)")
 
     async def json_body(request: Request) -> dict[str, Any]:
-        import orjson
-
-        body = await edge.read_body(request, 4096, "the request")
-        try:
-            document = orjson.loads(body or b"{}")
-        except orjson.JSONDecodeError:
-            raise ApiError(400, "invalid_json", "malformed JSON") from None
+        document = jsonbody.loads(await edge.read_body(request, 4096, "the request") or b"{}")
         if not isinstance(document, dict):
             raise ApiError(400, "invalid_json", "the body is a JSON object")
         return document

@@ -25,7 +25,7 @@ from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import segment
-from pipeline.edge.errors import ApiError
+from pipeline.edge.errors import ApiError, error_shape, unavailable
 from pipeline.edge.health import Probe
 from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
 from pipeline.edge.publisher import PublishUnavailableError
@@ -92,24 +92,31 @@ def create_app(
         lifespan=lifespan,
     )
 
+    def _answer(request: Request, error: ApiError) -> Response:
+        """The error in the route's own shape (a dialect's), else ``{error, message, field}``."""
+        shape = error_shape(request)
+        shaped = shape(request, error) if shape else None
+        if shaped is not None:
+            return shaped
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+        return _error_response(error, headers)
+
     @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> Response:
         metrics.EVENTS_REJECTED.labels(exc.error).inc()
-        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return _error_response(exc, headers)
+        return _answer(request, exc)
 
     @app.exception_handler(PublishUnavailableError)
-    async def _unavailable(_request: Request, exc: PublishUnavailableError) -> ORJSONResponse:
+    async def _unavailable(request: Request, exc: PublishUnavailableError) -> Response:
         log.error("edge.publish_unavailable", reason=str(exc))
-        error = ApiError(503, "unavailable", "events cannot be stored right now; retry later")
-        return _error_response(error, {"Retry-After": "5"})
+        return _answer(request, unavailable())
 
     @app.exception_handler(OwnerError)
     @app.exception_handler(OperationalError)  # a ClickHouse server unreachable or too slow
-    async def _storage_unavailable(_request: Request, exc: Exception) -> ORJSONResponse:
+    async def _storage_unavailable(request: Request, exc: Exception) -> Response:
         log.error("edge.storage_unavailable", reason=str(exc))
-        error = ApiError(503, "unavailable", "storage did not answer; retry later")
-        return _error_response(error, {"Retry-After": "5"})
+        error = ApiError(503, "unavailable", "storage did not answer; retry later", None, 5)
+        return _answer(request, error)
 
     @app.exception_handler(ClientDisconnect)
     async def _gone(_request: Request, _exc: ClientDisconnect) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Iterable, Mapping
 
@@ -42,3 +43,14 @@ def api_key(headers: Mapping[str, str]) -> str | None:
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     return None
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    """Whether ``given`` is ``expected``, in constant time. Header values may hold any
+    character (Starlette reads their bytes as latin-1), which ``hmac.compare_digest`` refuses
+    on text (``TypeError``): compare the UTF-8 bytes."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from schemas.events import EventRuleError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 # msgspec's messages: "<reason> - at `$.context.page.url`"; a missing or unknown field is
 # named in the reason: "Object missing required field `x`", "Object contains unknown field `x`".
@@ -62,5 +68,30 @@ def rate_limited(wait_seconds: float) -> ApiError:
     )
 
 
+def unavailable() -> ApiError:
+    """Events cannot be made durable right now (``PublishUnavailableError``): 503."""
+    return ApiError(503, "unavailable", "events cannot be stored right now; retry later", None, 5)
+
+
 def payload_too_large(limit: int, what: str) -> ApiError:
     return ApiError(413, "payload_too_large", f"{what} is larger than {limit} bytes")
+
+
+ErrorShape = Callable[["Request", ApiError], "Response | None"]
+
+
+def answers_errors(shape: ErrorShape) -> Callable[[Any], Any]:
+    """Mark a route's endpoint: the app's handlers answer its ``ApiError``s (and 503s) with
+    ``shape(request, error)`` — a dialect's own error body — instead of ``{error, message,
+    field}``. ``shape`` may return None for the native answer."""
+
+    def mark(endpoint: Any) -> Any:
+        endpoint.error_shape = shape
+        return endpoint
+
+    return mark
+
+
+def error_shape(request: Request) -> ErrorShape | None:
+    """The error shape of the endpoint that served ``request`` (None: native)."""
+    return getattr(request.scope.get("endpoint"), "error_shape", None)

@@ -2,6 +2,10 @@
 
 Each event is decoded and validated straight from its bytes by msgspec; a batch is split into
 its items first (``msgspec.Raw``), so each item is checked (and sized) on its own.
+
+Nesting past ``jsonbody.MAX_DEPTH`` is ``400 too_deep``. A valid event nests at most ~18 levels
+(its schema), so the depth is only measured when a decode fails: nothing is added to the
+common case. msgspec's ``RecursionError`` (~1,000 levels) is that same 400.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pipeline.edge.errors import (
     from_validation_error,
     payload_too_large,
 )
+from pipeline.edge.jsonbody import nested_too_deep, too_deep
 from schemas.events import EventRuleError, NativeEvent
 
 _event_decoder = msgspec.json.Decoder(NativeEvent)
@@ -48,18 +53,25 @@ def _not_a_batch() -> ApiError:
     return ApiError(400, "missing_field", 'events: a batch is {"events": [...]}', "events")
 
 
+def _deep_or(data: bytes | msgspec.Raw, error: ApiError) -> ApiError:
+    """``too_deep`` when the refused text nests past the limit, else ``error``."""
+    return too_deep() if nested_too_deep(bytes(data)) else error
+
+
 def decode_event(data: bytes | msgspec.Raw) -> NativeEvent:
     """One event from its JSON text, or the ``ApiError`` that describes what is wrong."""
     try:
         return _event_decoder.decode(data)
     except EventRuleError as exc:
-        raise from_rule_error(exc) from None
+        raise _deep_or(data, from_rule_error(exc)) from None
     except msgspec.ValidationError as exc:
-        raise from_validation_error(exc) from None
+        raise _deep_or(data, from_validation_error(exc)) from None
     except msgspec.DecodeError as exc:
-        raise _malformed(exc) from None
+        raise _deep_or(data, _malformed(exc)) from None
     except UnicodeDecodeError:
-        raise _not_utf8() from None
+        raise _deep_or(data, _not_utf8()) from None
+    except RecursionError:
+        raise too_deep() from None
 
 
 def parse_single(body: bytes, limits: Limits) -> NativeEvent:
@@ -79,17 +91,22 @@ def _batch_items(body: bytes) -> list[msgspec.Raw]:
     try:
         document = _batch_decoder.decode(body)
     except msgspec.ValidationError:
-        raise _not_a_batch() from None
+        raise _deep_or(body, _not_a_batch()) from None
     except msgspec.DecodeError as exc:
-        raise _malformed(exc) from None
+        raise _deep_or(body, _malformed(exc)) from None
     except UnicodeDecodeError:
-        raise _not_utf8() from None
+        raise _deep_or(body, _not_utf8()) from None
+    except RecursionError:
+        raise too_deep() from None
     if not document.events:
         raise _not_a_batch()
     try:
         return _items_decoder.decode(document.events)
     except msgspec.ValidationError:
-        raise ApiError(422, "invalid_field", "events: must be an array", "events") from None
+        error = ApiError(422, "invalid_field", "events: must be an array", "events")
+        raise _deep_or(document.events, error) from None
+    except RecursionError:
+        raise too_deep() from None
 
 
 def parse_batch(body: bytes, limits: Limits) -> list[BatchItem]:

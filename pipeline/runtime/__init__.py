@@ -1,1 +1,1 @@
-"""Runtimes that drive the stages: embedded (one process, chDB) and, later, Kafka/Faust."""
+"""Runtimes that drive the stages: embedded (one process, chDB, a spool) and Kafka/Faust workers."""

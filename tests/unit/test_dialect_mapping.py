@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from pipeline.edge.dialects import posthog, segment
-from pipeline.edge.dialects.common import flatten
+from pipeline.edge.dialects.common import collisions, flatten
 from pipeline.edge.errors import ApiError
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -27,11 +27,46 @@ def test_flatten_nested_objects_lists_and_big_integers():
     assert flatten({"k": 1}, "traits.") == {"traits.k": 1}
 
 
+def test_flatten_keeps_the_first_of_colliding_keys_and_reports_the_others():
+    dropped: list = []
+    props = {"a.b": "dotted", "a": {"b": "nested", "c": [2**70]}, "x": {"y": 1}, "x.y": 2}
+    assert flatten(props, dropped=dropped) == {"a.b": "dotted", "a.c": f"[{2**70}]", "x.y": 1}
+    assert dropped == [("a.b", "nested", "dotted"), ("x.y", 2, 1)]
+    [warning, _] = collisions(dropped, "properties", messageId="m")
+    assert (warning.type, warning.details["key"]) == ("property_key_collision", "properties.a.b")
+    assert warning.details["messageId"] == "m"
+
+
+def test_segment_page_name_over_a_name_property_is_recorded():
+    warnings: list = []
+    message = {"type": "page", "anonymousId": "a", "name": "Home", "properties": {"name": "x"}}
+    native = segment.to_native(message, NOW, warnings=warnings)
+    assert native.properties == {"name": "Home"}
+    assert [(w.type, w.details["dropped"]) for w in warnings] == [("property_key_collision", "x")]
+    segment.to_native({**message, "properties": {"name": "Home"}}, NOW, warnings=warnings)
+    assert len(warnings) == 1  # the same value: nothing lost
+
+
+@pytest.mark.parametrize("body", [b"data=\xc3\xa9", b"data=%E9%80", b"data=!!!"])
+def test_posthog_form_data_that_is_not_base64_is_400(body):
+    with pytest.raises(ApiError) as caught:
+        posthog.decode_payload(body, "application/x-www-form-urlencoded", "")
+    assert caught.value.status == 400
+
+
+def test_posthog_records_colliding_property_keys():
+    event = {"event": "e", "distinct_id": "d", "properties": {"a.b": 1, "a": {"b": 2}}}
+    native, warnings = posthog.to_native(event, NOW)
+    assert native.properties == {"a.b": 1}
+    assert [w.type for w in warnings] == ["property_key_collision"]
+
+
 def test_segment_basic_auth_user():
     token = base64.b64encode(b"thw_key:").decode()
     assert segment.basic_auth_user(f"Basic {token}") == "thw_key"
     assert segment.basic_auth_user("Basic !!!") is None
     assert segment.basic_auth_user("Bearer thw_key") is None
+    assert segment.basic_auth_user("Basic ключ") is None  # non-ASCII: ValueError, not 500
 
 
 def test_segment_track_with_clock_skew_and_batch_context():

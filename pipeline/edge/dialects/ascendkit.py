@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from pipeline.edge import jsonbody
 from pipeline.edge.context import Edge
-from pipeline.edge.dialects.common import native_event
+from pipeline.edge.dialects.common import check_event_size, native_event
 from pipeline.edge.errors import ApiError
 from pipeline.stages.normalize import RequestInfo
 from schemas.events import NativeEvent
@@ -32,7 +32,6 @@ PUBLIC_HEADER = "x-ascendkit-public-key"
 VISITOR_PREFIX = "vis_"
 PAGEVIEW_EVENTS = frozenset({"pageview", "page.viewed", "$pageview"})
 BROWSER_CONTEXT = {"url": "url", "referrer": "referrer", "title": "title", "path": "path"}
-_decode = msgspec.json.Decoder()
 
 
 def is_server_call(request: Request) -> bool:
@@ -47,10 +46,7 @@ def _invalid(field: str, message: str, status: int = 422) -> ApiError:
 
 def _items(body: bytes) -> list[Any] | dict[str, Any]:
     """``{"batch": [...]}``, ``{"events": [...]}``, a list, or one event object (a dict)."""
-    try:
-        document = _decode.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"malformed JSON: {exc}") from None
+    document = jsonbody.loads(body)
     if isinstance(document, dict):
         for key in ("batch", "events"):
             if key in document:
@@ -91,6 +87,10 @@ def _event_name(item: Mapping[str, Any]) -> Any:
     return item.get("event", item.get("eventName"))
 
 
+def _is_pageview(name: Any) -> bool:
+    return isinstance(name, str) and name in PAGEVIEW_EVENTS  # (a list or object: 422 below)
+
+
 def visitor_event(item: Any, prefix: str = "") -> NativeEvent:
     """An anonymous browser event of ``/v1/analytics/collect``."""
     if not isinstance(item, dict):
@@ -110,8 +110,8 @@ def visitor_event(item: Any, prefix: str = "") -> NativeEvent:
     name = _event_name(item)
     return _native(
         {
-            "type": "page" if name in PAGEVIEW_EVENTS else "track",
-            "event": "pageview" if name in PAGEVIEW_EVENTS else name,
+            "type": "page" if _is_pageview(name) else "track",
+            "event": "pageview" if _is_pageview(name) else name,
             "visitor_id": visitor,
             "timestamp": item.get("timestamp"),
             "properties": item.get("properties") or {},
@@ -163,9 +163,12 @@ def _server_side(info: RequestInfo) -> RequestInfo:
 
 
 async def _accept_items(
-    edge: Edge, request: Request, project_id: str, body: Any, convert, server: bool
+    edge: Edge, request: Request, project_id: str, raw: bytes, convert, server: bool
 ) -> JSONResponse:
-    """A batch answers ``{accepted, total, errors}``; one event object fails as a whole."""
+    """A batch answers ``{accepted, total, errors}``; one event object fails as a whole. Each
+    event is at most ``max_event_bytes`` (measured only when the body is larger)."""
+    body = _items(raw)
+    measure = len(raw) > edge.limits.max_event_bytes
     single = isinstance(body, dict)
     items = [body] if single else body
     if len(items) > edge.limits.max_batch_events:
@@ -173,6 +176,8 @@ async def _accept_items(
     good, errors = [], []
     for index, item in enumerate(items):
         try:
+            if measure:
+                check_event_size(item, edge.limits)
             good.append(convert(item, f"batch[{index}]." if len(items) > 1 else ""))
         except ApiError as error:
             if single:
@@ -188,7 +193,7 @@ async def server_events(edge: Edge, request: Request) -> JSONResponse:
     """The ``ascendkit`` SDK's ``POST /api/v1/events``: its secret key (ours, ``ths_…``)."""
     project_id = _secret_project(edge, request)
     body = await edge.read_body(request, edge.limits.max_batch_bytes, "the batch")
-    return await _accept_items(edge, request, project_id, _items(body), user_event, True)
+    return await _accept_items(edge, request, project_id, body, user_event, True)
 
 
 def lifecycle_events(item: Any, kind: str) -> list[NativeEvent]:
@@ -221,8 +226,8 @@ def install(app: FastAPI, edge: Edge) -> None:
         """Anonymous visitors' events (public write key; ``vis_`` ids; browser context)."""
         key = request.headers.get(PUBLIC_HEADER)
         project_id = edge.authenticate(request, key, beacon=True)
-        items = _items(await edge.read_body(request, limits.max_batch_bytes, "the batch"))
-        return await _accept_items(edge, request, project_id, items, visitor_event, False)
+        body = await edge.read_body(request, limits.max_batch_bytes, "the batch")
+        return await _accept_items(edge, request, project_id, body, visitor_event, False)
 
     for path in ("/v1/analytics/collect", "/api/v1/analytics/collect"):
         app.add_api_route(path, collect, methods=["POST"], status_code=202, tags=["ascendkit"])
@@ -230,10 +235,7 @@ def install(app: FastAPI, edge: Edge) -> None:
     async def lifecycle(request: Request, kind: str) -> JSONResponse:
         project_id = _secret_project(edge, request)
         body = await edge.read_body(request, limits.max_event_bytes, "the event")
-        try:
-            item = _decode.decode(body)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "invalid_json", f"malformed JSON: {exc}") from None
+        item = jsonbody.loads(body)
         events = lifecycle_events(item, kind)
         info = _server_side(edge.request_info(request, project_id))
         records = await edge.accept(events, info)

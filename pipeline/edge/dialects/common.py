@@ -15,7 +15,14 @@ import structlog
 from fastapi.concurrency import run_in_threadpool
 
 from pipeline.edge.context import Edge
-from pipeline.edge.errors import ApiError, from_rule_error, from_validation_error
+from pipeline.edge.errors import (
+    ApiError,
+    from_rule_error,
+    from_validation_error,
+    payload_too_large,
+)
+from pipeline.edge.ingest import Limits
+from pipeline.edge.jsonbody import encoded_size
 from pipeline.sink.rows import Block
 from schemas.events import INT64, EventRuleError, NativeEvent
 
@@ -25,24 +32,61 @@ WARNING_COLUMNS = ("project_id", "source", "type", "details", "timestamp")
 MAX_FLAT_DEPTH = 8
 
 
-def flatten(values: Any, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+def flatten(
+    values: Any, prefix: str = "", dropped: list[tuple[str, Any, Any]] | None = None
+) -> dict[str, Any]:
     """Nested objects become dotted keys (``{"a": {"b": 1}}`` -> ``{"a.b": 1}``); lists, and
     objects nested deeper than ``MAX_FLAT_DEPTH``, become their JSON text; integers outside
-    64 bits become text. Scalars (string, number, boolean, null) stay as they are."""
+    64 bits become their exact text. Scalars (string, number, boolean, null) stay as they are.
+    When two keys flatten to the same name (``"a.b"`` and ``{"a": {"b"}}``) the first one in
+    the document wins; the others are appended to ``dropped`` as ``(name, dropped, kept)``."""
     out: dict[str, Any] = {}
-    if not isinstance(values, dict):
-        return out
+    if isinstance(values, dict):
+        _flatten_into(out, values, prefix, 0, dropped)
+    return out
+
+
+def _flatten_into(
+    out: dict[str, Any],
+    values: dict[str, Any],
+    prefix: str,
+    depth: int,
+    dropped: list[tuple[str, Any, Any]] | None,
+) -> None:
     for key, value in values.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict) and depth < MAX_FLAT_DEPTH:
-            out.update(flatten(value, f"{name}.", depth + 1))
-        elif isinstance(value, dict | list):
-            out[name] = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+            _flatten_into(out, value, f"{name}.", depth + 1, dropped)
+            continue
+        if isinstance(value, dict | list):
+            value = msgspec.json.encode(value).decode()
         elif isinstance(value, int) and not isinstance(value, bool) and value not in INT64:
-            out[name] = str(value)
-        else:
-            out[name] = value
-    return out
+            value = str(value)
+        if name in out:
+            if dropped is not None:
+                dropped.append((name, value, out[name]))
+            continue
+        out[name] = value
+
+
+def collisions(
+    dropped: list[tuple[str, Any, Any]], field: str, **ids: Any
+) -> list[IngestionWarning]:
+    """``property_key_collision`` warning rows for what ``flatten`` dropped under ``field``."""
+    return [
+        IngestionWarning(
+            "property_key_collision",
+            {"key": f"{field}.{name}", "dropped": value, "kept": kept, **ids},
+        )
+        for name, value, kept in dropped
+    ]
+
+
+def check_event_size(item: Any, limits: Limits) -> None:
+    """``413 payload_too_large`` past ``limits.max_event_bytes`` as compact JSON: the same
+    per-event limit as the native API, whatever envelope (or gzip) carried the event."""
+    if encoded_size(item) > limits.max_event_bytes:
+        raise payload_too_large(limits.max_event_bytes, "the event")
 
 
 def text_id(value: Any) -> str | None:

@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from pipeline.edge import jsonbody
 from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge
-from pipeline.edge.dialects.common import native_event
+from pipeline.edge.dialects.common import check_event_size, native_event
 from pipeline.edge.errors import ApiError
 from pipeline.stages.normalize import RequestInfo
 from schemas.events import NativeEvent
@@ -63,14 +63,10 @@ ENRICHED_NAMES: dict[str, str] = {
 # Reads return every log, bots included; ``__is_bot`` (or ``is_bot``) filters them.
 READ_FILTERS = {"channel": "channel", "event": "event", "user_id": "user_id",
                 "is_bot": "is_bot"} | ENRICHED_NAMES  # fmt: skip
-_decode = msgspec.json.Decoder()
 
 
 def _json(body: bytes) -> Any:
-    try:
-        return _decode.decode(body)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"malformed JSON: {exc}") from None
+    return jsonbody.loads(body)
 
 
 def _tag_value(value: Any, field: str) -> Any:
@@ -216,13 +212,18 @@ def install(app: FastAPI, edge: Edge) -> None:
     limits = edge.limits
     salt = edge.settings.visitor_hash_salt.get_secret_value().encode() or secrets.token_bytes(32)
 
-    async def accept(request: Request, events: list[Any]) -> tuple[list[Any], list[ApiError]]:
+    async def accept(
+        request: Request, events: list[Any], measure: bool = False
+    ) -> tuple[list[Any], list[ApiError]]:
+        """Map and accept; ``measure``: check each event's size (the body is past the limit)."""
         project_id = edge.authenticate(request)
         info = edge.request_info(request, project_id)
         visitor = anonymous_visitor(info, salt)
         good, errors = [], []
         for index, document in enumerate(events):
             try:
+                if measure:
+                    check_event_size(document, limits)
                 good.append(to_native(document, visitor))
             except ApiError as error:
                 errors.append((index, error))
@@ -246,13 +247,14 @@ def install(app: FastAPI, edge: Edge) -> None:
     async def post_logs(request: Request) -> JSONResponse:
         """Kitbase: track a batch (202 ``{accepted, total}``; refused items under ``errors``)."""
         edge.authenticate(request)
-        body = _json(await edge.read_body(request, limits.max_batch_bytes, "the batch"))
+        raw = await edge.read_body(request, limits.max_batch_bytes, "the batch")
+        body = _json(raw)
         events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list) or not events:
             raise ApiError(400, "missing_field", 'events: a batch is {"events": [...]}', "events")
         if len(events) > limits.max_batch_events:
             raise ApiError(413, "payload_too_large", "too many events in one batch", "events")
-        records, errors = await accept(request, events)
+        records, errors = await accept(request, events, len(raw) > limits.max_event_bytes)
         for _, error in errors:
             edge.count_rejected(error.error)
         answer: dict[str, Any] = {"accepted": len(records), "total": len(events)}

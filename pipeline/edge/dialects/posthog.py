@@ -4,18 +4,19 @@ the trailing slash), mapped onto ``NativeEvent`` (``schemas/dialects.md``).
 The project token is in the body (``api_key``/``token``, or an event's ``properties.token``).
 Bodies are JSON — one event, a list, or ``{"batch": [...]}`` — optionally gzip
 (``Content-Encoding: gzip`` or ``?compression=gzip-js``) or the form ``data=<base64 JSON>``.
-Answers as PostHog does: ``200 {"status": 1}``; ``400``/``401``/``413``/``429`` with PostHog's
-``{"type", "code", "detail", "attr"}``. Merges on ids PostHog refuses (``anonymous``, ``null``,
-``0``, empty...) are refused here too and recorded in ``ingestion_warnings``."""
+Answers as PostHog does: ``200 {"status": 1}``; ``400``/``401``/``413``/``429``/``503`` with
+PostHog's ``{"type", "code", "detail", "attr"}``. The edge's limits hold after gunzip/base64:
+32 KB per event, 500 KB per request, 64 levels of nesting. Merges on ids PostHog refuses
+(``anonymous``, ``null``, ``0``, empty...) are refused here too and recorded in
+``ingestion_warnings``, as are property keys that flatten onto one name (the first is kept)."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 from urllib.parse import parse_qs
 
-import orjson
+import msgspec
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -23,13 +24,17 @@ from pipeline.edge.browser import decode_body
 from pipeline.edge.context import Edge
 from pipeline.edge.dialects.common import (
     IngestionWarning,
+    check_event_size,
+    collisions,
     flatten,
     native_event,
     parse_time,
     record_warnings,
     text_id,
 )
-from pipeline.edge.errors import ApiError
+from pipeline.edge.errors import ApiError, unavailable
+from pipeline.edge.jsonbody import nested_too_deep, too_deep
+from pipeline.edge.publisher import PublishUnavailableError
 from schemas.events import NativeEvent
 
 SOURCE = "posthog"
@@ -41,6 +46,7 @@ BAD_TOKEN = (
 ILLEGAL_MERGE = "cannot_merge_with_illegal_distinct_id"
 # Not stored as properties: person updates (-> traits), the token, the IP (used for geo only).
 LIFTED = frozenset({"$set", "$set_once", "token", "distinct_id", "$ip"})
+_decoder = msgspec.json.Decoder()  # integers past 64 bits stay exact (orjson makes floats)
 
 # PostHog's ingestion (plugin-server ``isDistinctIdIllegal``): generic ids that stem from a bug
 # never drive a merge; some in any casing, some only as cased; also inside quotes.
@@ -81,26 +87,32 @@ def invalid(detail: str, attr: str | None = None) -> ApiError:
     return ApiError(400, "invalid_payload", detail, attr)
 
 
-def decode_payload(body: bytes, content_type: str, compression: str) -> Any:
-    """The JSON of a capture body: plain, gzip (``compression=gzip-js``) or ``data=`` base64."""
+def decode_payload(
+    body: bytes, content_type: str, compression: str, limit: int = 500 * 1024
+) -> Any:
+    """The JSON of a capture body: plain, gzip (``compression=gzip-js``) or ``data=`` base64;
+    at most ``limit`` bytes once gunzipped (413), nested at most 64 levels (400). Integers
+    of any size are kept exact."""
     if compression in ("gzip", "gzip-js") and body[:2] == b"\x1f\x8b":
-        body = decode_body({"content-encoding": "gzip"}, body, 20 * len(body) + 1024, "the body")
+        body = decode_body({"content-encoding": "gzip"}, body, limit, "the body")
     if "x-www-form-urlencoded" in content_type or body.startswith(b"data="):
         form = parse_qs(body.decode("utf-8", "replace"))
         data = (form.get("data") or [""])[0]
         if not data:
             raise invalid("Malformed request data: the form has no data field", "data")
-        try:
+        try:  # (ValueError: binascii.Error, or text that is not ASCII)
             body = base64.b64decode(data + "=" * (-len(data) % 4), altchars=b"-_")
-        except binascii.Error:
+        except ValueError:
             try:
                 body = base64.b64decode(data + "=" * (-len(data) % 4))
-            except binascii.Error as exc:
+            except ValueError as exc:
                 detail = f"Malformed request data: data is not base64 ({exc})"
                 raise invalid(detail, "data") from None
+    if nested_too_deep(body):
+        raise invalid(f"Malformed request data: {too_deep().message}")
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        return _decoder.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise invalid(f"Malformed request data: {exc}") from None
 
 
@@ -194,6 +206,7 @@ def to_native(
             'Invalid payload: All events must have the event field "distinct_id"!', "distinct_id"
         )
     warnings: list[IngestionWarning] = []
+    dropped: list[tuple[str, Any, Any]] = []
     uuid = text_id(event.get("uuid"))
     device = text_id(props.get("$device_id"))
     anonymous = props.get("$process_person_profile") is False or distinct_id == device
@@ -205,7 +218,7 @@ def to_native(
         "user_id": distinct_id if legal and not anonymous else None,
         "message_id": uuid,
         "timestamp": event_time(event, received_at, sent_at),
-        "properties": flatten({k: v for k, v in props.items() if k not in LIFTED}),
+        "properties": flatten({k: v for k, v in props.items() if k not in LIFTED}, "", dropped),
         "traits": _traits(event, props),
         "context": _context(props),
     }
@@ -241,7 +254,9 @@ def to_native(
                     fields["visitor_id"] = source
     elif name in ("$set", "$set_once") and fields["user_id"]:
         fields |= {"type": "identify", "visitor_id": None}
-    return native_event(fields), warnings
+    native = native_event(fields)
+    warnings.extend(collisions(dropped, "properties", eventUuid=uuid or ""))
+    return native, warnings
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -259,6 +274,10 @@ def _from_api_error(error: ApiError) -> JSONResponse:
         response = _error(429, "throttled", "rate_limited", error.message)
         response.headers["Retry-After"] = str(error.retry_after or 1)
         return response
+    if error.status == 503:
+        response = _error(503, "server_error", "service_unavailable", error.message)
+        response.headers["Retry-After"] = str(error.retry_after or 5)
+        return response
     if error.status in (400, 422):
         detail = (
             error.message
@@ -275,7 +294,8 @@ async def capture(edge: Edge, request: Request) -> JSONResponse:
         limit = edge.limits.max_batch_bytes
         body = await edge.read_body(request, limit, "the request")
         compression = request.query_params.get("compression", "")
-        payload = decode_payload(body, request.headers.get("content-type", ""), compression)
+        content_type = request.headers.get("content-type", "")
+        payload = decode_payload(body, content_type, compression, limit)
         events, envelope = split_payload(payload)
         token = token_of(events, envelope)
         if token is None:
@@ -288,6 +308,7 @@ async def capture(edge: Edge, request: Request) -> JSONResponse:
         warnings: list[IngestionWarning] = []
         for index, event in enumerate(events):
             try:
+                check_event_size(event, edge.limits)  # (the body may have been gzip or base64)
                 native, refused = to_native(event, info.received_at, envelope.get("sent_at"))
             except ApiError as exc:
                 exc.message = f"{exc.message} (event {index})"
@@ -299,6 +320,8 @@ async def capture(edge: Edge, request: Request) -> JSONResponse:
     except ApiError as exc:
         edge.count_rejected(exc.error)
         return _from_api_error(exc)
+    except PublishUnavailableError:
+        return _from_api_error(unavailable())
     return JSONResponse({"status": 1})
 
 

@@ -1,6 +1,8 @@
 """Privacy-dashboard style (Privacy-Focused-Web-Analytics-Dashboard): websites with tracking
 codes, ``POST /api/v1/websites`` (admin bearer token), ``POST /api/v1/events`` (201),
 ``POST /api/v1/events/batch`` (201 / 207), ``GET /api/v1/events`` and ``GET /api/v1/events/:id``.
+Errors keep the original's ``{error: CODE, message}`` shape, the edge's own too (``401
+UNAUTHORIZED``, ``413 PAYLOAD_TOO_LARGE``, ``429 RATE_LIMITED``, ``503 UNAVAILABLE``).
 
 Mapping (``schemas/dialects.md``, "Privacy dashboard"): ``eventType`` -> ``event`` (a
 ``pageview`` is a native ``page``), the website -> ``channel`` (its ``web_…`` id),
@@ -11,7 +13,6 @@ fall back to the server's enrichment), ``properties`` -> ``properties``.
 
 from __future__ import annotations
 
-import hmac
 from collections import defaultdict
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,8 +25,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from pipeline.edge import query as event_query
+from pipeline.edge.client import same_secret
 from pipeline.edge.context import Edge
-from pipeline.edge.errors import from_rule_error, from_validation_error
+from pipeline.edge.errors import (
+    ApiError,
+    answers_errors,
+    from_rule_error,
+    from_validation_error,
+    payload_too_large,
+)
+from pipeline.edge.jsonbody import encoded_size, nested_too_deep, too_deep
 from pipeline.registry.websites import Website, WebsiteRegistry, is_tracking_code
 from schemas.events import PROPERTY_TYPES, EventRuleError, NativeEvent
 
@@ -56,6 +65,22 @@ class Invalid(Exception):
             "message": self.message,
             "details": {"fieldErrors": self.field_errors},
         }
+
+
+def error_answer(request: Request, error: ApiError) -> JSONResponse | None:
+    """The edge's errors (size, key, rate, 503) in the original's shape ``{error: CODE,
+    message}``; bad input is its ``400 VALIDATION_ERROR``. AscendKit's server SDK, which posts
+    to ``/api/v1/events`` too, gets the native body (None)."""
+    from pipeline.edge.dialects import ascendkit
+
+    if ascendkit.is_server_call(request):
+        return None
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else None
+    if error.status in (400, 422):
+        body = Invalid({error.field or "body": [error.message]}).body()
+        return JSONResponse(body, 400, headers)
+    body = {"error": error.error.upper(), "message": error.message}
+    return JSONResponse(body, error.status, headers)
 
 
 def _not_found(code: str) -> dict[str, str]:
@@ -218,7 +243,7 @@ def install(app: FastAPI, edge: Edge) -> None:
 
     def is_admin(request: Request) -> bool:
         token = bearer(request)
-        return bool(admin_token and token and hmac.compare_digest(token, admin_token))
+        return same_secret(token, admin_token)
 
     def reader(request: Request) -> str | None:
         """None for the admin token (reads every website), else the secret key's project."""
@@ -228,6 +253,8 @@ def install(app: FastAPI, edge: Edge) -> None:
 
     async def body_json(request: Request, limit: int, what: str) -> Any:
         body = await edge.read_body(request, limit, what)
+        if nested_too_deep(body):
+            raise Invalid({"body": [too_deep().message]}, "Malformed JSON body")
         try:
             return _decode.decode(body)
         except (msgspec.DecodeError, UnicodeDecodeError):
@@ -239,6 +266,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         return JSONResponse(exc.body(), 400)
 
     @app.post("/api/v1/websites", status_code=201, tags=["privacy-dashboard"])
+    @answers_errors(error_answer)
     async def create_website(request: Request) -> JSONResponse:
         """Register a website (admin bearer token); a new project is made unless ``projectId``
         names one. Answers ``{id, trackingCode, name, domain, …}``."""
@@ -301,6 +329,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         return out
 
     @app.post("/api/v1/events", status_code=201, tags=["privacy-dashboard"])
+    @answers_errors(error_answer)
     async def create_event(request: Request) -> JSONResponse:
         """One event (``201`` with the stored event; ``400 VALIDATION_ERROR``; ``404``)."""
         from pipeline.edge.dialects import ascendkit
@@ -316,6 +345,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         return JSONResponse(created_event(fields, site, event_id, ts), 201)
 
     @app.post("/api/v1/events/batch", status_code=201, tags=["privacy-dashboard"])
+    @answers_errors(error_answer)
     async def create_events(request: Request) -> JSONResponse:
         """Several events: ``201`` when all are stored, ``207`` with per-index errors."""
         doc = await body_json(request, limits.max_batch_bytes, "the batch")
@@ -328,6 +358,11 @@ def install(app: FastAPI, edge: Edge) -> None:
         good: list[tuple[int, dict, Website]] = []
         errors: list[dict[str, Any]] = []
         for index, item in enumerate(events):
+            if encoded_size(item) > limits.max_event_bytes:
+                too_large = payload_too_large(limits.max_event_bytes, "the event")
+                errors.append({"index": index, "error": "PAYLOAD_TOO_LARGE",
+                               "message": too_large.message})  # fmt: skip
+                continue
             try:
                 fields = validate(item)
                 site = await site_of(fields["trackingCode"])
@@ -381,6 +416,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         return value.lower() in ("true", "1")
 
     @app.get("/api/v1/events", tags=["privacy-dashboard"])
+    @answers_errors(error_answer)
     async def list_events(request: Request) -> JSONResponse:
         """A website's events, newest first (admin token, or the project's secret key); every
         event, bots included, unless ``isBot`` (or ``is_bot``) ``=true|false`` filters them."""
@@ -419,6 +455,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         )
 
     @app.get("/api/v1/events/{event_id}", tags=["privacy-dashboard"])
+    @answers_errors(error_answer)
     async def get_event(event_id: str, request: Request) -> JSONResponse:
         """One event of a website (admin token, or the project's secret key)."""
         project = reader(request)

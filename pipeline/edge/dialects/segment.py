@@ -4,36 +4,38 @@
 Answers as Segment documents: ``200 {"success": true}`` for every accepted request — a message
 Segment would accept but not store (no ``userId``/``anonymousId``, no ``event``...) is also
 answered 200, and here recorded as an ``ingestion_warnings`` row (never silently lost);
-``400`` for invalid JSON and for payloads past 32 KB per message / 500 KB per batch; ``401`` for
-a missing or unknown write key; ``429`` when the project is over its rate."""
+``400`` for invalid JSON (or nested past 64 levels) and for payloads past the edge's limits (32 KB
+per message, 500 KB per batch, after gunzip); ``401`` for a missing or unknown write key; ``429``
+when the project is over its rate; ``503`` when events cannot be stored — all in Segment's
+``{"success": false, "code", "message"}``. Integers past 64 bits are kept as their exact text."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import ipaddress
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from pipeline.edge import jsonbody
 from pipeline.edge.client import Network, api_key, parse_networks
 from pipeline.edge.context import UNAUTHORIZED, Edge
 from pipeline.edge.dialects.common import (
     IngestionWarning,
+    collisions,
     flatten,
     native_event,
     parse_time,
     record_warnings,
     text_id,
 )
-from pipeline.edge.errors import ApiError
+from pipeline.edge.errors import ApiError, unavailable
+from pipeline.edge.jsonbody import encoded_size
+from pipeline.edge.publisher import PublishUnavailableError
 from schemas.events import NativeEvent
 
 SOURCE = "segment"
-MAX_MESSAGE_BYTES = 32 * 1024
-MAX_BATCH_BYTES = 500 * 1024
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
 # analytics.js (``@segment/analytics-next``) posts each call to ``{apiHost}/<first letter>``
 # and its batches to ``{apiHost}/b``; ``apiHost`` is ``<edge>/v1`` (as Segment's api.segment.io/v1).
@@ -54,7 +56,7 @@ def basic_auth_user(authorization: str | None) -> str | None:
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error, or non-ASCII text (ValueError)
         return None
     user = decoded.partition(":")[0].strip()
     return user or None
@@ -106,14 +108,17 @@ def to_native(
     received_at: int,
     batch_context: Any = None,
     batch_sent_at: Any = None,
+    warnings: list[IngestionWarning] | None = None,
 ) -> NativeEvent:
-    """One Segment message as a ``NativeEvent``; ``ApiError`` names the field it fails on."""
+    """One Segment message as a ``NativeEvent``; ``ApiError`` names the field it fails on.
+    Keys that flatten onto one name are appended to ``warnings`` (the first one is kept)."""
     kind = message.get("type")
     if kind not in MESSAGE_TYPES:
         raise ApiError(422, "invalid_field", f"type: one of {', '.join(MESSAGE_TYPES)}", "type")
     properties = message.get("properties") if isinstance(message.get("properties"), dict) else {}
     traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
     context = merged_context(message, batch_context)
+    dropped: list[tuple[str, Any, Any]] = []
     if kind == "identify" and not traits and isinstance(context.get("traits"), dict):
         traits = context["traits"]
     fields: dict[str, Any] = {
@@ -122,7 +127,7 @@ def to_native(
         "user_id": text_id(message.get("userId")),
         "message_id": text_id(message.get("messageId")),
         "timestamp": corrected_time(message, received_at, batch_sent_at),
-        "properties": flatten(properties),
+        "properties": flatten(properties, dropped=dropped),
         "context": _native_context(context, properties if kind == "page" else {}) or None,
     }
     name = message.get("name")
@@ -132,7 +137,13 @@ def to_native(
         fields["type"] = "page"
         fields["event"] = "screen" if kind == "screen" else None
         extra = {"name": name, "category": message.get("category")}
-        fields["properties"] |= {k: v for k, v in extra.items() if isinstance(v, str)}
+        for key, value in extra.items():
+            if not isinstance(value, str):
+                continue
+            replaced = fields["properties"].get(key, value)
+            if replaced != value:  # the call's own name/category win over the properties'
+                dropped.append((key, replaced, value))
+            fields["properties"][key] = value
         if isinstance(name, str) and name:
             page = (fields["context"] or {}).setdefault("page", {})
             page.setdefault("title", name)
@@ -146,13 +157,17 @@ def to_native(
         if group_id is None:
             raise ApiError(400, "missing_field", "groupId: a group call needs it", "groupId")
         fields["event"] = "$group"
-        fields["properties"] = {"group_id": group_id, **flatten(traits, "traits.")}
+        fields["properties"] = {"group_id": group_id, **flatten(traits, "traits.", dropped)}
     else:  # alias: previousId -> userId, as an identify linking the two
         previous = text_id(message.get("previousId"))
         if previous is None:
             raise ApiError(400, "missing_field", "previousId: an alias needs it", "previousId")
         fields |= {"type": "identify", "event": "alias", "visitor_id": previous}
-    return native_event(fields)
+    event = native_event(fields)
+    if dropped and warnings is not None:
+        ids = {"type": kind, "messageId": text_id(message.get("messageId"))}
+        warnings.extend(collisions(dropped, "properties", **ids))
+    return event
 
 
 # --- HTTP --------------------------------------------------------------------------------------
@@ -179,11 +194,7 @@ def claims_batch(request: Request) -> bool:
 
 
 async def _read_json(edge: Edge, request: Request, limit: int, what: str) -> Any:
-    body = await edge.read_body(request, limit, what)
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
+    return jsonbody.loads(await edge.read_body(request, limit, what))
 
 
 def _project(edge: Edge, request: Request, payload: dict[str, Any]) -> str:
@@ -195,9 +206,11 @@ async def _accept(
     edge: Edge, request: Request, project_id: str, messages: list[Any], payload: dict[str, Any]
 ) -> None:
     """Map and accept the messages; the ones Segment would drop become warning rows."""
+    limit = edge.limits.max_event_bytes
     for index, message in enumerate(messages):
-        if len(orjson.dumps(message)) > MAX_MESSAGE_BYTES:  # Segment refuses the whole request
-            raise ApiError(400, "payload_too_large", f"message {index} is larger than 32 KB")
+        if encoded_size(message) > limit:  # Segment refuses the whole request
+            message_too_large = f"message {index} is larger than {limit} bytes"
+            raise ApiError(400, "payload_too_large", message_too_large)
     info = edge.request_info(request, project_id)
     events: list[NativeEvent] = []
     warnings: list[IngestionWarning] = []
@@ -205,9 +218,8 @@ async def _accept(
         try:
             if not isinstance(message, dict):
                 raise ApiError(400, "invalid_event", "a message must be a JSON object")
-            events.append(
-                to_native(message, info.received_at, payload.get("context"), payload.get("sentAt"))
-            )
+            context, sent_at = payload.get("context"), payload.get("sentAt")
+            events.append(to_native(message, info.received_at, context, sent_at, warnings))
         except ApiError as exc:
             edge.count_rejected(exc.error)
             details = {
@@ -227,7 +239,7 @@ async def post_batch(edge: Edge, request: Request) -> JSONResponse:
     """Segment's ``{"batch": [...]}`` (``POST /v1/batch`` when ``claims_batch``)."""
     basic = basic_auth_user(request.headers.get("authorization")) is not None
     try:
-        payload = await _read_json(edge, request, MAX_BATCH_BYTES, "the batch")
+        payload = await _read_json(edge, request, edge.limits.max_batch_bytes, "the batch")
     except ApiError as exc:
         if not basic:  # no key of any kind: the native answer
             raise ApiError(401, "unauthorized", UNAUTHORIZED) from None
@@ -241,19 +253,24 @@ async def post_batch(edge: Edge, request: Request) -> JSONResponse:
         await _accept(edge, request, project_id, payload["batch"], payload)
     except ApiError as exc:
         return _from_api_error(exc)
+    except PublishUnavailableError:
+        return _from_api_error(unavailable())
     return JSONResponse(SUCCESS)
 
 
 def _single(edge: Edge, kind: str) -> Any:
     async def handler(request: Request) -> JSONResponse:
         try:
-            payload = await _read_json(edge, request, MAX_MESSAGE_BYTES, "the message")
+            limit = edge.limits.max_event_bytes
+            payload = await _read_json(edge, request, limit, "the message")
             if not isinstance(payload, dict):
                 raise ApiError(400, "invalid_event", "a message must be a JSON object")
             project_id = _project(edge, request, payload)
             await _accept(edge, request, project_id, [{**payload, "type": kind}], {})
         except ApiError as exc:
             return _from_api_error(exc)
+        except PublishUnavailableError:
+            return _from_api_error(unavailable())
         return JSONResponse(SUCCESS)
 
     handler.__name__ = f"segment_{kind}"
