@@ -348,4 +348,5 @@ def install(app: FastAPI, edge: Edge) -> None:
             return JSONResponse(body, status_code=404)
         scheme, host = public_origin(request, trusted)
         document = cdn_settings(write_key, f"{host}/v1", scheme)
-        return JSONResponse(document, headers={"Cache-Control": "public, max-age=60"})
+        # private: the document names the Host it was asked at, so no shared cache may keep it
+        return JSONResponse(document, headers={"Cache-Control": "private, max-age=60"})
