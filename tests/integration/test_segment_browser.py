@@ -172,6 +172,18 @@ def test_settings_document(embedded):
     assert unknown.status_code == 404
     secret = embedded.projects[0]["secret_key"]
     assert httpx.get(f"{embedded.url}/v1/projects/{secret}/settings").status_code == 404
+    # analytics.js' retries add X-Retry-Count: the preflight of its calls allows it
+    preflight = httpx.options(
+        f"{embedded.url}/v1/t",
+        headers={
+            **origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-retry-count",
+        },
+    )
+    assert preflight.status_code == 200, preflight.text
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert "x-retry-count" in allowed and "authorization" in allowed
 
 
 def test_analytics_next_page_track_identify_and_batch_on_page_hide(embedded, site, tab):
