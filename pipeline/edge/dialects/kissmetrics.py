@@ -1,6 +1,6 @@
-"""KISSmetrics' tracking API: ``/e`` (record), ``/s`` (set) and ``/a`` (alias), GET (the
-pixel the JavaScript library requests) or POST (a form body), mapped onto ``NativeEvent``
-(``schemas/dialects.md``, "KISSmetrics").
+"""KISSmetrics' tracking API: ``/e`` (record), ``/s`` (set) and ``/a`` (alias), GET (a
+tracking pixel's URL) or POST (a form body), mapped onto ``NativeEvent``
+(``schemas/dialects.md``, "KISSmetrics tracking API").
 
 Parameters as KISSmetrics documents them: ``_k`` the API key (here the project's write key),
 ``_p`` the person, ``_n`` the event name (record) or the person's other identity (alias), ``_t``
