@@ -20,7 +20,12 @@ $(STAMP): pyproject.toml
 tracker/node_modules/.package-lock.json: tracker/package-lock.json
 	cd tracker && npm ci --no-audit --no-fund
 
-install: $(STAMP) tracker/node_modules/.package-lock.json
+# Third-party browser libraries the tests drive unchanged (Segment's analytics.js), pinned by
+# tests/browser/package-lock.json.
+tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund
+
+install: $(STAMP) tracker/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
 
 tracker: install
 	cd tracker && npm run build

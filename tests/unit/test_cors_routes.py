@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from pipeline.edge.app import create_app
 from pipeline.edge.context import EdgeServices
-from pipeline.edge.cors import ingest_paths
+from pipeline.edge.cors import ingest_paths, is_public_get
 from pipeline.settings import Settings
 
 # POST routes that are not ingest: admin calls (the admin token), website registration.
@@ -22,3 +22,11 @@ def test_every_post_route_is_ingest_or_admin():
     }
     assert not unclassified, f"add them to pipeline/edge/cors.py ingest_paths: {unclassified}"
     assert ingest_paths() <= posts  # no stale entries
+
+
+def test_public_gets_are_the_settings_document_and_the_pixels_only():
+    assert is_public_get("/v1/projects/thw_abc/settings")
+    assert all(is_public_get(path) for path in ("/e", "/s", "/a"))
+    for path in ("/v1/events", "/v1/projects/x/settings/more", "/v1/projects//x/settings",
+                 "/v1/sessions", "/v1/ingestion_warnings", "/e/"):  # fmt: skip
+        assert not is_public_get(path), path

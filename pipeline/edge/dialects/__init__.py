@@ -17,6 +17,7 @@ DIALECTS: tuple[str, ...] = (
     "privacy_dashboard",
     "ascendkit",
     "segment",
+    "kissmetrics",  # before posthog: it decides whose a POST /e is
     "posthog",
     "warnings",
 )

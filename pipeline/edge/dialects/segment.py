@@ -12,13 +12,14 @@ when the project is over its rate; ``503`` when events cannot be stored — all 
 from __future__ import annotations
 
 import base64
+import ipaddress
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pipeline.edge import jsonbody
-from pipeline.edge.client import api_key
+from pipeline.edge.client import Network, api_key, parse_networks
 from pipeline.edge.context import UNAUTHORIZED, Edge
 from pipeline.edge.dialects.common import (
     IngestionWarning,
@@ -36,6 +37,11 @@ from schemas.events import NativeEvent
 
 SOURCE = "segment"
 MESSAGE_TYPES = ("track", "identify", "page", "screen", "group", "alias")
+# analytics.js (``@segment/analytics-next``) posts each call to ``{apiHost}/<first letter>``
+# and its batches to ``{apiHost}/b``; ``apiHost`` is ``<edge>/v1`` (as Segment's api.segment.io/v1).
+SHORT_PATHS = {kind[0]: kind for kind in MESSAGE_TYPES}
+BROWSER_BATCH_PATH = "/v1/b"
+SETTINGS_PATH = "/v1/projects/{write_key}/settings"
 KEY_MESSAGE = "missing or unknown write key (HTTP Basic auth user, or writeKey in the body)"
 SUCCESS = {"success": True}
 
@@ -272,6 +278,75 @@ def _single(edge: Edge, kind: str) -> Any:
     return handler
 
 
+def cdn_settings(write_key: str, api_host: str, protocol: str) -> dict[str, Any]:
+    """The settings document analytics.js loads from its CDN before it sends anything: only
+    the Segment.io integration (no device-mode destinations, no remote plugins, no metrics),
+    sending to ``{protocol}://{api_host}``."""
+    segment_io = {
+        "apiKey": write_key,
+        "apiHost": api_host,
+        "protocol": protocol,
+        "unbundledIntegrations": [],
+        "addBundledMetadata": True,
+        "maybeBundledConfigIds": {},
+    }
+    return {
+        "integrations": {"Segment.io": segment_io},
+        "plan": {},
+        "edgeFunction": {},
+        "analyticsNextEnabled": True,
+        "middlewareSettings": {},
+        "enabledMiddleware": {},
+        "metrics": {"sampleRate": 0},
+        "legacyVideoPluginsEnabled": False,
+        "remotePlugins": [],
+    }
+
+
+def _is_trusted_peer(peer: str, trusted: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in trusted)
+
+
+def public_origin(request: Request, trusted: tuple[Network, ...]) -> tuple[str, str]:
+    """``(scheme, host)`` the browser reached the edge at: the request's own, or a trusted
+    proxy's ``X-Forwarded-Proto``/``X-Forwarded-Host``."""
+    scheme, host = request.url.scheme, request.headers.get("host") or request.url.netloc
+    if _is_trusted_peer(request.client.host if request.client else "", trusted):
+        forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        scheme = forwarded if forwarded in ("http", "https") else scheme
+        host = request.headers.get("x-forwarded-host", "").split(",")[0].strip() or host
+    return scheme, host
+
+
 def install(app: FastAPI, edge: Edge) -> None:
     for kind in MESSAGE_TYPES:
         app.add_api_route(f"/v1/{kind}", _single(edge, kind), methods=["POST"], tags=["segment"])
+    for letter, kind in SHORT_PATHS.items():
+        app.add_api_route(f"/v1/{letter}", _single(edge, kind), methods=["POST"], tags=["segment"])
+    trusted = parse_networks(edge.settings.trusted_proxies)
+
+    async def segment_browser_batch(request: Request) -> JSONResponse:
+        """analytics.js' batching delivery: ``{"writeKey", "batch": [...], "sentAt"}``."""
+        return await post_batch(edge, request)
+
+    app.add_api_route(
+        BROWSER_BATCH_PATH, segment_browser_batch, methods=["POST"], tags=["segment"]
+    )
+
+    @app.get(SETTINGS_PATH, tags=["segment"])
+    async def segment_cdn_settings(write_key: str, request: Request) -> JSONResponse:
+        """The settings analytics.js fetches from ``{cdnURL}/v1/projects/{writeKey}/settings``:
+        it sends to this edge. ``404`` for an unknown write key, as Segment's CDN (a secret key
+        is unknown here too)."""
+        principal = edge.services.registry.authenticate(write_key)
+        if principal is None or principal.can_read:  # a secret key never goes in a page
+            body = {"error": "not_found", "message": "no project has this write key"}
+            return JSONResponse(body, status_code=404)
+        scheme, host = public_origin(request, trusted)
+        document = cdn_settings(write_key, f"{host}/v1", scheme)
+        # private: the document names the Host it was asked at, so no shared cache may keep it
+        return JSONResponse(document, headers={"Cache-Control": "private, max-age=60"})
