@@ -130,3 +130,49 @@ def test_segment_and_posthog_through_kafka(worker):
         headers=read_headers(project),
     ).json()["warnings"]
     assert any(w["details"].get("otherDistinctId") == f"ph_other_{run}" for w in warnings)
+
+
+def test_new_dialect_paths_through_kafka(worker):
+    """Issue 18's server-side paths in Kafka mode: KISSmetrics pixels (record, alias) stitch the
+    person, AscendKit's signed-in events on ``/v1/events`` (public key), Segment analytics.js'
+    own ``/v1/t`` route, and Kitbase's page context (``__path``/``__utm_*``) and ``$duration``
+    on the native route."""
+    project = worker.projects[0]
+    run = uuid.uuid4().hex[:8]
+    person, email = f"km_{run}", f"km_{run}@example.com"
+    for path, params in (
+        ("/e", {"_k": project["write_key"], "_p": person, "_n": "Visited Site", "plan": "pro"}),
+        ("/a", {"_k": project["write_key"], "_p": person, "_n": email}),
+    ):
+        pixel = httpx.get(f"{worker.url}{path}", params=params)
+        assert pixel.status_code == 200 and pixel.content.startswith(b"GIF89a"), pixel.text
+    ascend_user, visitor = f"usr_{run}", f"vis_{run}"
+    signed_in = httpx.post(
+        f"{worker.url}/v1/events",
+        json={"batch": [{"event": "app.checkout.completed", "userId": ascend_user,
+                         "visitorId": visitor, "properties": {"total": 9}}]},
+        headers={"X-AscendKit-Public-Key": project["write_key"]},
+    )  # fmt: skip
+    assert signed_in.status_code == 202, signed_in.text
+    segment_user = f"seg_{run}"
+    track = httpx.post(
+        f"{worker.url}/v1/t",
+        json={"type": "track", "event": "Clicked", "userId": segment_user,
+              "writeKey": project["write_key"], "messageId": f"t-{run}"},
+    )  # fmt: skip
+    assert track.status_code == 200, track.text
+    native = httpx.post(
+        f"{worker.url}/v1/events",
+        json={"event": "Timed", "user_id": segment_user, "properties": {"$duration": 750}},
+        headers=key_headers(project),
+    )
+    assert native.status_code == 202, native.text
+
+    kiss = {r["event"]: r for r in wait_rows(worker, project, 3, user_id=email, timeout=60)}
+    assert kiss["Visited Site"]["visitor_id"] == person  # the anonymous record reads as the user
+    assert kiss["Visited Site"]["properties"] == {"plan": "pro"}
+    [checkout] = wait_rows(worker, project, 1, user_id=ascend_user, timeout=60)
+    assert (checkout["event"], checkout["visitor_id"]) == ("app.checkout.completed", visitor)
+    segment = {r["event"]: r for r in wait_rows(worker, project, 2, user_id=segment_user)}
+    assert set(segment) == {"Clicked", "Timed"}
+    assert segment["Timed"]["duration_ms"] == 750
