@@ -211,7 +211,8 @@ class Edge:
         if not rows:  # (an empty result names no columns)
             return columns, rows, total
         user, visitor = columns.index("user_id"), columns.index("visitor_id")
-        anonymous = sorted({row[visitor] for row in rows if not row[user] and row[visitor]})
+        # anonymous rows, and provisional ones (user id == visitor id: a merge may outrank it)
+        anonymous = sorted({r[visitor] for r in rows if r[visitor] and r[user] in ("", r[visitor])})
         if not anonymous:
             return columns, rows, total
         _, links = await self.query(
@@ -225,7 +226,7 @@ class Edge:
         users = dict(links)
         resolved = [
             (*row[:user], users[row[visitor]], *row[user + 1 :])
-            if not row[user] and row[visitor] in users
+            if row[user] in ("", row[visitor]) and row[visitor] in users
             else row
             for row in rows
         ]

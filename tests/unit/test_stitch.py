@@ -51,3 +51,17 @@ def test_only_events_that_change_the_identity_say_so():
     _, again = stitch(state, enriched(type="identify", user_id="u1", timestamp=BASE_MS + 3))
     assert first.state_changed and earlier.state_changed and linked.state_changed
     assert not later.state_changed and not again.state_changed
+
+
+def test_a_user_id_equal_to_the_visitor_id_is_provisional():
+    """PostHog's server-side distinct_id: its own user until a merge links the id elsewhere;
+    it never takes the visitor's first link."""
+    state, result = stitch(None, enriched(visitor_id="anon", user_id="anon"))
+    assert result.links == [] and state.user_id == ""
+    assert [u.user_id for u in result.user_updates] == ["anon"]
+    merge = enriched(visitor_id="anon", user_id="usr", type="identify", timestamp=BASE_MS + 1)
+    state, result = stitch(state, merge)
+    assert [(k.visitor_id, k.user_id) for k in result.links] == [("anon", "usr")]
+    later = enriched(visitor_id="anon", user_id="anon", timestamp=BASE_MS + 2)
+    state, result = stitch(state, later)
+    assert (later.user_id, result.links, result.conflict) == ("usr", [], False)
