@@ -20,7 +20,12 @@ $(STAMP): pyproject.toml
 tracker/node_modules/.package-lock.json: tracker/package-lock.json
 	cd tracker && npm ci --no-audit --no-fund
 
-install: $(STAMP) tracker/node_modules/.package-lock.json
+# posthog-js for the PostHog browser test (pinned by tests/browser/posthog/package-lock.json).
+tests/browser/posthog/node_modules/.package-lock.json: tests/browser/posthog/package-lock.json
+	cd tests/browser/posthog && npm ci --no-audit --no-fund
+
+install: $(STAMP) tracker/node_modules/.package-lock.json \
+	tests/browser/posthog/node_modules/.package-lock.json
 
 tracker: install
 	cd tracker && npm run build
