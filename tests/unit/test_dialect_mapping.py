@@ -200,6 +200,19 @@ def test_posthog_identify_links_anon_to_user_with_traits():
     assert event.traits == {"first": 1, "email": "a@b.test"}
 
 
+def test_posthog_js_anonymous_state_and_identify_link_the_device():
+    """posthog-js marks anonymous events ``$is_identified: false``; the anonymous events live
+    under ``$device_id``, so that is what ``$identify`` links (bootstrapped ids differ)."""
+    props = {"$device_id": "dev", "$is_identified": False, "$process_person_profile": True}
+    event, _ = posthog.to_native({"event": "e", "distinct_id": "boot", "properties": props}, NOW)
+    assert (event.visitor_id, event.user_id) == ("dev", None)
+    props = {"$device_id": "dev", "$anon_distinct_id": "boot", "$is_identified": True}
+    event, _ = posthog.to_native(
+        {"event": "$identify", "distinct_id": "usr", "properties": props}, NOW
+    )
+    assert (event.type, event.visitor_id, event.user_id) == ("identify", "dev", "usr")
+
+
 def test_posthog_identify_with_illegal_ids_does_not_merge():
     event, [warning] = posthog.to_native(
         {"event": "$identify", "distinct_id": "user-1", "properties": {"$anon_distinct_id": "0"}},

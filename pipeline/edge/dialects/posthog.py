@@ -210,7 +210,11 @@ def to_native(
     dropped: list[tuple[str, Any, Any]] = []
     uuid = text_id(event.get("uuid"))
     device = text_id(props.get("$device_id"))
-    anonymous = props.get("$process_person_profile") is False or distinct_id == device
+    anonymous = (
+        distinct_id == device  # posthog-js before identify()
+        or props.get("$process_person_profile") is False
+        or props.get("$is_identified") is False
+    )
     legal = not is_illegal_id(distinct_id)
     fields: dict[str, Any] = {
         "type": "track",
@@ -251,8 +255,8 @@ def to_native(
             if source is not None and source != target:
                 if is_illegal_id(source):
                     refuse(source, target)
-                else:
-                    fields["visitor_id"] = source
+                else:  # posthog-js keeps the anonymous events under the device
+                    fields["visitor_id"] = device if name == "$identify" and device else source
     elif name in ("$set", "$set_once") and fields["user_id"]:
         fields["type"] = "identify"  # a device is not linked by it; a server's id stays its own
         if fields["visitor_id"] != fields["user_id"]:
