@@ -20,12 +20,17 @@ $(STAMP): pyproject.toml
 tracker/node_modules/.package-lock.json: tracker/package-lock.json
 	cd tracker && npm ci --no-audit --no-fund
 
-# Third-party browser libraries the tests drive unchanged (Segment's analytics.js), pinned by
-# tests/browser/package-lock.json.
+# Third-party browser libraries the tests drive unchanged, each pinned by its package-lock.json:
+# Segment's analytics.js (tests/browser) and posthog-js (tests/browser/posthog).
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund
 
-install: $(STAMP) tracker/node_modules/.package-lock.json tests/browser/node_modules/.package-lock.json
+tests/browser/posthog/node_modules/.package-lock.json: tests/browser/posthog/package-lock.json
+	cd tests/browser/posthog && npm ci --no-audit --no-fund
+
+install: $(STAMP) tracker/node_modules/.package-lock.json \
+	tests/browser/node_modules/.package-lock.json \
+	tests/browser/posthog/node_modules/.package-lock.json
 
 tracker: install
 	cd tracker && npm run build

@@ -222,7 +222,8 @@ class Edge:
             db = self.database
             # ({tenant:String}: the key's project, which build_query always binds)
             source = (
-                "(SELECT s.* REPLACE (if(s.user_id != '', s.user_id, i.user_id) AS user_id) "
+                "(SELECT s.* REPLACE (if(s.user_id != '' AND (s.user_id != s.visitor_id "
+                "OR i.user_id = ''), s.user_id, i.user_id) AS user_id) "
                 f"FROM {db}.sessions AS s FINAL LEFT JOIN ("
                 "SELECT visitor_id, argMin(user_id, linked_at) AS user_id "
                 f"FROM {db}.identities WHERE project_id = {{tenant:String}} GROUP BY visitor_id"
@@ -239,7 +240,8 @@ class Edge:
         if not rows:  # (an empty result names no columns)
             return columns, rows, total
         user, visitor = columns.index("user_id"), columns.index("visitor_id")
-        anonymous = sorted({row[visitor] for row in rows if not row[user] and row[visitor]})
+        # anonymous rows, and provisional ones (user id == visitor id: a merge may outrank it)
+        anonymous = sorted({r[visitor] for r in rows if r[visitor] and r[user] in ("", r[visitor])})
         if not anonymous:
             return columns, rows, total
         _, links = await self.query(
@@ -253,7 +255,7 @@ class Edge:
         users = dict(links)
         resolved = [
             (*row[:user], users[row[visitor]], *row[user + 1 :])
-            if not row[user] and row[visitor] in users
+            if row[user] in ("", row[visitor]) and row[visitor] in users
             else row
             for row in rows
         ]

@@ -8,6 +8,11 @@ Rule for a visitor identified as two users: the first link wins. The visitor's h
 to the first user; a later event that names another user keeps that user id on itself, but the
 visitor is not moved (PostHog refuses such merges the same way). A browser that logs out should
 call ``reset()`` so the next person gets a fresh visitor id.
+
+An event whose user id *is* its visitor id (PostHog's ``distinct_id`` from a server, which may
+name a person or an anonymous id that is merged later) is the visitor's own provisional user: it
+links nothing, and once the visitor is linked it takes the linked user. Reads do the same for
+the rows stored before the link (``events_resolved``), so a merge is retroactive.
 """
 
 from __future__ import annotations
@@ -68,7 +73,8 @@ def stitch(
         state.first_touch = _first_touch(event)
         touch_changed = True
 
-    if event.visitor_id and event.user_id:
+    provisional = event.user_id == event.visitor_id
+    if event.visitor_id and event.user_id and not provisional:
         if not state.user_id:
             state.user_id, state.linked_at = event.user_id, event.timestamp
             result.links.append(

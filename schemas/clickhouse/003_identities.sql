@@ -10,9 +10,14 @@ CREATE TABLE IF NOT EXISTS {db}.identities
 ENGINE = ReplacingMergeTree
 ORDER BY (project_id, visitor_id);
 
--- Events with the user resolved: the user id sent with the event, else the visitor's user.
+-- Events with the user resolved: the user id sent with the event, else the visitor's user. A user
+-- id equal to the visitor id is provisional (PostHog's server-side distinct_id): the visitor's
+-- link, when it has one, wins over it, so a later merge reads back onto earlier rows.
 CREATE VIEW IF NOT EXISTS {db}.events_resolved AS
-SELECT e.* REPLACE (if(e.user_id != '', e.user_id, i.user_id) AS user_id)
+SELECT e.* REPLACE (
+    if(e.user_id != '' AND (e.user_id != e.visitor_id OR i.user_id = ''), e.user_id, i.user_id)
+    AS user_id
+)
 FROM {db}.events AS e FINAL
 LEFT JOIN
 (

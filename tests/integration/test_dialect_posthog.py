@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import time
 import uuid
 
 import httpx
@@ -234,3 +235,56 @@ def test_real_posthog_python_client(embedded):
     assert rows["$set_once"]["traits"] == {"signup": "2026-01-01"}
     assert rows["$pageview"]["visitor_id"] == old  # merged into the user by the alias
     assert rows["$create_alias"]["type"] == "identify"
+
+
+def python_client(project, embedded):
+    return Posthog(
+        project["write_key"],
+        host=embedded.url,
+        sync_mode=True,
+        gzip=True,
+        feature_flags_request_timeout_seconds=1,
+    )
+
+
+def test_identify_merges_the_anonymous_distinct_id(embedded):
+    """Issue 18: with the real client, a ``$pageview`` of ``anon_X`` then ``$identify`` of
+    ``usr_Y`` (``$anon_distinct_id`` ``anon_X``): every event of both ids reads as ``usr_Y``,
+    the pageview retroactively; the person's own events before the merge too."""
+    project = embedded.projects[0]
+    anon, user = fresh("anon"), fresh("usr")
+    client = python_client(project, embedded)
+    client.capture("$pageview", distinct_id=anon, properties={"$current_url": "https://a.test/x"})
+    client.capture("server side", distinct_id=user)  # the user's own, before the merge
+    client.capture("$identify", distinct_id=user, properties={"$anon_distinct_id": anon})
+    client.capture("after", distinct_id=anon)  # the anonymous id, after the merge
+    client.capture("purchase", distinct_id=user)
+    client.shutdown()
+    rows = by_event(wait_rows(embedded, project, 5, user_id=user))
+    assert set(rows) == {"$pageview", "server side", "$identify", "after", "purchase"}
+    assert (rows["$pageview"]["visitor_id"], rows["$pageview"]["path"]) == (anon, "/x")
+    assert rows["after"]["visitor_id"] == anon
+    time.sleep(1)  # nothing of either id reads as the anonymous id's own person
+    assert fetch(embedded, project, user_id=anon)["events"] == []
+
+
+@pytest.mark.parametrize("how", ["alias", "$create_alias"])
+def test_alias_merges_distinct_ids(embedded, how):
+    """``alias(previous_id, distinct_id)`` and a raw ``$create_alias`` (``alias`` property):
+    the previous id's events, before and after, read as the alias target."""
+    project = embedded.projects[1]
+    old, new = fresh("old"), fresh("new")
+    client = python_client(project, embedded)
+    client.capture("before", distinct_id=old)
+    if how == "alias":
+        client.alias(previous_id=old, distinct_id=new)
+    else:
+        client.capture("$create_alias", distinct_id=old, properties={"alias": new})
+    client.capture("after", distinct_id=old)
+    client.capture("own", distinct_id=new)
+    client.shutdown()
+    rows = by_event(wait_rows(embedded, project, 4, user_id=new))
+    assert set(rows) == {"before", "$create_alias", "after", "own"}
+    assert rows["before"]["visitor_id"] == rows["after"]["visitor_id"] == old
+    time.sleep(1)
+    assert fetch(embedded, project, user_id=old)["events"] == []

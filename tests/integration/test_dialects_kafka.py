@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 import pytest
+from posthog import Posthog
 
 from tests.integration.server import cli, wait_for
 from tests.integration.test_embedded_e2e import key_headers, read_headers, wait_rows
@@ -176,3 +177,24 @@ def test_new_dialect_paths_through_kafka(worker):
     segment = {r["event"]: r for r in wait_rows(worker, project, 2, user_id=segment_user)}
     assert set(segment) == {"Clicked", "Timed"}
     assert segment["Timed"]["duration_ms"] == 750
+
+
+def test_posthog_python_client_identify_merges_through_kafka(worker):
+    """Issue 18 in the Kafka runtime: with the real ``posthog`` client, ``anon_X``'s pageview
+    (before the ``$identify``) and later events read as ``usr_Y``, as do ``usr_Y``'s own."""
+    project = worker.projects[0]
+    run = uuid.uuid4().hex[:8]
+    anon, user = f"anon_{run}", f"usr_{run}"
+    client = Posthog(project["write_key"], host=worker.url, sync_mode=True)
+    client.capture("$pageview", distinct_id=anon, properties={"$current_url": "https://k.test/a"})
+    client.capture("server side", distinct_id=user)
+    client.capture("$identify", distinct_id=user, properties={"$anon_distinct_id": anon})
+    client.capture("after", distinct_id=anon)
+    client.alias(previous_id=f"old_{run}", distinct_id=user)
+    client.capture("old id", distinct_id=f"old_{run}")
+    client.shutdown()
+    rows = wait_rows(worker, project, 6, user_id=user, timeout=60)
+    assert sorted(r["event"] for r in rows) == [
+        "$create_alias", "$identify", "$pageview", "after", "old id", "server side"
+    ]  # fmt: skip
+    assert next(r for r in rows if r["event"] == "$pageview")["path"] == "/a"

@@ -50,7 +50,7 @@ def test_segment_page_name_over_a_name_property_is_recorded():
 @pytest.mark.parametrize("body", [b"data=\xc3\xa9", b"data=%E9%80", b"data=!!!"])
 def test_posthog_form_data_that_is_not_base64_is_400(body):
     with pytest.raises(ApiError) as caught:
-        posthog.decode_payload(body, "application/x-www-form-urlencoded", "")
+        posthog.decode_payload(body, "application/x-www-form-urlencoded")
     assert caught.value.status == 400
 
 
@@ -200,6 +200,19 @@ def test_posthog_identify_links_anon_to_user_with_traits():
     assert event.traits == {"first": 1, "email": "a@b.test"}
 
 
+def test_posthog_js_anonymous_state_and_identify_link_the_device():
+    """posthog-js marks anonymous events ``$is_identified: false``; the anonymous events live
+    under ``$device_id``, so that is what ``$identify`` links (bootstrapped ids differ)."""
+    props = {"$device_id": "dev", "$is_identified": False, "$process_person_profile": True}
+    event, _ = posthog.to_native({"event": "e", "distinct_id": "boot", "properties": props}, NOW)
+    assert (event.visitor_id, event.user_id) == ("dev", None)
+    props = {"$device_id": "dev", "$anon_distinct_id": "boot", "$is_identified": True}
+    event, _ = posthog.to_native(
+        {"event": "$identify", "distinct_id": "usr", "properties": props}, NOW
+    )
+    assert (event.type, event.visitor_id, event.user_id) == ("identify", "dev", "usr")
+
+
 def test_posthog_identify_with_illegal_ids_does_not_merge():
     event, [warning] = posthog.to_native(
         {"event": "$identify", "distinct_id": "user-1", "properties": {"$anon_distinct_id": "0"}},
@@ -248,6 +261,7 @@ def test_posthog_pageview_context_and_anonymous_events():
         {"event": "e", "distinct_id": "x", "properties": {"$process_person_profile": False}}, NOW
     )
     assert (personless.visitor_id, personless.user_id) == ("x", None)
+    # a server's distinct_id: its own provisional person (user id == visitor id) until merged
     server_side, _ = posthog.to_native({"event": "e", "distinct_id": "x"}, NOW)
     assert (server_side.visitor_id, server_side.user_id) == ("x", "x")
 
@@ -259,6 +273,10 @@ def test_posthog_alias_and_set():
     assert (alias.type, alias.visitor_id, alias.user_id) == ("identify", "old", "new")
     person, _ = posthog.to_native({"event": "$set", "distinct_id": "u", "$set": {"k": 1}}, NOW)
     assert (person.type, person.user_id, person.traits) == ("identify", "u", {"k": 1})
+    assert person.visitor_id == "u"  # provisional: it reads as the merged person later
+    browser = {"event": "$set", "distinct_id": "u", "properties": {"$device_id": "dev"}}
+    person, _ = posthog.to_native(browser, NOW)
+    assert (person.visitor_id, person.user_id) == (None, "u")  # links nothing
 
 
 def test_posthog_time_offset_and_skew():
@@ -275,12 +293,17 @@ def test_posthog_time_offset_and_skew():
 def test_posthog_bodies_plain_gzip_and_base64_form():
     doc = {"api_key": "k", "event": "e", "distinct_id": "d"}
     raw = orjson.dumps(doc)
-    assert posthog.decode_payload(raw, "application/json", "") == doc
-    assert posthog.decode_payload(gzip.compress(raw), "text/plain", "gzip-js") == doc
+    assert posthog.decode_payload(raw, "application/json") == doc
+    # gzip is told by its magic bytes: current posthog-js sends it as text/plain, no hint
+    assert posthog.decode_payload(gzip.compress(raw), "text/plain") == doc
+    assert posthog.decode_payload(gzip.compress(raw), "") == doc
     form = b"data=" + base64.b64encode(raw).rstrip(b"=")
-    assert posthog.decode_payload(form, "application/x-www-form-urlencoded", "") == doc
+    assert posthog.decode_payload(form, "application/x-www-form-urlencoded") == doc
     with pytest.raises(ApiError) as caught:
-        posthog.decode_payload(b"{nope", "application/json", "")
+        posthog.decode_payload(gzip.compress(raw)[:-6], "text/plain")  # truncated
+    assert (caught.value.status, caught.value.error) == (400, "invalid_body")
+    with pytest.raises(ApiError) as caught:
+        posthog.decode_payload(b"{nope", "application/json")
     assert (caught.value.status, caught.value.error) == (400, "invalid_payload")
 
 

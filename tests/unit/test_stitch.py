@@ -63,3 +63,17 @@ def test_an_identify_without_traits_keeps_the_users_traits():
     [update] = result.user_updates
     assert update.traits is None  # (None: no change to the traits)
     assert update.seen_at == BASE_MS + MINUTE_MS
+
+
+def test_a_user_id_equal_to_the_visitor_id_is_provisional():
+    """PostHog's server-side distinct_id: its own user until a merge links the id elsewhere;
+    it never takes the visitor's first link."""
+    state, result = stitch(None, enriched(visitor_id="anon", user_id="anon"))
+    assert result.links == [] and state.user_id == ""
+    assert [u.user_id for u in result.user_updates] == ["anon"]
+    merge = enriched(visitor_id="anon", user_id="usr", type="identify", timestamp=BASE_MS + 1)
+    state, result = stitch(state, merge)
+    assert [(k.visitor_id, k.user_id) for k in result.links] == [("anon", "usr")]
+    later = enriched(visitor_id="anon", user_id="anon", timestamp=BASE_MS + 2)
+    state, result = stitch(state, later)
+    assert (later.user_id, result.links, result.conflict) == ("usr", [], False)

@@ -2,8 +2,9 @@
 the trailing slash), mapped onto ``NativeEvent`` (``schemas/dialects.md``).
 
 The project token is in the body (``api_key``/``token``, or an event's ``properties.token``).
-Bodies are JSON — one event, a list, or ``{"batch": [...]}`` — optionally gzip
-(``Content-Encoding: gzip`` or ``?compression=gzip-js``) or the form ``data=<base64 JSON>``.
+Bodies are JSON — one event, a list, or ``{"batch": [...]}`` — optionally gzip (told by the
+body's magic bytes: posthog-js sends gzip as ``text/plain`` with no hint) or the form
+``data=<base64 JSON>``.
 Answers as PostHog does: ``200 {"status": 1}``; ``400``/``401``/``413``/``429``/``503`` with
 PostHog's ``{"type", "code", "detail", "attr"}``. The edge's limits hold after gunzip/base64:
 32 KB per event, 500 KB per request, 64 levels of nesting. Merges on ids PostHog refuses
@@ -46,6 +47,7 @@ BAD_TOKEN = (
 ILLEGAL_MERGE = "cannot_merge_with_illegal_distinct_id"
 # Not stored as properties: person updates (-> traits), the token, the IP (used for geo only).
 LIFTED = frozenset({"$set", "$set_once", "token", "distinct_id", "$ip"})
+GZIP_MAGIC = b"\x1f\x8b"  # JSON and base64 forms never start with these bytes
 _decoder = msgspec.json.Decoder()  # integers past 64 bits stay exact (orjson makes floats)
 
 # PostHog's ingestion (plugin-server ``isDistinctIdIllegal``): generic ids that stem from a bug
@@ -87,13 +89,12 @@ def invalid(detail: str, attr: str | None = None) -> ApiError:
     return ApiError(400, "invalid_payload", detail, attr)
 
 
-def decode_payload(
-    body: bytes, content_type: str, compression: str, limit: int = 500 * 1024
-) -> Any:
-    """The JSON of a capture body: plain, gzip (``compression=gzip-js``) or ``data=`` base64;
+def decode_payload(body: bytes, content_type: str, limit: int = 500 * 1024) -> Any:
+    """The JSON of a capture body: plain, gzip (told by its magic bytes, whatever the hints
+    say: ``compression=gzip-js``, or none as current posthog-js sends) or ``data=`` base64;
     at most ``limit`` bytes once gunzipped (413), nested at most 64 levels (400). Integers
     of any size are kept exact."""
-    if compression in ("gzip", "gzip-js") and body[:2] == b"\x1f\x8b":
+    if body[:2] == GZIP_MAGIC:  # posthog-js sends gzip with no hint at all
         body = decode_body({"content-encoding": "gzip"}, body, limit, "the body")
     if "x-www-form-urlencoded" in content_type or body.startswith(b"data="):
         form = parse_qs(body.decode("utf-8", "replace"))
@@ -209,7 +210,11 @@ def to_native(
     dropped: list[tuple[str, Any, Any]] = []
     uuid = text_id(event.get("uuid"))
     device = text_id(props.get("$device_id"))
-    anonymous = props.get("$process_person_profile") is False or distinct_id == device
+    anonymous = (
+        distinct_id == device  # posthog-js before identify()
+        or props.get("$process_person_profile") is False
+        or props.get("$is_identified") is False
+    )
     legal = not is_illegal_id(distinct_id)
     fields: dict[str, Any] = {
         "type": "track",
@@ -250,10 +255,12 @@ def to_native(
             if source is not None and source != target:
                 if is_illegal_id(source):
                     refuse(source, target)
-                else:
-                    fields["visitor_id"] = source
+                else:  # posthog-js keeps the anonymous events under the device
+                    fields["visitor_id"] = device if name == "$identify" and device else source
     elif name in ("$set", "$set_once") and fields["user_id"]:
-        fields |= {"type": "identify", "visitor_id": None}
+        fields["type"] = "identify"  # a device is not linked by it; a server's id stays its own
+        if fields["visitor_id"] != fields["user_id"]:
+            fields["visitor_id"] = None
     native = native_event(fields)
     warnings.extend(collisions(dropped, "properties", eventUuid=uuid or ""))
     return native, warnings
@@ -293,9 +300,8 @@ async def capture(edge: Edge, request: Request) -> JSONResponse:
     try:
         limit = edge.limits.max_batch_bytes
         body = await edge.read_body(request, limit, "the request")
-        compression = request.query_params.get("compression", "")
         content_type = request.headers.get("content-type", "")
-        payload = decode_payload(body, content_type, compression, limit)
+        payload = decode_payload(body, content_type, limit)
         events, envelope = split_payload(payload)
         token = token_of(events, envelope)
         if token is None:
