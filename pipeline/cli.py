@@ -53,6 +53,7 @@ def _clickhouse(settings: Settings, read_timeout: float | None = None):
 
 
 @click.group()
+@click.version_option(package_name="trackhouse", prog_name="trackhouse")
 def main() -> None:
     """Trackhouse: self-hosted event tracking into ClickHouse."""
 
@@ -243,17 +244,30 @@ def migrate(data_dir: Path | None) -> None:
 
 @main.command()
 @click.argument("statement")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["auto", "table", "json", "jsonl", "tsv"]),
+    default="auto",
+    show_default=True,
+    help="table: aligned columns; json: one {columns, rows} object; jsonl: one object per "
+    "row; tsv: a header line, then tab-separated rows. auto: table at a terminal, else json.",
+)
 @data_dir_option
-def sql(statement: str, data_dir: Path | None) -> None:
-    """Run one SQL statement on the data dir's ClickHouse; prints {"columns", "rows"} as JSON.
+def sql(statement: str, output: str, data_dir: Path | None) -> None:
+    """Run one SQL statement on the data dir's ClickHouse and print the result: a table at a
+    terminal, else {"columns", "rows"} as JSON (see --format).
 
     For the embedded engine this works while the server is stopped (one process owns chDB).
     """
+    from pipeline.sql_output import write_result
+
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
         columns, rows = _clickhouse(settings).query(statement)
-    out = {"columns": list(columns), "rows": [list(row) for row in rows]}
-    sys.stdout.write(orjson.dumps(out, default=str).decode() + "\n")
+    if output == "auto":
+        output = "table" if sys.stdout.isatty() else "json"
+    write_result(list(columns), [list(row) for row in rows], output, sys.stdout)
 
 
 @main.group()
