@@ -13,6 +13,7 @@ import structlog
 from filelock import FileLock, Timeout
 
 from pipeline.log_config import configure_logging
+from pipeline.mode_settings import warn_ignored
 from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
 from pipeline.settings import Settings
 
@@ -71,6 +72,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     from pipeline.stages.enrich import Enricher
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    warn_ignored(settings, "embedded")
     lock = _lock_data_dir(settings)
     runtime = EmbeddedRuntime(settings, Enricher(settings.geo_database))
     runtime.start()
@@ -167,6 +169,7 @@ def worker(
     )
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    warn_ignored(settings, "kafka-worker")
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump thread stacks
     uses_clickhouse = settings.worker_role != "process"
     embedded_clickhouse = uses_clickhouse and not settings.clickhouse_url
@@ -353,6 +356,7 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
     settings = _settings(kafka_bootstrap=bootstrap, host=host, port=port)
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    warn_ignored(settings, "kafka-edge")
     if not settings.clickhouse_url:
         raise click.ClickException(
             "the edge reads keys and events from a ClickHouse server: set "
