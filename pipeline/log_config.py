@@ -141,10 +141,20 @@ _HANDLER_NAME = "trackhouse"
 _current: dict[str, Any] = {"json": True, "level": logging.WARNING}
 
 
+class _ResilientStreamHandler(logging.StreamHandler):
+    """As ``_ResilientPrintLogger``: a record that cannot be written (full disk, closed
+    stream) is dropped silently; other errors (a bad format string) are reported as usual."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError | ValueError):
+            return
+        super().handleError(record)
+
+
 def stdlib_handler() -> logging.Handler:
     """A stderr handler rendering stdlib records (``logger``, ``level``, ``event``,
     ``timestamp``) as our structlog lines do, with the repeat limiter on it."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _ResilientStreamHandler(sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
