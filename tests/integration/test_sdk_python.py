@@ -1,4 +1,4 @@
-"""The Python SDK (``pipeline.sdk``) against a running embedded edge: rows read back with
+"""The Python SDK (``trackhouse_sdk``) against a running embedded edge: rows read back with
 GET /v1/events."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import orjson
 import pytest
-
-from pipeline.sdk import (
+from trackhouse_sdk import (
     REVENUE_CHANNEL,
     ApiError,
     AuthenticationError,
@@ -21,6 +20,7 @@ from pipeline.sdk import (
     TrackhouseError,
     ValidationError,
 )
+
 from tests.integration.test_embedded_e2e import fetch, wait_rows
 
 pytestmark = pytest.mark.slow

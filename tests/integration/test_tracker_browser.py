@@ -568,7 +568,7 @@ def test_kitbase_timeout_error_against_a_server_that_never_answers(embedded, sit
 
 
 def test_capture_event_follows_the_analyticskit_rules(embedded, site, tab):
-    from pipeline.sdk.analyticskit import to_track_kwargs
+    from trackhouse_sdk.analyticskit import to_track_kwargs
 
     project = embedded.projects[1]
     user = f"u_{uuid.uuid4().hex}"

@@ -45,3 +45,17 @@ def test_every_command_parses_with_the_cli():
         while isinstance(command, click.Group):
             command = command.commands[args.pop(0)]
         command.make_context(name, args)  # raises on an unknown option
+
+
+def test_no_service_sets_a_setting_its_mode_ignores():
+    from pipeline.mode_settings import ignored_settings
+
+    modes = {"edge": "kafka-edge", "worker": "kafka-worker"}
+    for name in TRACKHOUSE_SERVICES:
+        service = COMPOSE["services"][name]
+        mode = modes.get(service["command"][0])
+        if mode is None:
+            continue
+        env = service["environment"]
+        settings = Settings(**{k[len("TRACKHOUSE_") :].lower(): v for k, v in env.items()})
+        assert ignored_settings(settings, mode) == [], name  # type: ignore[arg-type]

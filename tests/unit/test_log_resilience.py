@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import io
 import logging
+import sys
 
 import structlog
 
@@ -29,3 +31,22 @@ def test_a_log_line_on_a_full_disk_is_dropped_not_raised(monkeypatch):
     finally:
         structlog.reset_defaults()
         logging.getLogger().handlers[:] = handlers
+
+
+def test_a_library_log_line_to_a_closed_stream_is_dropped_not_reported(capsys):
+    """E.g. after click's CliRunner closed the stderr that logging was configured with."""
+    root = logging.getLogger()
+    handlers, real_stderr = list(root.handlers), sys.stderr
+    gone = io.StringIO()
+    sys.stderr = gone
+    try:
+        configure_logging("info", json=True)
+    finally:
+        sys.stderr = real_stderr
+    gone.close()
+    try:
+        logging.getLogger("aiokafka").warning("broker away")  # must not raise nor print
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+    assert "Logging error" not in capsys.readouterr().err

@@ -1,15 +1,14 @@
-"""``pipeline.sdk.Client`` against a scripted transport: batching, retries, typed errors."""
+"""``trackhouse_sdk.Client`` against a scripted transport: batching, retries, typed errors."""
 
 from __future__ import annotations
 
 import gzip
+import json
 import time
 
 import httpx
-import orjson
 import pytest
-
-from pipeline.sdk import (
+from trackhouse_sdk import (
     ApiError,
     AuthenticationError,
     Client,
@@ -17,7 +16,7 @@ from pipeline.sdk import (
     TimeoutError,
     ValidationError,
 )
-from pipeline.sdk.analyticskit import to_track_kwargs
+from trackhouse_sdk.analyticskit import to_track_kwargs
 
 
 class Script(httpx.BaseTransport):
@@ -33,7 +32,7 @@ class Script(httpx.BaseTransport):
         body = request.read()
         if request.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
-        doc = orjson.loads(body)
+        doc = json.loads(body)
         events = doc.get("events", [doc])
         self.batches.append(events)
         answer = self.answers.pop(0) if self.answers else None
@@ -132,7 +131,9 @@ def test_batches_by_size_count_and_bytes():
         client.track("small", {"i": i}, visitor_id="v")
     assert client.flush(10)
     client.shutdown()
-    sizes = [len(orjson.dumps({"events": b})) for b in transport.batches]
+    sizes = [
+        len(json.dumps({"events": b}, separators=(",", ":")).encode()) for b in transport.batches
+    ]
     assert max(sizes) <= 480 * 1024
     assert max(len(b) for b in transport.batches) <= 50
     assert sum(len(b) for b in transport.batches) == 160
