@@ -19,8 +19,8 @@ def test_record_the_documented_example():
         "track",
         "Signed Up",
         "bob",
-        None,
-    )
+        "bob",
+    )  # a person is its own (provisional) user until an alias links it to another
     assert event.properties == {"gender": "male"}  # _k, _p, _n, _t, _d are not properties
     assert event.timestamp == 1_262_304_000_000  # midnight, January 1, 2010 UTC
     assert event.message_id and event.message_id.startswith("km-")

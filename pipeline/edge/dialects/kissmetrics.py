@@ -91,8 +91,9 @@ def _sender_field(field: str | None) -> str | None:
 def to_native(call: str, params: dict[str, str]) -> list[NativeEvent]:
     """One call as native events; ``ApiError`` names the parameter it fails on.
 
-    - record: a ``track`` event ``_n`` of visitor ``_p``, the other parameters as properties;
-    - set: a ``track`` event ``set`` of visitor ``_p``, the other parameters as its traits;
+    - record: a ``track`` event ``_n`` of person ``_p`` (visitor and provisional user, as
+      PostHog's server-side distinct ids), the other parameters as properties;
+    - set: a ``track`` event ``set`` of person ``_p``, the other parameters as its traits;
     - alias: ``_p`` and ``_n`` are one person: ``identify`` events ``alias`` link visitor
       ``_p`` to user ``_n`` and ``_n`` to itself, so what either identity did reads as ``_n``.
     """
@@ -127,6 +128,7 @@ def to_native(call: str, params: dict[str, str]) -> list[NativeEvent]:
         ]
     fields |= {
         "visitor_id": person,
+        "user_id": person,  # a KISSmetrics person: provisional until an alias links it elsewhere
         "timestamp": timestamp,
         "message_id": message_id(call, params),
     }
