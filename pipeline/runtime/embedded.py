@@ -31,7 +31,7 @@ from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.chain import process_event
 from pipeline.stages.enrich import Enricher
-from pipeline.stages.sessionize import Session, VisitorSessions
+from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
 from schemas.records import (
     DeadLetter,
@@ -40,6 +40,7 @@ from schemas.records import (
     RawEvent,
     UserUpdate,
 )
+from schemas.sessions import Session
 
 log = structlog.get_logger(__name__)
 CLEAN_CACHE_SIZE = 100_000

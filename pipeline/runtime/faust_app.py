@@ -51,7 +51,7 @@ from pipeline.deadletter import letters
 from pipeline.kafka import backoff, envelope
 from pipeline.kafka.batches import InFlight, OutRecord, acked_offsets, send_batched, start_batches
 from pipeline.kafka.compression import use_fast_lz4
-from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
+from pipeline.kafka.envelope import ENRICHED_BATCH
 from pipeline.kafka.topics import STATE_TABLE
 from pipeline.log_config import limit_stdlib_repeats
 from pipeline.privacy.tombstones import Tombstones
@@ -63,8 +63,9 @@ from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.chain import Outcome, process_event
 from pipeline.stages.enrich import Enricher
-from pipeline.stages.sessionize import Session, VisitorSessions
+from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import StitchResult, VisitorIdentity
+from schemas.batches import EnrichedBatch
 from schemas.records import (
     DeadLetter,
     EnrichedEvent,
@@ -74,6 +75,7 @@ from schemas.records import (
     decode_record,
     encode_record,
 )
+from schemas.sessions import Session
 
 log = structlog.get_logger(__name__)
 RECORD_HEADER = "trackhouse-record"
