@@ -58,8 +58,9 @@ def erase_everywhere(settings: Settings, project_id: str, user_id: str) -> dict[
     from pipeline.privacy.tombstones import Tombstones
     from pipeline.runtime.embedded import blank_erased
     from pipeline.runtime.spool import SpoolReader
-    from pipeline.runtime.state_store import StateStore, state_key
+    from pipeline.runtime.state_store import StateStore
     from pipeline.sink.clickhouse import ClickHouse
+    from schemas.keys import state_key, user_key
 
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
     try:
@@ -75,7 +76,7 @@ def erase_everywhere(settings: Settings, project_id: str, user_id: str) -> dict[
     blanked = SpoolReader(settings.spool_dir).redact(blank_erased(tombstones, needles))
     store = StateStore(settings.state_dir)
     try:
-        store.forget([state_key(project_id, v) for v in [*erased.visitors, f"user:{user_id}"]])
+        store.forget([state_key(project_id, v) for v in [*erased.visitors, user_key(user_id)]])
         store.compact()
     finally:
         store.close()

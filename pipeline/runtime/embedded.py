@@ -25,7 +25,7 @@ from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.backlog import Backlog
 from pipeline.runtime.owner import StorageOwner
 from pipeline.runtime.spool import Spool, SpoolFullError, SpoolReader
-from pipeline.runtime.state_store import StateStore, state_key
+from pipeline.runtime.state_store import StateStore
 from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
@@ -33,6 +33,7 @@ from pipeline.stages.chain import process_event
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
+from schemas.keys import state_key
 from schemas.records import (
     DeadLetter,
     EnrichedEvent,

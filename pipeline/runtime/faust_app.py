@@ -57,7 +57,6 @@ from pipeline.log_config import limit_stdlib_repeats
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_cache import StateCache
-from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
@@ -66,6 +65,7 @@ from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import StitchResult, VisitorIdentity
 from schemas.batches import EnrichedBatch
+from schemas.keys import state_key
 from schemas.records import (
     DeadLetter,
     EnrichedEvent,
