@@ -30,8 +30,8 @@ log = structlog.get_logger(__name__)
 
 def _visitors_in_spool(settings: Settings, project_id: str, user_id: str) -> set[str]:
     """Visitors that sent an event with this user id, in what the spool still holds."""
-    from pipeline.runtime.embedded import decode_spool_record
     from pipeline.runtime.spool import SpoolReader
+    from pipeline.runtime.spool_records import decode_spool_record
     from schemas.records import EnrichedEvent
 
     found: set[str] = set()
@@ -56,8 +56,8 @@ def erase_everywhere(settings: Settings, project_id: str, user_id: str) -> dict[
     """Steps 1-5 (in this process, which must own the data dir's engine)."""
     from pipeline.privacy.erase import erase_user
     from pipeline.privacy.tombstones import Tombstones
-    from pipeline.runtime.embedded import blank_erased
     from pipeline.runtime.spool import SpoolReader
+    from pipeline.runtime.spool_records import blank_erased
     from pipeline.runtime.state_store import StateStore
     from pipeline.sink.clickhouse import ClickHouse
     from schemas.keys import state_key, user_key
