@@ -10,7 +10,7 @@ import httpx
 import pytest
 from segment.analytics import Client as SegmentClient
 
-from tests.integration.test_embedded_e2e import IPHONE, fetch, read_headers, wait_rows
+from tests.integration.helpers import IPHONE, fetch, read_headers, wait_rows
 
 pytestmark = pytest.mark.slow
 
