@@ -45,6 +45,7 @@ run: $(STAMP)
 
 test: install browser
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
 lint: install

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.workload import Workload
 from pipeline.edge.ingest import decode_event as decode_event_body
-from pipeline.runtime.embedded import decode_event, encode_event
+from pipeline.runtime.spool_records import decode_event, encode_event
 from pipeline.sink import rows
 from pipeline.stages.chain import process_event
 from pipeline.stages.enrich import Enricher

@@ -13,10 +13,10 @@ from typing import Any
 import msgspec
 from pydantic import TypeAdapter
 
-from pipeline.kafka.envelope import EnrichedBatch
-from pipeline.stages.sessionize import Session
+from schemas.batches import EnrichedBatch
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
 from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, RawEvent, UserUpdate
+from schemas.sessions import Session
 
 OUT_DIR = Path(__file__).parent / "jsonschema"
 CONTRACTS: dict[str, Any] = {

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from schemas import keys
+
 T = TypeVar("T")
 
 
@@ -49,10 +51,9 @@ class EventCore(msgspec.Struct):
     product_id: str = ""
     duration_ms: float | None = None
 
-    @property
-    def visitor_key(self) -> str:
-        """The key state is kept under: the visitor, or the user for server-side events."""
-        return self.visitor_id or f"user:{self.user_id}"
+    # The key state is kept under: the visitor, or the user for server-side events
+    # (``schemas.keys``; a property of the rule's own function, no extra call per event).
+    visitor_key = property(keys.visitor_key)
 
 
 class RawEvent(EventCore):

@@ -136,8 +136,8 @@ def replay(clickhouse: ClickHouse, settings: Settings, letters: list[DeadLetter]
 
 
 def _to_spool(settings: Settings, records: list[RawEvent | EnrichedEvent]) -> None:
-    from pipeline.runtime.embedded import encode_event, enrich_or_dead_letter
     from pipeline.runtime.spool import Spool
+    from pipeline.runtime.spool_records import encode_event, enrich_or_dead_letter
     from pipeline.stages.enrich import Enricher
 
     enricher = Enricher(settings.geo_database)

@@ -17,6 +17,8 @@ from typing import Any
 
 from aiokafka.client import AIOKafkaClient
 
+from pipeline.kafka import internals
+
 FIRST_SECONDS = 0.1
 MAX_SECONDS = 2.0
 _ATTRIBUTE = "_trackhouse_metadata_backoff"
@@ -38,10 +40,10 @@ async def _metadata_update_backing_off(
     return updated
 
 
-_original = AIOKafkaClient._metadata_update
+_original = internals.client_metadata_update()
 
 
 def install() -> None:
     """Patch ``AIOKafkaClient`` (idempotent; process-wide: producers, consumers, admin)."""
-    if AIOKafkaClient._metadata_update is not _metadata_update_backing_off:
-        AIOKafkaClient._metadata_update = _metadata_update_backing_off  # type: ignore[method-assign]
+    if internals.client_metadata_update() is not _metadata_update_backing_off:
+        internals.set_client_metadata_update(_metadata_update_backing_off)

@@ -16,6 +16,8 @@ from typing import Any
 from aiokafka import codec
 from aiokafka.record import default_records, legacy_records
 
+from pipeline.kafka import internals
+
 FAST_LEVEL = 1
 _original_lz4_encode = codec.lz4_encode
 
@@ -29,13 +31,7 @@ def lz4_encode_fast(payload: Any, level: int = FAST_LEVEL) -> bytes:
 def use_fast_lz4() -> None:
     """Make every aiokafka record builder (C and Python) compress LZ4 at ``FAST_LEVEL``."""
     modules: list[Any] = [codec, default_records, legacy_records]
-    try:
-        from aiokafka.record._crecords import default_records as c_default_records
-        from aiokafka.record._crecords import legacy_records as c_legacy_records
-    except ImportError:  # aiokafka built without its C extensions
-        pass
-    else:
-        modules += [c_default_records, c_legacy_records]
+    modules += internals.lz4_record_modules()
     for module in modules:
         if hasattr(module, "lz4_encode"):
             module.lz4_encode = lz4_encode_fast

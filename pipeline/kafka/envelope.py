@@ -20,21 +20,12 @@ from collections.abc import Iterable, Iterator
 import msgspec
 
 from pipeline.sink.rows import newest_sessions
-from pipeline.stages.sessionize import Session
-from schemas.records import EnrichedEvent
 
 MAX_RECORD_BYTES = 256 * 1024
 ENRICHED_BATCH = b"enriched-batch"
 
 _elements = msgspec.json.Decoder(list[msgspec.Raw])
-__all__ = ["EnrichedBatch", "newest_sessions", "pack_enriched", "pack_raw", "unpack_raw"]
-
-
-class EnrichedBatch(msgspec.Struct):
-    """``record.enriched-batch.v1``: enriched events and the newest state of their sessions."""
-
-    events: list[EnrichedEvent]
-    sessions: list[Session] = []
+__all__ = ["newest_sessions", "pack_enriched", "pack_raw", "unpack_raw"]
 
 
 def chunks(encoded: Iterable[bytes], max_bytes: int = MAX_RECORD_BYTES) -> Iterator[list[bytes]]:

@@ -17,6 +17,7 @@ from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.kafka import backoff, envelope
 from pipeline.kafka.compression import use_fast_lz4
 from pipeline.settings import Settings
+from schemas.keys import event_key
 from schemas.records import RawEvent, encode_record
 
 log = structlog.get_logger(__name__)
@@ -29,10 +30,8 @@ def partition_of(key: bytes, partitions: list[int]) -> int:
     return partitions[(_murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
-def record_key(event: RawEvent) -> bytes:
-    """Project + visitor (or user, for server-side events): one visitor stays on one partition."""
-    visitor = event.visitor_id or f"user:{event.user_id}"
-    return f"{event.project_id}\x00{visitor}".encode()
+# Project + visitor (or user, for server-side events): one visitor stays on one partition.
+record_key = event_key
 
 
 class KafkaPublisher:

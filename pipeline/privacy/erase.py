@@ -21,6 +21,7 @@ import structlog
 
 from pipeline.privacy import tombstones
 from pipeline.privacy.tombstones import SQL_SUBJECT
+from schemas.keys import USER_PREFIX
 
 log = structlog.get_logger(__name__)
 NO_LOG = " SETTINGS log_queries = 0"  # a read that names an id stays out of system.query_log
@@ -118,7 +119,7 @@ def erase_user(
         ch.command(f"ALTER TABLE {ch.database}.{table} MODIFY SETTING {QUICK_CLEANUP}")
     listed = _sql_list(subjects)
     of_visitor = SQL_SUBJECT.format(key="visitor_id") + f" IN {listed}"
-    of_user = SQL_SUBJECT.format(key="concat('user:', user_id)") + f" IN {listed}"
+    of_user = SQL_SUBJECT.format(key=f"concat('{USER_PREFIX}', user_id)") + f" IN {listed}"
     project = f"project_id = '{_safe(project_id)}'"
     owned = f"{project} AND ({of_visitor} OR {of_user})"
     needles = [f'"{value}"' for value in (user_id, *visitors)]

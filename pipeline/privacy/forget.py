@@ -30,8 +30,8 @@ log = structlog.get_logger(__name__)
 
 def _visitors_in_spool(settings: Settings, project_id: str, user_id: str) -> set[str]:
     """Visitors that sent an event with this user id, in what the spool still holds."""
-    from pipeline.runtime.embedded import decode_spool_record
     from pipeline.runtime.spool import SpoolReader
+    from pipeline.runtime.spool_records import decode_spool_record
     from schemas.records import EnrichedEvent
 
     found: set[str] = set()
@@ -56,10 +56,11 @@ def erase_everywhere(settings: Settings, project_id: str, user_id: str) -> dict[
     """Steps 1-5 (in this process, which must own the data dir's engine)."""
     from pipeline.privacy.erase import erase_user
     from pipeline.privacy.tombstones import Tombstones
-    from pipeline.runtime.embedded import blank_erased
     from pipeline.runtime.spool import SpoolReader
-    from pipeline.runtime.state_store import StateStore, state_key
+    from pipeline.runtime.spool_records import blank_erased
+    from pipeline.runtime.state_store import StateStore
     from pipeline.sink.clickhouse import ClickHouse
+    from schemas.keys import state_key, user_key
 
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
     try:
@@ -75,7 +76,7 @@ def erase_everywhere(settings: Settings, project_id: str, user_id: str) -> dict[
     blanked = SpoolReader(settings.spool_dir).redact(blank_erased(tombstones, needles))
     store = StateStore(settings.state_dir)
     try:
-        store.forget([state_key(project_id, v) for v in [*erased.visitors, f"user:{user_id}"]])
+        store.forget([state_key(project_id, v) for v in [*erased.visitors, user_key(user_id)]])
         store.compact()
     finally:
         store.close()

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from pipeline.runtime.state_store import state_key
+from schemas.keys import state_key, user_key
 
 log = structlog.get_logger(__name__)
 # The same digest in SQL, for a mutation that names subjects by hash only.
@@ -33,7 +33,7 @@ def subject(project_id: str, visitor_key: str) -> str:
 
 def user_subjects(project_id: str, user_id: str, visitors: Iterable[str]) -> list[str]:
     """The subjects of a user: its server-side key and each of its visitors."""
-    keys = {f"user:{user_id}", *visitors}
+    keys = {user_key(user_id), *visitors}
     return sorted(subject(project_id, key) for key in keys)
 
 
@@ -89,7 +89,7 @@ class Tombstones:
             return False
         if visitor_id and self.erased_before(project_id, visitor_id, received_at):
             return True
-        return bool(user_id) and self.erased_before(project_id, f"user:{user_id}", received_at)
+        return bool(user_id) and self.erased_before(project_id, user_key(user_id), received_at)
 
 
 def record(clickhouse: Any, project_id: str, subjects: list[str], erased_at: int) -> None:

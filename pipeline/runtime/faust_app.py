@@ -48,23 +48,24 @@ from rocksdict import WriteBatch
 
 from pipeline import metrics
 from pipeline.deadletter import letters
-from pipeline.kafka import backoff, envelope
+from pipeline.kafka import backoff, envelope, internals
 from pipeline.kafka.batches import InFlight, OutRecord, acked_offsets, send_batched, start_batches
 from pipeline.kafka.compression import use_fast_lz4
-from pipeline.kafka.envelope import ENRICHED_BATCH, EnrichedBatch
+from pipeline.kafka.envelope import ENRICHED_BATCH
 from pipeline.kafka.topics import STATE_TABLE
 from pipeline.log_config import route_stdlib
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.state_cache import StateCache
-from pipeline.runtime.state_store import state_key
 from pipeline.settings import Settings
 from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from pipeline.stages.chain import Outcome, process_event
 from pipeline.stages.enrich import Enricher
-from pipeline.stages.sessionize import Session, VisitorSessions
+from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import StitchResult, VisitorIdentity
+from schemas.batches import EnrichedBatch
+from schemas.keys import state_key
 from schemas.records import (
     DeadLetter,
     EnrichedEvent,
@@ -74,6 +75,7 @@ from schemas.records import (
     decode_record,
     encode_record,
 )
+from schemas.sessions import Session
 
 log = structlog.get_logger(__name__)
 RECORD_HEADER = "trackhouse-record"
@@ -230,7 +232,7 @@ def _use_partition_of(stream: faust.StreamT, event: EventT) -> None:
     variable: ``take_events`` reads ``stream.current_event`` to pair buffered values with their
     events, so that attribute must stay as the stream left it."""
     saved = stream.current_event
-    stream._set_current_event(event)
+    internals.set_current_event(stream, event)
     stream.current_event = saved
 
 
@@ -244,7 +246,7 @@ def _put_in_store(
     (its own setter would also send). RocksDB takes one write batch per partition, as Faust's
     changelog recovery writes them: putting keys one by one through the store cost ~2 µs of
     Python each (a partition lookup and an LRU index of keys this runtime never reads)."""
-    open_partition_db = getattr(store, "_db_for_partition", None)
+    open_partition_db = internals.partition_db_opener(store)
     if open_partition_db is None or not getattr(store, "use_rocksdict", False):
         for record in sends:  # the memory store (tests)
             _use_partition_of(stream, last_event[record.key])  # the store picks the partition
@@ -364,7 +366,7 @@ class TrackhouseWorker:
         """``trackhouse_consumer_lag``: per assigned partition, messages past the committed
         offset (what a crash would re-deliver, or what is not processed yet)."""
         consumer = self.app.consumer
-        committed = consumer._committed_offset  # Faust keeps it; no public accessor
+        committed = internals.committed_offsets(consumer)
         for tp in consumer.assignment():
             try:
                 highwater = consumer.highwater(tp)
@@ -519,7 +521,7 @@ class TrackhouseWorker:
         """Hand ``sends`` to the producer; the worker goes on computing the next events
         while they travel (``_published`` waits for them)."""
         try:
-            return sends, await start_batches(self.app.producer._ensure_producer(), sends)
+            return sends, await start_batches(internals.ensure_producer(self.app.producer), sends)
         except Exception as exc:  # sent again by ``_published``
             log.error("worker.publish_failed", error=_reason(exc), records=len(sends))
             return sends, None
@@ -545,7 +547,7 @@ class TrackhouseWorker:
         delay = 0.2
         while True:
             try:
-                return await send_batched(self.app.producer._ensure_producer(), sends)
+                return await send_batched(internals.ensure_producer(self.app.producer), sends)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # resend all: duplicates are identical and collapse

@@ -42,6 +42,7 @@ from faust.types import TP
 from mode import Service
 
 from pipeline import metrics
+from pipeline.kafka import internals
 
 LOST_HEAD_SECONDS = 10.0
 LOST_HEAD_CHECK_SECONDS = 5.0
@@ -67,7 +68,7 @@ class ShortFetchWaitConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when its fetcher starts
+        internals.set_fetch_max_wait_ms(consumer, FETCH_MAX_WAIT_MS)  # read when it starts
         return consumer
 
 
@@ -77,7 +78,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._read_offset = _NoReadOffsets()
+        internals.replace_read_offsets(self, _NoReadOffsets())
         self._head_missing_since: dict[TP, float] = {}
         self._stalled_since: dict[TP, tuple[int, float]] = {}
         self._never_committed: set[TP] = set()
@@ -91,11 +92,11 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         partition never committed is sought to its log start, which becomes its head
         (``_head``). aiokafka's ``seek_to_committed`` leaves such a partition where it is, so
         records fetched and dropped since the assignment were never fetched again."""
-        thread = self._thread
+        thread = internals.consumer_thread(self)
         committed, starts = await thread.call_thread(
-            self._seek_to_committed_or_start, thread._ensure_consumer()
+            self._seek_to_committed_or_start, internals.ensure_consumer(thread)
         )
-        self._committed_offset.update(
+        internals.committed_offsets(self).update(
             {tp: offset or None for tp, offset in committed.items() if offset is not None}
         )
         self._never_committed = set(starts)
@@ -107,7 +108,9 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         """In the consumer's thread, in one call (a call waits behind a fetch): committed
         offsets, and the log starts the never committed stream partitions were sought to."""
         committed = await consumer.seek_to_committed()
-        never = [t for t, at in committed.items() if not at and not self._is_changelog_tp(t)]
+        never = [
+            t for t, at in committed.items() if not at and not internals.is_changelog_tp(self, t)
+        ]
         if not never:
             return committed, {}
         await consumer.seek_to_beginning(*never)
@@ -122,19 +125,19 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
     async def _seek(self, partition: TP, offset: int) -> None:
         """Seek in the consumer's own thread: aiokafka's ``seek`` changes its fetcher's state
         and futures, which belong to that thread's loop (Faust calls it from the app's)."""
-        thread = self._thread
+        thread = internals.consumer_thread(self)
         await thread.call_thread(thread.seek, partition, offset)
 
     def _head(self, tp: TP) -> int | None:
         """The first offset of ``tp`` not processed for sure: its committed offset, or the log
         start of a partition never committed."""
-        committed = self._committed_offset[tp]
+        committed = internals.committed_offsets(self)[tp]
         if committed is None and tp in self._never_committed:
             return self._log_starts.get(tp)
         return committed
 
     def _new_offset(self, tp: TP) -> int | None:
-        acked = self._acked[tp]
+        acked = internals.acked_offsets(self)[tp]
         head = self._head(tp)
         if acked and head is None and tp in self._never_committed:
             return None  # its log start is not known yet: hold the first commit until it is
@@ -149,7 +152,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         """Assigned partitions whose record at the head (``_head``) has been missing for
         ``LOST_HEAD_SECONDS`` while later records were acknowledged, and that no stream holds
         (Faust tracks each record a stream took until it is acknowledged): head offsets."""
-        held = {(message.tp, message.offset) for message in list(self._unacked_messages)}
+        held = {(m.tp, m.offset) for m in list(internals.unacked_messages(self))}
         assigned = self.assignment()
         lost: dict[TP, int] = {}
         for tp, since in list(self._head_missing_since.items()):
@@ -165,11 +168,11 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         was delivered or acknowledged for ``STALLED_SECONDS`` while the head stood still:
         head offsets. (Seen after a restart under load: the worker was assigned everything
         and fetched nothing more, with no stream holding a record.)"""
-        held = {message.tp for message in list(self._unacked_messages)}
+        held = {message.tp for message in list(internals.unacked_messages(self))}
         stalled: dict[TP, int] = {}
         for tp, end in ends.items():
             head = self._head(tp)
-            if head is None or end <= head or tp in held or self._acked[tp]:
+            if head is None or end <= head or tp in held or internals.acked_offsets(self)[tp]:
                 self._stalled_since.pop(tp, None)
                 continue
             offset, since = self._stalled_since.setdefault(tp, (head, now))
@@ -188,7 +191,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             tp
             for tp in self._never_committed
             if tp in assigned
-            and self._committed_offset[tp] is None
+            and internals.committed_offsets(self)[tp] is None
             and (tp not in self._log_starts or tp in self._head_missing_since)
         ]
         if not tps:

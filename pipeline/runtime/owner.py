@@ -276,7 +276,7 @@ def owner_main(
     _die_with_parent(parent_pid)
     from pipeline.privacy.retention import Policy, RetentionJob
     from pipeline.privacy.tombstones import Tombstones
-    from pipeline.runtime.embedded import Processor
+    from pipeline.runtime.processor import Processor
     from pipeline.runtime.spool import SpoolReader
     from pipeline.runtime.state_store import StateStore
     from pipeline.sink.clickhouse import ClickHouse

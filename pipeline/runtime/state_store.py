@@ -15,10 +15,6 @@ from schemas.records import decode_record, encode_record
 CHECKPOINT_KEY = b"meta:checkpoint"
 
 
-def state_key(project_id: str, visitor_key: str) -> bytes:
-    return f"{project_id}\x00{visitor_key}".encode()
-
-
 class StateStore:
     """Sessions and identities by (project, visitor), plus the spool offset they reflect."""
 

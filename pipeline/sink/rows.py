@@ -11,8 +11,8 @@ from typing import Any
 import msgspec
 import orjson
 
-from pipeline.stages.sessionize import Session
 from schemas.records import DeadLetter, EnrichedEvent, FirstTouch, IdentityLink, UserUpdate
+from schemas.sessions import Session
 
 NO_TOUCH_AT = 10_413_705_600_000  # 2299-12-31: "no first touch yet" (loses every min())
 NO_TOUCH = (NO_TOUCH_AT, "", "", "", "", "", "", "", "")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.stages.sessionize import Session, VisitorSessions, sessionize
+from pipeline.stages.sessionize import VisitorSessions, sessionize
 from pipeline.stages.stitch import StitchResult, VisitorIdentity, stitch
 from schemas.records import EnrichedEvent
+from schemas.sessions import Session
 
 
 @dataclass(slots=True)

@@ -10,54 +10,13 @@ from dataclasses import dataclass, field
 
 from pipeline.stages.normalize import fast_uuid5
 from schemas.records import EnrichedEvent
+from schemas.sessions import Session
 
 SESSION_ID_NAMESPACE = uuid.UUID("0b5e7c2a-3f7e-4d0e-8a63-2f4b8f0f9c11")
 KEPT_SESSIONS = 4
 KEPT_EVENT_IDS = 128
 FINGERPRINT_CHARS = 16  # 64 bits of BLAKE2b: a false match among 128 ids is ~1e-17 likely
 PAGEVIEW_TYPES = frozenset({"page"})
-
-
-@dataclass
-class Session:
-    """One session as the ``sessions`` table shows it; ``version`` grows with every change."""
-
-    session_id: str
-    project_id: str
-    visitor_id: str
-    start: int
-    end: int
-    events: int = 0
-    pageviews: int = 0
-    entry_path: str = ""
-    entry_at: int = 0
-    exit_path: str = ""
-    exit_at: int = 0
-    user_id: str = ""
-    referrer: str = ""
-    referrer_domain: str = ""
-    utm_source: str = ""
-    utm_medium: str = ""
-    utm_campaign: str = ""
-    utm_term: str = ""
-    utm_content: str = ""
-    country: str = ""
-    region: str = ""
-    city: str = ""
-    browser: str = ""
-    os: str = ""
-    device_type: str = ""
-    version: int = 0
-    client_kept: bool = False  # the id came with the events (privacy-dashboard sessionId)
-
-    @property
-    def duration_ms(self) -> int:
-        return self.end - self.start
-
-    @property
-    def is_bounce(self) -> bool:
-        """A single-event session (one page view and nothing else)."""
-        return self.events <= 1
 
 
 def fingerprint(event_id: str) -> str:

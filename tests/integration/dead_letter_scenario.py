@@ -16,7 +16,8 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline import metrics  # noqa: E402
 from pipeline.log_config import configure_logging  # noqa: E402
-from pipeline.runtime import embedded  # noqa: E402
+from pipeline.runtime import processor as processor_module  # noqa: E402
+from pipeline.runtime import spool_records  # noqa: E402
 from pipeline.runtime.spool import Spool, SpoolReader  # noqa: E402
 from pipeline.runtime.state_store import StateStore  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -55,19 +56,19 @@ def main(data_dir: Path, project_id: str) -> None:
         for i, name in enumerate(["ok-1", "ok-2", "poison", "ok-3", "broken"])
     ]  # fmt: skip
     enricher = Enricher(settings.geo_database)
-    payloads = [embedded.enrich_or_dead_letter(enricher, raw) for raw in raws[:4]]
-    payloads.append(embedded.enrich_or_dead_letter(BrokenEnricher(), raws[4]))  # type: ignore[arg-type]
+    payloads = [spool_records.enrich_or_dead_letter(enricher, raw) for raw in raws[:4]]
+    payloads.append(spool_records.enrich_or_dead_letter(BrokenEnricher(), raws[4]))  # type: ignore[arg-type]
     spool = Spool(settings.spool_dir)
     _, end = spool.append(payloads)
     spool.sync(end)
     spool.close()
 
-    embedded.process_event = failing_on_poison(embedded.process_event)
+    processor_module.process_event = failing_on_poison(processor_module.process_event)
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
     clickhouse.migrate()
     store = StateStore(settings.state_dir)
-    processor = embedded.Processor(SpoolReader(settings.spool_dir, end), store, clickhouse,
-                                   settings)  # fmt: skip
+    processor = processor_module.Processor(SpoolReader(settings.spool_dir, end), store,
+                                           clickhouse, settings)  # fmt: skip
     processor.start()
     deadline = time.monotonic() + 60
     while processor.inserted_offset < end and time.monotonic() < deadline:

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pipeline import metrics  # noqa: E402
-from pipeline.runtime.embedded import Processor, encode_event  # noqa: E402
+from pipeline.runtime.processor import Processor  # noqa: E402
 from pipeline.runtime.spool import Spool, SpoolReader  # noqa: E402
+from pipeline.runtime.spool_records import encode_event  # noqa: E402
 from pipeline.runtime.state_store import StateStore  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 from pipeline.sink.clickhouse import ClickHouse  # noqa: E402

@@ -17,9 +17,9 @@ import pytest
 from pipeline.runtime.faust_app import dead_letter
 from schemas.records import RawEvent, encode_record
 from tests.factories import BASE_MS
+from tests.integration.helpers import fetch, wait_rows
+from tests.integration.kafka_worker import produce, start_worker, worker_env
 from tests.integration.server import Server, cli, wait_for
-from tests.integration.test_embedded_e2e import fetch, wait_rows
-from tests.integration.test_kafka_worker import produce, start_worker, worker_env
 
 SCENARIO = Path(__file__).with_name("dead_letter_scenario.py")
 IP = "81.2.69.142"

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 import httpx
 from ascendkit import Analytics
 
+from tests.integration.helpers import CHROME_WINDOWS, fetch, read_headers, wait_rows
 from tests.integration.server import Server, cli
-from tests.integration.test_embedded_e2e import CHROME_WINDOWS, fetch, read_headers, wait_rows
 
 
 def public(project):

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.integration.helpers import CHROME_WINDOWS, fetch, wait_rows
+from tests.integration.helpers import ingestion_warnings as warnings
 from tests.integration.server import Server, cli
-from tests.integration.test_dialect_segment import warnings
-from tests.integration.test_embedded_e2e import CHROME_WINDOWS, fetch, wait_rows
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import uuid
 
 import httpx
 
+from tests.integration.helpers import CHROME_WINDOWS, key_headers, read_headers
 from tests.integration.server import wait_for
-from tests.integration.test_embedded_e2e import CHROME_WINDOWS, key_headers, read_headers
 
 
 def post(server, project, path, body, headers=None):

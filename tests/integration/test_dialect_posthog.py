@@ -13,8 +13,8 @@ import orjson
 import pytest
 from posthog import Posthog
 
-from tests.integration.test_dialect_segment import warnings
-from tests.integration.test_embedded_e2e import fetch, wait_rows
+from tests.integration.helpers import fetch, wait_rows
+from tests.integration.helpers import ingestion_warnings as warnings
 
 pytestmark = pytest.mark.slow
 OK = (200, {"status": 1})

@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
+from tests.integration.helpers import CHROME_WINDOWS
 from tests.integration.server import Server, wait_for
-from tests.integration.test_embedded_e2e import CHROME_WINDOWS
 
 ADMIN = "admin-token-for-tests"
 ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN}"}

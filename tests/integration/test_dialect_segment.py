@@ -10,7 +10,8 @@ import httpx
 import pytest
 from segment.analytics import Client as SegmentClient
 
-from tests.integration.test_embedded_e2e import IPHONE, fetch, read_headers, wait_rows
+from tests.integration.helpers import IPHONE, fetch, wait_rows
+from tests.integration.helpers import ingestion_warnings as warnings
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +27,6 @@ def post(server, path, body, key=None, **kwargs):
 
 def by_event(rows):
     return {row["event"]: row for row in rows}
-
-
-def warnings(server, project, **params):
-    response = httpx.get(
-        f"{server.url}/v1/ingestion_warnings", params=params, headers=read_headers(project)
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["warnings"]
 
 
 def test_reference_examples_each_call(embedded):

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from posthog import Posthog
 
+from tests.integration.helpers import key_headers, read_headers, wait_rows
+from tests.integration.kafka_worker import start_worker, worker_env
 from tests.integration.server import cli, wait_for
-from tests.integration.test_embedded_e2e import key_headers, read_headers, wait_rows
-from tests.integration.test_kafka_worker import start_worker, worker_env
 
 pytestmark = pytest.mark.slow
 ADMIN = "kafka-admin-token"

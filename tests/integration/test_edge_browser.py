@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.test_embedded_e2e import wait_rows
+from tests.integration.helpers import wait_rows
 
 pytestmark = pytest.mark.slow
 

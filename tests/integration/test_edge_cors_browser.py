@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tests.integration.test_embedded_e2e import wait_rows
-from tests.integration.test_tracker_browser import CHROMIUM_ARGS, Site
+from tests.integration.browser_site import CHROMIUM_ARGS, Site
+from tests.integration.helpers import wait_rows
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
+from tests.integration.helpers import ingestion_warnings as warnings
+from tests.integration.helpers import wait_rows
 from tests.integration.server import Server, cli, wait_for
-from tests.integration.test_dialect_segment import warnings
-from tests.integration.test_embedded_e2e import wait_rows
 
 pytestmark = pytest.mark.slow
 ADMIN = "admin-token-for-hostile-tests"

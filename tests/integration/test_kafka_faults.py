@@ -30,9 +30,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.factories import BASE_MS, native_event
+from tests.integration.helpers import key_headers
+from tests.integration.kafka_worker import Worker, worker_env
 from tests.integration.server import Server, cli, wait_for
-from tests.integration.test_embedded_e2e import key_headers
-from tests.integration.test_kafka_worker import Worker, worker_env
 from tests.kafka_broker import LocalBroker, docker_engine_answers
 
 pytestmark = [

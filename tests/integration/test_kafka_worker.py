@@ -6,24 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import msgspec
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from pipeline.kafka.publisher import partition_of
 from schemas.records import DeadLetter, RawEvent, encode_record
 from tests.factories import BASE_MS, MINUTE_MS, native_event
-from tests.integration.server import Server, cli, urllib_post, wait_for
-from tests.integration.test_embedded_e2e import (
+from tests.integration.helpers import (
     CHROME_WINDOWS,
     GOOGLEBOT,
     IPHONE,
@@ -32,60 +26,18 @@ from tests.integration.test_embedded_e2e import (
     post_batch,
     wait_rows,
 )
+from tests.integration.kafka_worker import (
+    Worker,
+    produce,
+    start_worker,
+    stored_ids,
+    where_missing,
+    worker_env,
+)
+from tests.integration.server import Server, cli, urllib_post, wait_for
 from tests.kafka_broker import LocalBroker, consume, docker_engine_answers
 
 pytestmark = pytest.mark.slow
-TOPIC_FIELDS = ("raw", "enriched", "identities", "dead", "notifications")
-
-
-def worker_env(bootstrap: str, **extra: str) -> dict[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    env = {f"TRACKHOUSE_TOPIC_{name.upper()}": f"{name}.{suffix}" for name in TOPIC_FIELDS}
-    env.update(
-        TRACKHOUSE_KAFKA_BOOTSTRAP=bootstrap,
-        TRACKHOUSE_FAUST_APP_ID=f"trackhouse-test-{suffix}",
-        TRACKHOUSE_FAUST_STORE="memory://",
-        TRACKHOUSE_PROCESS_FLUSH_SECONDS="0.1",
-        TRACKHOUSE_LOG_LEVEL="warning",
-        TRACKHOUSE_FAUST_SESSION_TIMEOUT_SECONDS="10",
-    )
-    env.update(extra)
-    return env
-
-
-@dataclass
-class Worker(Server):
-    command: tuple[str, ...] = ("worker",)
-    projects: tuple = field(default_factory=tuple)
-
-    def topic(self, name: str) -> str:
-        return self.env[f"TRACKHOUSE_TOPIC_{name.upper()}"]
-
-    def stop(self) -> int:
-        """SIGTERM: the Faust worker stops its agents and the HTTP API, then exits 0."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(90)
-        code = self.process.returncode
-        return 0 if code in (0, -signal.SIGTERM) else code
-
-
-def start_worker(data_dir: Path, env: dict[str, str], port: int | None = None) -> Worker:
-    worker = Worker(data_dir, env=env) if port is None else Worker(data_dir, env=env, port=port)
-    return worker.start(timeout=120)
-
-
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        for key, value in records:  # one by one: their order is the test's
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="module")
 def worker(kafka, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("worker") / "data"
@@ -309,46 +261,6 @@ def test_a_posted_batch_travels_as_one_record_per_partition_on_each_keys_partiti
             key = f"{event['project_id']}\x00{event['visitor_id']}".encode()
             assert partition_of(key, [0, 1, 2]) == record.partition
     assert len(wait_rows(worker, project, 30, event="fanout")) == 30
-
-
-def where_missing(bootstrap: str, server: Worker, missing: set[str]) -> dict:
-    """On failure: how far each missing event got (topic, partition, offset)."""
-    found: dict[str, list] = {message_id: [] for message_id in missing}
-    for name in ("raw", "enriched"):
-        for record in asyncio.run(consume(bootstrap, server.topic(name), 10**9, timeout=10)):
-            try:
-                value = orjson.loads(record.value)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(value, dict):  # one event, or an enriched batch
-                value = value.get("events", [value])
-            for event in value:
-                if event.get("message_id") in found:
-                    found[event["message_id"]].append((name, record.partition, record.offset))
-    return {"events": found, "committed": asyncio.run(committed_offsets(bootstrap, server))}
-
-
-async def committed_offsets(bootstrap: str, server: Worker) -> dict[str, int]:
-    """On failure: the worker group's committed offset of every partition it consumed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        group = server.env["TRACKHOUSE_FAUST_APP_ID"]
-        offsets = await admin.list_consumer_group_offsets(group)
-        return {f"{tp.topic}/{tp.partition}": meta.offset for tp, meta in offsets.items()}
-    finally:
-        await admin.close()
-
-
-def stored_ids(server: Worker, project: dict, **params: str) -> set[str]:
-    """``message_id`` of every event the read API lists."""
-    ids: set[str] = set()
-    for offset in range(0, 100_000, 1000):
-        page = fetch(server, project, limit=1000, offset=offset, **params)["events"]
-        ids.update(row["message_id"] for row in page)
-        if len(page) < 1000:
-            return ids
-    return ids
 
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])

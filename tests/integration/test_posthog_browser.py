@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_embedded_e2e import fetch, wait_rows
-from tests.integration.test_tracker_browser import CHROMIUM_ARGS, DESKTOP_CHROME
+from tests.integration.browser_site import CHROMIUM_ARGS, DESKTOP_CHROME
+from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
 

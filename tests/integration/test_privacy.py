@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.integration.helpers import files_containing
 from tests.integration.server import Server, cli, wait_for
 
 DAY_MS = 86_400_000
@@ -81,20 +80,6 @@ def test_users_delete_erases_events_sessions_identities_profile_and_state(tmp_pa
         assert total(restarted, project, user_id=user) == 0
     finally:
         assert restarted.stop() == 0, restarted.log()
-
-
-def files_containing(data_dir: Path, *needles: str) -> list[str]:
-    """Every file under ``data_dir`` whose bytes contain one of ``needles`` (binary-safe)."""
-    found = []
-    for root, _dirs, files in os.walk(data_dir):
-        for name in files:
-            path = Path(root) / name
-            try:
-                data = path.read_bytes()
-            except OSError:  # a lock or socket
-                continue
-            found += [f"{path} ({n})" for n in needles if n.encode() in data]
-    return found
 
 
 @pytest.mark.parametrize("checkpoint_seconds", ["3600", "0"], ids=["replay-all", "state-saved"])

@@ -11,10 +11,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from tests.integration.helpers import fetch, files_containing, post_batch
+from tests.integration.kafka_worker import start_worker, worker_env
 from tests.integration.server import cli, wait_for
-from tests.integration.test_embedded_e2e import fetch, post_batch
-from tests.integration.test_kafka_worker import start_worker, worker_env
-from tests.integration.test_privacy import files_containing
 from tests.kafka_broker import consume
 
 pytestmark = pytest.mark.slow

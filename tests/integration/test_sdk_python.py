@@ -21,7 +21,7 @@ from trackhouse_sdk import (
     ValidationError,
 )
 
-from tests.integration.test_embedded_e2e import fetch, wait_rows
+from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from tests.integration import test_dialect_kissmetrics
-from tests.integration.test_embedded_e2e import fetch, wait_rows
-from tests.integration.test_tracker_browser import CHROMIUM_ARGS, DESKTOP_CHROME, Site
+from tests.integration.browser_site import CHROMIUM_ARGS, DESKTOP_CHROME, Site
+from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
 # A server with a patient backlog limit: a batch sent on page hide that met a 503 (the edge

@@ -14,14 +14,14 @@ from collections import defaultdict
 import httpx
 
 from tests.factories import BASE_MS, native_event
-from tests.integration.server import cli, wait_for
-from tests.integration.test_embedded_e2e import key_headers
-from tests.integration.test_kafka_worker import (
+from tests.integration.helpers import key_headers
+from tests.integration.kafka_worker import (
     start_worker,
     stored_ids,
     where_missing,
     worker_env,
 )
+from tests.integration.server import cli, wait_for
 
 VISITORS = 37
 EVENTS_PER_POST = 100

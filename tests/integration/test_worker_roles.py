@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from tests.factories import BASE_MS, MINUTE_MS, native_event
+from tests.integration.helpers import fetch, post_batch, wait_rows
+from tests.integration.kafka_worker import Worker, worker_env
 from tests.integration.server import cli, start_process_worker, wait_for
-from tests.integration.test_embedded_e2e import fetch, post_batch, wait_rows
-from tests.integration.test_kafka_worker import Worker, worker_env
 
 pytestmark = pytest.mark.slow
 

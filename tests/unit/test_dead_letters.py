@@ -7,7 +7,7 @@ import base64
 import orjson
 
 from pipeline.deadletter.letters import dead_letter, project_of_key, scrub
-from pipeline.runtime.embedded import (
+from pipeline.runtime.spool_records import (
     decode_spool_record,
     encode_dead_letter,
     encode_event,

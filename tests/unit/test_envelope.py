@@ -9,8 +9,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from pipeline.kafka import envelope
 from pipeline.kafka.publisher import partition_of
-from pipeline.stages.sessionize import Session
+from schemas.batches import EnrichedBatch
 from schemas.records import RawEvent, encode_record
+from schemas.sessions import Session
 from tests.factories import enriched
 
 
@@ -58,7 +59,7 @@ def test_enriched_batches_carry_events_and_only_the_newest_version_of_each_sessi
     bodies = [encode_record(e) for e in events]
     values = envelope.pack_enriched(bodies, [encode_record(s) for s in newest], max_bytes=4096)
     assert len(values) > 1
-    batches = [msgspec.json.decode(v, type=envelope.EnrichedBatch) for v in values]
+    batches = [msgspec.json.decode(v, type=EnrichedBatch) for v in values]
     assert [e for b in batches for e in b.events] == events
     assert [s for b in batches for s in b.sessions] == newest
 

@@ -20,8 +20,8 @@ from pipeline.runtime.faust_app import (
     faust_loglevel,
 )
 from pipeline.settings import Settings
-from pipeline.stages.sessionize import Session
 from schemas.records import IdentityLink, UserUpdate, encode_record
+from schemas.sessions import Session
 from tests.factories import enriched
 
 

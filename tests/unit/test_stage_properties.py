@@ -13,7 +13,7 @@ from pipeline.edge.ingest import Limits, parse_batch
 from pipeline.enrichment.geo import GeoResolver
 from pipeline.enrichment.pages import parse_page
 from pipeline.enrichment.useragent import UserAgentParser
-from pipeline.runtime.embedded import decode_event, encode_event
+from pipeline.runtime.spool_records import decode_event, encode_event
 from pipeline.sink import rows
 from pipeline.stages.chain import process_event
 from pipeline.stages.enrich import Enricher

@@ -1,0 +1,79 @@
+"""What the integration tests share: the read and write API of a running server, user agents,
+and files on disk. Test modules import from here (never from each other)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+
+from tests.integration.server import Server, wait_for
+
+CHROME_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+    "like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
+)
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def key_headers(project) -> dict[str, str]:
+    """The public write key: sends events."""
+    return {"X-API-Key": project["write_key"]}
+
+
+def read_headers(project) -> dict[str, str]:
+    """The secret key: also reads."""
+    return {"X-API-Key": project["secret_key"]}
+
+
+def fetch(server: Server, project, path: str = "/v1/events", **params):
+    response = httpx.get(server.url + path, params=params, headers=read_headers(project))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wait_rows(server, project, count, path="/v1/events", timeout=30, **params):
+    """Poll the read API until at least ``count`` rows are listed; returns them."""
+    key = "sessions" if path.endswith("sessions") else "events"
+    body = wait_for(
+        lambda: len((b := fetch(server, project, path, **params))[key]) >= count and b, timeout
+    )
+    assert body, f"fewer than {count} rows for {params}: {fetch(server, project, path, **params)}"
+    return body[key]
+
+
+def post_batch(server, project, events, headers=None):
+    response = httpx.post(
+        f"{server.url}/v1/batch",
+        json={"events": events},
+        headers={**key_headers(project), **(headers or {})},
+    )
+    return response
+
+
+def ingestion_warnings(server, project, **params):
+    """GET /v1/ingestion_warnings (the secret key): the warnings listed."""
+    response = httpx.get(
+        f"{server.url}/v1/ingestion_warnings", params=params, headers=read_headers(project)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["warnings"]
+
+
+def files_containing(data_dir: Path, *needles: str) -> list[str]:
+    """Every file under ``data_dir`` whose bytes contain one of ``needles`` (binary-safe)."""
+    found = []
+    for root, _dirs, files in os.walk(data_dir):
+        for name in files:
+            path = Path(root) / name
+            try:
+                data = path.read_bytes()
+            except OSError:  # a lock or socket
+                continue
+            found += [f"{path} ({n})" for n in needles if n.encode() in data]
+    return found
