@@ -15,22 +15,14 @@ from hypothesis import strategies as st
 
 from tests.integration.helpers import CHROME_WINDOWS, fetch, wait_rows
 from tests.integration.helpers import ingestion_warnings as warnings
-from tests.integration.server import Server, cli
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def embedded(tmp_path_factory):
-    """The shared fixture's server with a patient backlog limit: these tests are about the
-    dialect, not load shedding, and a busy 2-core CI machine may fall behind the default
-    1.5 s (then the edge answers 503 and the pixel below is not stored)."""
-    data_dir = tmp_path_factory.mktemp("embedded") / "data"
-    projects = tuple(cli(data_dir, "projects", "create", name) for name in ("alpha", "beta"))
-    server = Server(data_dir, env={"TRACKHOUSE_MAX_BACKLOG_SECONDS": "60"}).start()
-    server.projects = projects
-    yield server
-    assert server.stop() == 0, server.log()
+def embedded(patient_embedded):
+    """These tests are about the dialect, not load shedding (see ``patient_embedded``)."""
+    return patient_embedded
 
 
 def fresh(prefix: str) -> str:

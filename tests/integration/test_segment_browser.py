@@ -15,14 +15,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration import test_dialect_kissmetrics
 from tests.integration.browser_site import CHROMIUM_ARGS, DESKTOP_CHROME, Site
 from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
 # A server with a patient backlog limit: a batch sent on page hide that met a 503 (the edge
 # shedding load on a busy machine) could not be retried by the page that is gone.
-embedded = test_dialect_kissmetrics.embedded
+
+
+@pytest.fixture(scope="module")
+def embedded(patient_embedded):
+    """A page-hide batch cannot be retried after a 503 (see ``patient_embedded``)."""
+    return patient_embedded
+
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBS = ROOT / "tests" / "browser"
