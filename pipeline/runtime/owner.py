@@ -216,9 +216,12 @@ class StorageOwner:
 
     def advance(self, spool_end: int) -> None:
         """Everything below ``spool_end`` is durable: the processor may read it (sent by the
-        control thread, so this never blocks)."""
-        self._spool_end = spool_end
-        self._wake.set()
+        control thread, so this never blocks). Publishes finish out of order (their fsyncs
+        run in a pool), so an older end reported late never moves it back. Called on the event
+        loop only: no two calls race."""
+        if spool_end > self._spool_end:
+            self._spool_end = spool_end
+            self._wake.set()
 
     def metrics_text(self) -> bytes:
         return metrics.edge_text() + self.clickhouse.metrics_text()

@@ -8,7 +8,8 @@ from multiprocessing import Pipe
 
 import pytest
 
-from pipeline.runtime.owner import OwnerError, OwnerTimeoutError, RemoteClickHouse
+from pipeline.runtime.owner import OwnerError, OwnerTimeoutError, RemoteClickHouse, StorageOwner
+from pipeline.settings import Settings
 
 
 def storage(connection, delays: dict[str, float]) -> None:
@@ -67,3 +68,25 @@ def test_errors_and_a_gone_process_raise_owner_errors(remote):
     clickhouse._connection.close()
     with pytest.raises(OwnerError):
         clickhouse.query("x")
+
+
+def test_spool_ends_reported_out_of_order_never_move_back(tmp_path):
+    """Publishes finish out of order (group-commit fsyncs run in a thread pool): an older,
+    smaller durable end reported after a newer one must not hide the newer one from the storage
+    process. Before: the control thread sent only the last end reported, so the final batches
+    of a load were never read (the 25,000 ev/s bench stored 400 accepted events too few)."""
+    owner = StorageOwner(Settings(data_dir=tmp_path))
+    ours, child = Pipe()
+    owner._control = ours
+    threading.Thread(target=owner._send, daemon=True).start()
+    owner.advance(200)
+    owner.advance(100)  # the earlier publish's fsync finished last
+    ends = []
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        if child.poll(0.1):
+            message = child.recv()
+            if message[0] == "end":
+                ends.append(message[1])
+    owner._stopping = True
+    assert ends and ends[-1] == 200, ends
