@@ -137,7 +137,10 @@ def test_posthog_js_page_views_event_identify_and_page_hide(embedded, site, tab)
     device = tab.evaluate("posthog.get_distinct_id()")  # anonymous: the device id
     tab.evaluate("posthog.capture('added to cart', {sku: 'A1', price: 9.5})")
     tab.click("#pricing")  # a second page load (the first page's queue leaves by beacon)
-    tab.wait_for_function("document.title === 'Pricing'")
+    # (the title is parsed before the library's script runs: wait for posthog-js itself)
+    tab.wait_for_function(
+        "document.title === 'Pricing' && window.posthog && window.posthog.__loaded === true"
+    )
     assert tab.evaluate("posthog.get_distinct_id()") == device
     tab.evaluate(f"posthog.identify('{user}', {{email: 'a@shop.test'}})")
     assert tab.evaluate("posthog.get_distinct_id()") == user
