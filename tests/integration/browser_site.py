@@ -4,7 +4,10 @@ built ``/t.js`` from the edge, or the unbuilt ES module), and the Chromium flags
 from __future__ import annotations
 
 import json
+import shutil
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -45,39 +48,64 @@ window.th = trackhouse.init(%(options)s);
 </script>"""
 
 
+@contextmanager
+def chromium() -> Iterator:
+    """Debian's headless Chromium through Playwright (its own browser download is not used)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    assert executable, "chromium is missing: apt-get install -y chromium (make test does it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def serve(respond: Callable[[str], tuple[bytes, str] | None]) -> tuple[ThreadingHTTPServer, str]:
+    """A loopback web server of its own origin: ``respond(path)`` gives (body, content type),
+    or None for 404. Returns the server (running in a thread) and its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            answer = respond(self.path.split("?")[0])
+            if answer is None:
+                self.send_error(404)
+                return
+            body, kind = answer
+            self.send_response(200)
+            self.send_header("Content-Type", kind + "; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
 class Site:
     """The web site under test, on its own origin: the SPA for every /app/ path."""
 
     def __init__(self) -> None:
-        self.pages: dict[str, str] = {}
-        site = self
+        self.pages: dict[str, str] = {
+            "/other": "<!doctype html><title>Other</title><p>other page</p>"
+        }
+        self.server, self.url = serve(self.respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                path = self.path.split("?")[0]
-                source = TRACKER / "src" / path.removeprefix("/src/")
-                if path.startswith("/src/") and path.endswith(".js") and source.is_file():
-                    body, kind = source.read_bytes(), "text/javascript"  # the unbuilt module
-                elif path.startswith("/app"):
-                    body, kind = site.pages["app"].encode(), "text/html"
-                elif path in site.pages:
-                    body, kind = site.pages[path].encode(), "text/html"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", kind + "; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.pages["/other"] = "<!doctype html><title>Other</title><p>other page</p>"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, path: str) -> tuple[bytes, str] | None:
+        source = TRACKER / "src" / path.removeprefix("/src/")
+        if path.startswith("/src/") and path.endswith(".js") and source.is_file():
+            return source.read_bytes(), "text/javascript"  # the unbuilt module
+        if path.startswith("/app"):
+            return self.pages["app"].encode(), "text/html"
+        if path in self.pages:
+            return self.pages[path].encode(), "text/html"
+        return None
 
     def spa(self, edge: str, options: dict, module: bool = False) -> str:
         loader = MODULE_LOADER if module else SCRIPT_LOADER

@@ -4,12 +4,11 @@ unless the origin is configured (none by default)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 
 import pytest
 
-from tests.integration.browser_site import CHROMIUM_ARGS, Site
+from tests.integration.browser_site import Site, chromium
 from tests.integration.helpers import wait_rows
 
 pytestmark = pytest.mark.slow
@@ -33,27 +32,19 @@ READ = """async ([edge, key]) => {
 
 
 def test_chromium_sends_ascendkit_events_cross_origin_but_cannot_read(embedded):
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: apt-get install -y chromium (make test does it)"
     project = embedded.projects[0]
     visitor = f"vis_{uuid.uuid4().hex}"
     site = Site()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page()
-                page.goto(site.url + "/other")
-                sent = page.evaluate(SEND, [embedded.url, project["write_key"], visitor])
-                assert sent == 202
-                assert page.evaluate(READ, [embedded.url, project["secret_key"]]) == "blocked"
-            finally:
-                browser.close()
+        with chromium() as browser:
+            page = browser.new_page()
+            page.goto(site.url + "/other")
+            sent = page.evaluate(SEND, [embedded.url, project["write_key"], visitor])
+            assert sent == 202
+            assert page.evaluate(READ, [embedded.url, project["secret_key"]]) == "blocked"
     finally:
         site.server.shutdown()
         site.server.server_close()
-    # (HeadlessChrome is a bot to the enrichment: its events are left out of reads by default)
+    # (HeadlessChrome is a bot to the enrichment; raw reads include bots either way)
     [row] = wait_rows(embedded, project, 1, visitor_id=visitor, include_bots="true")
     assert row["event"] == "cors_check"

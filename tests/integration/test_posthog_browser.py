@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.integration.browser_site import CHROMIUM_ARGS, DESKTOP_CHROME
+from tests.integration.browser_site import DESKTOP_CHROME, chromium, serve
 from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
@@ -60,33 +58,17 @@ class Site:
 
     def __init__(self, library: bytes) -> None:
         self.init = ("", "{}")
-        site = self
+        self.library = library
+        self.server, self.url = serve(self.respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                path = self.path.split("?")[0]
-                if path == "/posthog.js":
-                    body, kind = library, "text/javascript"
-                elif path.startswith("/shop"):
-                    title = "Pricing" if path.endswith("pricing") else "Shop"
-                    token, config = site.init
-                    page = PAGE.format(title=title, token=token, config=config)
-                    body, kind = page.encode(), "text/html"
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", kind + "; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, path: str) -> tuple[bytes, str] | None:
+        if path == "/posthog.js":
+            return self.library, "text/javascript"
+        if path.startswith("/shop"):
+            title = "Pricing" if path.endswith("pricing") else "Shop"
+            token, config = self.init
+            return PAGE.format(title=title, token=token, config=config).encode(), "text/html"
+        return None
 
     def shop(self, token: str, config: dict) -> str:
         self.init = (json.dumps(token), json.dumps(config))
@@ -103,14 +85,8 @@ def site(library):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: apt-get install -y chromium (make test does it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.browser_site import CHROMIUM_ARGS, DESKTOP_CHROME, Site
+from tests.integration.browser_site import DESKTOP_CHROME, Site, chromium
 from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
@@ -83,22 +83,21 @@ def analytics_js():
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: apt-get install -y chromium (make test does it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 class SegmentSite(Site):
     """The shop's pages; ``/analytics.js`` is the bundled library."""
 
     def __init__(self, script: str) -> None:
-        super().__init__()
         self.script = script
+        super().__init__()
+
+    def respond(self, path: str) -> tuple[bytes, str] | None:
+        if path == "/analytics.js":
+            return self.script.encode(), "text/javascript"
+        return super().respond(path)
 
     def page(self, path: str, title: str, settings: dict, options: dict) -> str:
         self.pages[path] = PAGE % {
@@ -112,21 +111,6 @@ class SegmentSite(Site):
 @pytest.fixture(scope="module")
 def site(analytics_js):
     site = SegmentSite(analytics_js)
-    handler = site.server.RequestHandlerClass
-    serve_pages = handler.do_GET
-
-    def do_get(request):
-        if request.path == "/analytics.js":
-            body = site.script.encode()
-            request.send_response(200)
-            request.send_header("Content-Type", "text/javascript; charset=utf-8")
-            request.send_header("Content-Length", str(len(body)))
-            request.end_headers()
-            request.wfile.write(body)
-            return
-        serve_pages(request)
-
-    handler.do_GET = do_get
     yield site
     site.server.shutdown()
     site.server.server_close()

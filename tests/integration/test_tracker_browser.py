@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.integration.browser_site import CHROMIUM_ARGS, DESKTOP_CHROME, TRACKER, Site
+from tests.integration.browser_site import DESKTOP_CHROME, TRACKER, Site, chromium
 from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
@@ -36,14 +36,8 @@ def built_tracker():
 
 @pytest.fixture(scope="module")
 def browser(built_tracker):
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: apt-get install -y chromium (make test does it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
