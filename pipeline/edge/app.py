@@ -21,7 +21,6 @@ from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
 from pipeline.edge import admin, browser, dialects
-from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import ascendkit, segment
@@ -29,6 +28,7 @@ from pipeline.edge.errors import ApiError, error_shape, unavailable
 from pipeline.edge.health import Probe
 from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
 from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.query import event_filters as event_query
 from pipeline.runtime.owner import OwnerError
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
 from schemas.export import inlined_schema
@@ -193,7 +193,7 @@ def create_app(
         every event by default, bots included (``is_bot=true|false`` filters them)."""
         project_id = edge.authenticate_read(request)
         q = event_query.build_query(project_id, request.query_params)
-        return page_answer("events", q, await edge.events_page(project_id, q))
+        return page_answer("events", q, await edge.reads.events_page(project_id, q))
 
     @app.get("/v1/events/{event_id}", responses=ERRORS | {404: {"model": ErrorBody}})
     async def get_event(event_id: str, request: Request) -> ORJSONResponse:
@@ -222,7 +222,7 @@ def create_app(
         (``is_bot``: the session's first event's flag)."""
         project_id = edge.authenticate_read(request)
         q = event_query.build_session_query(project_id, request.query_params)
-        answer = await edge.sessions_page(project_id, q)
+        answer = await edge.reads.sessions_page(project_id, q)
         return page_answer("sessions", q, event_query.with_session_bot_flag(*answer))
 
     @app.get("/healthz")

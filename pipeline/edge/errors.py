@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from pipeline.errors import ApiError
 from schemas.events import EventRuleError
 
 if TYPE_CHECKING:
@@ -20,18 +20,6 @@ if TYPE_CHECKING:
 # named in the reason: "Object missing required field `x`", "Object contains unknown field `x`".
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`$")
-
-
-@dataclass(slots=True)
-class ApiError(Exception):
-    status: int
-    error: str
-    message: str
-    field: str | None = None
-    retry_after: int | None = None
-
-    def body(self) -> dict[str, str | None]:
-        return {"error": self.error, "message": self.message, "field": self.field}
 
 
 def _dotted(path: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from tests.integration.helpers import fetch
@@ -82,7 +82,39 @@ def where_missing(bootstrap: str, server: Worker, missing: set[str]) -> dict:
             for event in value:
                 if event.get("message_id") in found:
                     found[event["message_id"]].append((name, record.partition, record.offset))
-    return {"events": found, "committed": asyncio.run(committed_offsets(bootstrap, server))}
+    return {
+        "events": found,
+        "committed": asyncio.run(committed_offsets(bootstrap, server)),
+        "log_ends": asyncio.run(log_ends(bootstrap, [server.topic("raw")])),
+        "warnings": notable_log_lines(server.log()),
+    }
+
+
+def notable_log_lines(log: str, limit: int = 40) -> list[str]:
+    """On failure: the worker's warnings and errors (and Faust's agent tracebacks), oldest
+    first, each once: a stall shows there, while the log's tail is mostly routine."""
+    seen: dict[str, None] = {}
+    for line in log.splitlines():
+        if any(mark in line for mark in ('"warning"', '"error"', '"critical"', "tracebacks")):
+            seen.setdefault(line[:600], None)
+    return list(seen)[-limit:]
+
+
+async def log_ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """On failure: the end offset of every partition of ``topics``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await consumer.topics()  # metadata of every topic
+        tps = [
+            TopicPartition(topic, partition)
+            for topic in topics
+            for partition in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return {f"{tp.topic}/{tp.partition}": offset for tp, offset in ends.items()}
+    finally:
+        await consumer.stop()
 
 
 async def committed_offsets(bootstrap: str, server: Worker) -> dict[str, int]:

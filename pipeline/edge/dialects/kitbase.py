@@ -23,10 +23,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from pipeline.edge import jsonbody
-from pipeline.edge import query as event_query
 from pipeline.edge.context import Edge
 from pipeline.edge.dialects.common import check_event_size, native_event
 from pipeline.edge.errors import ApiError
+from pipeline.query import event_filters as event_query
 from pipeline.stages.normalize import RequestInfo
 from schemas.events import NativeEvent
 
@@ -310,7 +310,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         unknown filter is a 400 naming it."""
         project_id = edge.authenticate_read(request)
         q = read_query(project_id, request.query_params)
-        columns, rows, total = await edge.events_page(project_id, q)
+        columns, rows, total = await edge.reads.events_page(project_id, q)
         logs = [log_to_json(event_query.row_to_json(columns, row)) for row in rows]
         pagination = {"total": total, "limit": q.limit, "offset": q.offset}
         return JSONResponse({"logs": logs, "pagination": pagination})

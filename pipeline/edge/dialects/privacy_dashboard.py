@@ -24,7 +24,6 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from pipeline.edge import query as event_query
 from pipeline.edge.client import same_secret
 from pipeline.edge.context import Edge
 from pipeline.edge.errors import (
@@ -35,6 +34,7 @@ from pipeline.edge.errors import (
     payload_too_large,
 )
 from pipeline.edge.jsonbody import encoded_size, nested_too_deep, too_deep
+from pipeline.query import event_filters as event_query
 from pipeline.registry.websites import Website, WebsiteRegistry, is_tracking_code
 from schemas.events import PROPERTY_TYPES, EventRuleError, NativeEvent
 
@@ -459,7 +459,7 @@ def install(app: FastAPI, edge: Edge) -> None:
             where += " AND is_bot = {bot:Bool}"
             parameters["bot"] = bot
         q = event_query.EventQuery(where, parameters, limit, offset)
-        columns, rows, total = await edge.events_page(site.project_id, q)
+        columns, rows, total = await edge.reads.events_page(site.project_id, q)
         return JSONResponse(
             {
                 "events": [

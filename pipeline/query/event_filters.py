@@ -10,7 +10,7 @@ from uuid import UUID
 
 import orjson
 
-from pipeline.edge.errors import ApiError
+from pipeline.errors import ApiError
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100

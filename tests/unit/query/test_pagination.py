@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.edge.query import EventQuery, total_from_page
+from pipeline.query.event_filters import EventQuery, total_from_page
 
 
 def query(limit: int, offset: int) -> EventQuery:

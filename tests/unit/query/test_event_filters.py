@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from pipeline.edge.errors import ApiError
-from pipeline.edge.query import build_query, with_session_bot_flag
+from pipeline.query.event_filters import build_query, with_session_bot_flag
 
 EVENT_CASES: list[tuple[dict[str, str], list[str]]] = [
     ({}, ["backend", "crawl", "human"]),  # every event, bots included
@@ -41,7 +41,7 @@ SCRIPT = """
 import sys, orjson
 sys.path.insert(0, sys.argv[1])
 import clickhouse_connect
-from pipeline.edge.query import build_query, build_session_query
+from pipeline.query.event_filters import build_query, build_session_query
 client = clickhouse_connect.get_client(dsn="chdb://memory")
 client.command("CREATE TABLE ev (project_id String, event String, is_bot Bool, notify Bool, "
                "timestamp DateTime64(3, 'UTC')) ENGINE = Memory")
