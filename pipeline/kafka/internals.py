@@ -27,7 +27,9 @@ class Private:
 
     owner: str
     name: str
-    kind: str  # "method" | "coroutine" | "attribute" (set in __init__) | "module" | "global"
+    # "method" | "coroutine" | "attribute" (set in __init__) | "declared" (a class annotation,
+    # set outside __init__) | "module" | "global"
+    kind: str
     params: tuple[str, ...] | None
     why: str
     upstream: str
@@ -86,6 +88,12 @@ PRIVATE: tuple[Private, ...] = (
     Private("faust.transport.consumer:Consumer", "_unacked_messages", "attribute", None,
             "records a stream holds: never sought back under it",
             "faust/transport/consumer.py:483"),
+    Private("faust.transport.consumer:Consumer", "_paused_partitions", "declared", None,
+            "the stall watchdog resumes a stream partition left paused after a rebalance",
+            "faust/transport/consumer.py:443 (declared), :519 (reset), :622 and :628 "
+            "(pause_partitions, resume_partitions); faust/tables/recovery.py:305 "
+            "(_resume_streams returns early, partitions still paused, when the generation "
+            "changed)"),
     Private("faust.transport.consumer:ThreadDelegateConsumer", "_thread", "attribute", None,
             "the consumer thread (call_thread, seek)", "faust/transport/consumer.py:1398"),
     # --- faust-streaming: the worker (runtime/faust_app.py) ---------------------------------
@@ -155,6 +163,11 @@ def acked_offsets(consumer: Any) -> dict[Any, list[int]]:
 def unacked_messages(consumer: Any) -> Any:
     """The messages a Faust consumer's streams hold (a WeakSet; live)."""
     return consumer._unacked_messages
+
+
+def paused_partitions(consumer: Any) -> set[Any]:
+    """The partitions a Faust consumer does not hand to its streams (live set)."""
+    return consumer._paused_partitions
 
 
 def replace_read_offsets(consumer: Any, offsets: dict[Any, Any]) -> None:

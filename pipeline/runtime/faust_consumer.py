@@ -28,7 +28,8 @@ A dropped record is fetched again by two watchdogs (counted in
 ``trackhouse_records_fetched_again``, logged as warnings): a partition whose record at the head
 has been missing for ``LOST_HEAD_SECONDS`` while later ones were acknowledged, and one behind
 its log end with nothing delivered or acknowledged for ``STALLED_SECONDS``, are sought back to
-the head (when no stream holds one of their records).
+the head (when no stream holds one of their records); a stalled stream partition that Faust
+left paused after a rebalance is resumed too.
 """
 
 from __future__ import annotations
@@ -225,10 +226,27 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             return {}
         stalled = self.stalled(ends, time.monotonic())
         for tp, offset in stalled.items():
-            self.log.warning("Partition %r stalled at %r: fetching it again", tp, offset)
+            if self.left_paused(tp):
+                # Faust hands a paused partition's records to no stream, so a seek alone
+                # fetches them again to no end.
+                self.log.warning("Partition %r stalled at %r, paused: resuming it", tp, offset)
+                self.resume_partitions({tp})
+            else:
+                self.log.warning("Partition %r stalled at %r: fetching it again", tp, offset)
             await self.seek(tp, offset)
             self._stalled_since.pop(tp, None)
         return stalled
+
+    def left_paused(self, tp: TP) -> bool:
+        """Whether stream partition ``tp`` is paused while the flow runs and no table is
+        being recovered. Faust pauses every partition for a rebalance and resumes the stream
+        partitions once the tables are recovered, unless the generation changed meanwhile
+        (``Recovery._resume_streams`` returns early): then one can stay paused."""
+        return (
+            tp in internals.paused_partitions(self)
+            and not self.app.in_recovery
+            and not internals.is_changelog_tp(self, tp)
+        )
 
     async def fetch_lost_heads_again(self) -> dict[TP, int]:
         """Seek every partition of ``lost_heads`` back to its head (the records

@@ -119,6 +119,51 @@ def test_progress_or_a_held_record_or_nothing_to_read_is_not_a_stall():
     assert c.stalled({PARTITION: 40}, now + 5 * STALLED_SECONDS) == {}  # records do arrive
 
 
+def stalled_and_sought(c: AtLeastOnceConsumer, paused: bool) -> dict[TP, int]:
+    """One stall of PARTITION (head 3, end 40), found by the watchdog: the offsets it sought."""
+    c._committed_offset[PARTITION] = 3
+    if paused:
+        c.pause_partitions({PARTITION})
+    sought: dict[TP, int] = {}
+
+    async def highwaters(*tps: TP) -> dict[TP, int]:
+        return dict.fromkeys(tps, 40)
+
+    async def seek(tp: TP, offset: int) -> None:
+        sought[tp] = offset
+
+    c.highwaters = highwaters  # type: ignore[method-assign]
+    c.seek = seek  # type: ignore[method-assign]
+    c.assignment = lambda: {PARTITION}  # type: ignore[method-assign]
+    c._stalled_since[PARTITION] = (3, time.monotonic() - STALLED_SECONDS)
+    asyncio.get_event_loop().run_until_complete(c.fetch_stalled_again())
+    return sought
+
+
+def test_a_stalled_partition_is_sought_back_to_its_head():
+    c = consumer()
+    assert stalled_and_sought(c, paused=False) == {PARTITION: 3}
+    assert PARTITION not in c._paused_partitions
+
+
+def test_a_stalled_stream_partition_left_paused_after_a_rebalance_is_resumed():
+    # Faust's recovery resumes the stream partitions only if the generation did not change
+    # meanwhile; a partition left paused gets its records to no stream, however often sought.
+    c = consumer()
+    assert stalled_and_sought(c, paused=True) == {PARTITION: 3}
+    assert PARTITION not in c._paused_partitions
+    assert PARTITION in c._get_active_partitions()
+
+
+def test_a_paused_partition_is_left_alone_while_tables_are_recovered():
+    c = consumer()
+    c.pause_partitions({PARTITION})
+    c.app.in_recovery = True
+    assert not c.left_paused(PARTITION)
+    c.app.in_recovery = False
+    assert c.left_paused(PARTITION)
+
+
 NEVER_COMMITTED = TP("events.enriched", 1)
 COMMITTED_AT_ZERO = TP("events.enriched", 2)
 CHANGELOG = TP("test-consumer-state-changelog", 0)

@@ -47,6 +47,10 @@ def test_private_member_still_there(entry: Private) -> None:
     if entry.kind == "attribute":
         assert assigned_in_init(owner, entry.name), f"no longer set in __init__: {hint}"
         return
+    if entry.kind == "declared":
+        declared = any(entry.name in vars(k).get("__annotations__", {}) for k in owner.__mro__)
+        assert declared, f"no longer declared: {hint}"
+        return
     if entry.kind == "module":
         importlib.import_module(f"{entry.owner}.{entry.name}")
         return
