@@ -231,6 +231,11 @@ def worker(
             redirect_stdouts=False,
         ).execute_from_commandline()
     finally:
+        if clickhouse is not None:
+            # chDB's engine stops with its last connection, while the interpreter still runs;
+            # left to the process's exit it crashed there now and then (SIGSEGV after "Exception
+            # in global_context->shutdown()"), turning a clean stop into exit code -11.
+            clickhouse.close()
         if lock is not None:
             lock.release()
 
