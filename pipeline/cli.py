@@ -155,7 +155,8 @@ def worker(
     import signal
 
     from pipeline.kafka.topics import create_topics
-    from pipeline.runtime.faust_app import HttpApi, TrackhouseWorker, Worker, faust_loglevel
+    from pipeline.runtime.faust_app import TrackhouseWorker
+    from pipeline.runtime.faust_service import HttpApi, Worker, faust_loglevel
     from pipeline.stages.enrich import Enricher
 
     settings = _settings(

@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT))
 from pipeline import metrics  # noqa: E402
 from pipeline.log_config import configure_logging  # noqa: E402
 from pipeline.runtime import processor as processor_module  # noqa: E402
-from pipeline.runtime.core import step as core_step  # noqa: E402
 from pipeline.runtime import spool_records  # noqa: E402
+from pipeline.runtime.core import step as core_step  # noqa: E402
 from pipeline.runtime.spool import Spool, SpoolReader  # noqa: E402
 from pipeline.runtime.state_store import StateStore  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402

@@ -38,8 +38,9 @@ class RowSink:
         self._position: Any = None
 
     @property
-    def pending_events(self) -> int:
-        return self._events
+    def pending(self) -> bool:
+        """Whether blocks wait to be inserted."""
+        return bool(self._blocks)
 
     def add(self, batch: RowBatch, position: Any = None) -> None:
         self._blocks.extend(block for block in batch.blocks() if block.row_count)
