@@ -214,7 +214,11 @@ def worker(
             if publisher:
                 await publisher[0].stop()
 
-        services.append(HttpApi.service(settings, start_http, stop_http))
+        from pipeline.edge.http_server import uvicorn_options
+
+        services.append(
+            HttpApi.service(settings, start_http, stop_http, uvicorn_options(settings))
+        )
     log.info(
         "worker.start",
         app_id=settings.faust_app_id,

@@ -49,12 +49,12 @@ class HttpApi:
         settings: Settings,
         on_start: Callable[[], Awaitable[Any]],
         on_stop: Callable[[], Awaitable[None]],
+        options: dict[str, Any],
     ) -> Any:
-        """``on_start`` runs in the worker's loop and returns the ASGI app to serve."""
+        """``on_start`` runs in the worker's loop and returns the ASGI app to serve;
+        ``options`` are the edge's ``uvicorn.Config`` keywords (``edge.http_server``)."""
         import mode
         import uvicorn
-
-        from pipeline.edge.http_server import uvicorn_options
 
         host, port = settings.host, settings.port
 
@@ -75,7 +75,7 @@ class HttpApi:
                     port=port,
                     lifespan="off",
                     timeout_graceful_shutdown=10,
-                    **uvicorn_options(settings),
+                    **options,
                 )
                 self.server = _Server(config)
                 self.task = asyncio.ensure_future(self.server.serve())
