@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from pipeline import metrics
 from pipeline.privacy.tombstones import Tombstones
+from pipeline.runtime.core.ports import Clock
 from pipeline.sink import rows
 from pipeline.stages.chain import Outcome
 from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, UserUpdate
@@ -19,7 +19,7 @@ class RowBatch:
 
     __slots__ = ("dead", "events", "links", "sessions", "started", "undecodable", "users")
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock = time.monotonic) -> None:
         self.events: list[EnrichedEvent] = []
         self.sessions: list[Session] = []
         self.links: list[IdentityLink] = []
