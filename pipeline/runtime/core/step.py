@@ -40,9 +40,16 @@ class EventStep:
         dead: DeadLetters,
     ) -> None:
         """``run``; an event the stages cannot process becomes a dead letter and the caller
-        goes on with the next."""
+        goes on with the next. (``run``'s body, inlined: one call less per event.)"""
         try:
-            self.run(key, event, states, out)
+            outcome = process_event(
+                event, states.sessions(key), states.identity(key), self.timeout_ms
+            )
+            states.put(key, outcome)
+            if outcome.event is None:
+                metrics.EVENTS_DUPLICATE.inc()
+                return
+            out.add_outcome(key, outcome)
         except Exception as exc:
             log.exception("processor.stage_failed", event_id=event.event_id)
             dead.add_failed(event, exc, "sessionize")
