@@ -155,7 +155,8 @@ def worker(
     import signal
 
     from pipeline.kafka.topics import create_topics
-    from pipeline.runtime.faust_app import HttpApi, TrackhouseWorker, Worker, faust_loglevel
+    from pipeline.runtime.faust_app import TrackhouseWorker
+    from pipeline.runtime.faust_service import HttpApi, Worker, faust_loglevel
     from pipeline.stages.enrich import Enricher
 
     settings = _settings(
@@ -213,7 +214,11 @@ def worker(
             if publisher:
                 await publisher[0].stop()
 
-        services.append(HttpApi.service(settings, start_http, stop_http))
+        from pipeline.edge.http_server import uvicorn_options
+
+        services.append(
+            HttpApi.service(settings, start_http, stop_http, uvicorn_options(settings))
+        )
     log.info(
         "worker.start",
         app_id=settings.faust_app_id,

@@ -39,3 +39,23 @@ def native_event(visitor_id: str, **fields: Any) -> dict[str, Any]:
         del body["event"]  # named after the type
     body.update(fields)
     return body
+
+
+class MemoryStates:
+    """The processing core's ``VisitorStates`` port over two dicts (unit tests of the core)."""
+
+    def __init__(self) -> None:
+        self.sessions_by_key: dict[bytes, object] = {}
+        self.identities: dict[bytes, object] = {}
+        self.puts = 0
+
+    def sessions(self, key):
+        return self.sessions_by_key.get(key)
+
+    def identity(self, key):
+        return self.identities.get(key)
+
+    def put(self, key, outcome) -> None:
+        self.puts += 1
+        self.sessions_by_key[key] = outcome.sessions_state
+        self.identities[key] = outcome.identity_state

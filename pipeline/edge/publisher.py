@@ -1,23 +1,8 @@
-"""What the edge hands accepted events to: the embedded spool, or (Kafka mode) a producer."""
+"""The edge's name for the publisher interface (``pipeline.publishing``), which sits below the
+edge and the runtimes that implement it."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from pipeline.publishing import Publisher, PublishUnavailableError
 
-from schemas.records import RawEvent
-
-
-class PublishUnavailableError(RuntimeError):
-    """Events cannot be made durable right now; the edge answers 503 with Retry-After."""
-
-
-class Publisher(Protocol):
-    async def publish(self, events: list[RawEvent]) -> None:
-        """Return only once ``events`` are durable; raise ``PublishUnavailableError`` if not.
-
-        The embedded runtime enriches first (so the IP never reaches its disk); the Kafka
-        publisher sends the raw records to ``events.raw``."""
-
-    async def readiness(self) -> str:
-        """Why events handed over now would be refused ('' when they would be accepted; for
-        ``/readyz``)."""
+__all__ = ["PublishUnavailableError", "Publisher"]

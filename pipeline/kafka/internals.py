@@ -96,7 +96,7 @@ PRIVATE: tuple[Private, ...] = (
             "changed)"),
     Private("faust.transport.consumer:ThreadDelegateConsumer", "_thread", "attribute", None,
             "the consumer thread (call_thread, seek)", "faust/transport/consumer.py:1398"),
-    # --- faust-streaming: the worker (runtime/faust_app.py) ---------------------------------
+    # --- faust-streaming: the worker (runtime/faust_process.py, faust_publish.py) ------------
     Private("faust.transport.drivers.aiokafka:Producer", "_ensure_producer", "method",
             ("self",), "the aiokafka producer, to send record batches ourselves",
             "faust/transport/drivers/aiokafka.py:1378"),
@@ -106,6 +106,9 @@ PRIVATE: tuple[Private, ...] = (
     Private("faust.stores.rocksdb:Store", "_db_for_partition", "method", ("self", "partition"),
             "one RocksDB write batch per partition instead of one put per key",
             "faust/stores/rocksdb.py:482"),
+    Private("faust.stores.rocksdb:Store", "_dbs", "attribute", None,
+            "the open RocksDB of each partition: an erasure reads their keys",
+            "faust/stores/rocksdb.py:288"),
 )
 
 
@@ -194,3 +197,8 @@ def set_current_event(stream: Any, event: Any) -> None:
 def partition_db_opener(store: Any) -> Callable[[int], Any] | None:
     """A Faust RocksDB store's ``partition -> DB`` (None for other stores)."""
     return getattr(store, "_db_for_partition", None)
+
+
+def partition_dbs(store: Any) -> dict[int, Any] | None:
+    """A Faust RocksDB store's open ``partition -> DB`` (live; None for other stores)."""
+    return getattr(store, "_dbs", None)

@@ -13,9 +13,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.kafka import backoff, envelope
 from pipeline.kafka.compression import use_fast_lz4
+from pipeline.publishing import PublishUnavailableError
 from pipeline.settings import Settings
 from schemas.keys import event_key
 from schemas.records import RawEvent, encode_record

@@ -10,7 +10,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from pipeline import metrics
-from pipeline.edge.publisher import PublishUnavailableError
+from pipeline.publishing import PublishUnavailableError
 from pipeline.runtime.backlog import Backlog
 from pipeline.runtime.owner import StorageOwner
 from pipeline.runtime.spool import Spool, SpoolFullError

@@ -4,15 +4,18 @@ batch, after the sink has inserted the rows they produced."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 from rocksdict import BottommostLevelCompaction, CompactOptions, Options, Rdict, WriteBatch
 
+from pipeline.stages.chain import Outcome
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
 from schemas.records import decode_record, encode_record
 
 CHECKPOINT_KEY = b"meta:checkpoint"
+CLEAN_CACHE_SIZE = 100_000
 
 
 class StateStore:
@@ -72,3 +75,60 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+class CachedStates:
+    """The core's ``VisitorStates`` for the embedded runtime: changed-since-checkpoint state
+    (``dirty``) in front of a bounded cache of clean state, in front of the store."""
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self.dirty_sessions: dict[bytes, VisitorSessions] = {}
+        self.dirty_identities: dict[bytes, VisitorIdentity] = {}
+        self._clean_sessions: OrderedDict[bytes, VisitorSessions] = OrderedDict()
+        self._clean_identities: OrderedDict[bytes, VisitorIdentity] = OrderedDict()
+
+    def sessions(self, key: bytes) -> VisitorSessions | None:
+        state = self.dirty_sessions.get(key) or self._clean_sessions.pop(key, None)
+        return state if state is not None else self.store.sessions(key)
+
+    def identity(self, key: bytes) -> VisitorIdentity | None:
+        state = self.dirty_identities.get(key) or self._clean_identities.pop(key, None)
+        return state if state is not None else self.store.identity(key)
+
+    def put(self, key: bytes, outcome: Outcome) -> None:
+        self.dirty_sessions[key] = outcome.sessions_state
+        if outcome.identity_changed:
+            self.dirty_identities[key] = outcome.identity_state
+        else:  # most events: not encoded again at the next checkpoint
+            self.keep_identity(key, outcome.identity_state)
+
+    def keep_identity(self, key: bytes, state: VisitorIdentity) -> None:
+        """An identity read and left unchanged: cached as it is stored (or, when new, as the
+        empty identity that a missing key reads as)."""
+        if key not in self.dirty_identities:
+            self._clean_identities[key] = state
+
+    def snapshot(self, checkpoint: int) -> WriteBatch:
+        """Encode the changed state as of ``checkpoint``; it becomes clean (cached) state.
+
+        Call it only once every earlier snapshot was written: the cache drops its oldest
+        entries first, and this snapshot's entries must stay cached until it is written."""
+        for clean in (self._clean_sessions, self._clean_identities):
+            while len(clean) > CLEAN_CACHE_SIZE:
+                clean.popitem(last=False)
+        batch = self.store.snapshot(self.dirty_sessions, self.dirty_identities, checkpoint)
+        for clean, dirty in (
+            (self._clean_sessions, self.dirty_sessions),
+            (self._clean_identities, self.dirty_identities),
+        ):
+            clean.update(dirty)
+            dirty.clear()
+        return batch
+
+    def discard(self) -> None:
+        """Forget uncommitted changes (the batch will be replayed from the checkpoint)."""
+        self.dirty_sessions.clear()
+        self.dirty_identities.clear()
+        self._clean_sessions.clear()
+        self._clean_identities.clear()

@@ -15,8 +15,8 @@ import structlog
 from clickhouse_connect.datatypes.registry import get_from_name
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.insert import InsertContext
-from tenacity import retry, stop_after_attempt, wait_exponential_jitter
 
+from pipeline import retries
 from pipeline.sink.rows import InsertBlock, RecordBlock
 
 log = structlog.get_logger(__name__)
@@ -126,14 +126,15 @@ class ClickHouse:
         log.info("clickhouse.migrated", statements=len(statements), database=self.database)
         return len(statements)
 
-    @retry(
-        wait=wait_exponential_jitter(multiplier=0.2, max=10),
-        stop=stop_after_attempt(8),
-        reraise=True,
-    )
+    @retries.write
     def insert(self, block: InsertBlock, as_columns: bool = False) -> None:
-        """Insert one block (retried with backoff on failure); records go in as a file the
-        engine reads when it runs in-process, unless ``as_columns``."""
+        """Insert one block, retried a few times (``retries.write``): for occasional writes.
+        The runtimes' sinks call ``insert_once`` under their own policy (``retries.insert``)."""
+        self.insert_once(block, as_columns)
+
+    def insert_once(self, block: InsertBlock, as_columns: bool = False) -> None:
+        """Insert one block, one attempt; records go in as a file the engine reads when it
+        runs in-process, unless ``as_columns``."""
         if not block.row_count:
             return
         with self._lock:

@@ -18,6 +18,7 @@ from pipeline import metrics  # noqa: E402
 from pipeline.log_config import configure_logging  # noqa: E402
 from pipeline.runtime import processor as processor_module  # noqa: E402
 from pipeline.runtime import spool_records  # noqa: E402
+from pipeline.runtime.core import step as core_step  # noqa: E402
 from pipeline.runtime.spool import Spool, SpoolReader  # noqa: E402
 from pipeline.runtime.state_store import StateStore  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -63,7 +64,7 @@ def main(data_dir: Path, project_id: str) -> None:
     spool.sync(end)
     spool.close()
 
-    processor_module.process_event = failing_on_poison(processor_module.process_event)
+    core_step.process_event = failing_on_poison(core_step.process_event)
     clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
     clickhouse.migrate()
     store = StateStore(settings.state_dir)

@@ -33,11 +33,11 @@ class UnavailableFor:
     def __init__(self, clickhouse: ClickHouse, seconds: float) -> None:
         self.clickhouse, self.until, self.refused = clickhouse, time.monotonic() + seconds, 0
 
-    def insert(self, block) -> None:
+    def insert_once(self, block) -> None:
         if time.monotonic() < self.until:
             self.refused += 1
             raise ConnectionError("ClickHouse unavailable (simulated outage)")
-        self.clickhouse.insert(block)
+        self.clickhouse.insert_once(block)
 
     def __getattr__(self, name):
         return getattr(self.clickhouse, name)

@@ -14,7 +14,7 @@ import httpx
 import orjson
 import pytest
 
-from pipeline.runtime.faust_app import dead_letter
+from pipeline.runtime.faust_records import dead_letter
 from schemas.records import RawEvent, encode_record
 from tests.factories import BASE_MS
 from tests.integration.helpers import fetch, wait_rows

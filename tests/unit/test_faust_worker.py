@@ -7,18 +7,20 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from tenacity import wait_none
 
 from pipeline.kafka import envelope
-from pipeline.runtime.faust_app import (
+from pipeline.runtime.core.batch import RowBatch
+from pipeline.runtime.faust_app import TrackhouseWorker
+from pipeline.runtime.faust_records import (
     LINK,
     RECORD_HEADER,
     SESSION_HEADER,
     USER,
-    SinkBatch,
-    TrackhouseWorker,
+    acked_only_when_done,
     dead_letter,
-    faust_loglevel,
 )
+from pipeline.runtime.faust_service import faust_loglevel
 from pipeline.settings import Settings
 from schemas.records import IdentityLink, UserUpdate, encode_record
 from schemas.sessions import Session
@@ -43,7 +45,7 @@ class FlakyClickHouse:
         self.attempts = 0
         self.tables: list[str] = []
 
-    def insert(self, block) -> None:
+    def insert_once(self, block) -> None:
         self.attempts += 1
         if self.attempts <= self.failures:
             raise ConnectionError("ClickHouse is away")
@@ -74,7 +76,7 @@ def test_sink_batch_decodes_events_sessions_links_and_users(worker):
     session = Session("s1", "p", "v", 1, 2, events=1, version=1)
     link = IdentityLink("p", "v", "u", 3)
     user = UserUpdate("p", "u", 3)
-    batch = worker.decode_sink_batch(
+    batch = worker.sink.decode(
         [
             event(
                 s.topic_enriched,
@@ -100,7 +102,7 @@ def test_sink_batch_decodes_enriched_batches_beside_single_enriched_records(work
     many = [enriched() for _ in range(3)]
     session = Session("s1", "p", "v", 1, 2, events=3, version=3)
     value = envelope.pack_enriched([encode_record(e) for e in many], [encode_record(session)])
-    batch = worker.decode_sink_batch(
+    batch = worker.sink.decode(
         [
             event(s.topic_enriched, value[0], [(RECORD_HEADER, envelope.ENRICHED_BATCH)]),
             event(s.topic_enriched, encode_record(one := enriched())),
@@ -111,13 +113,13 @@ def test_sink_batch_decodes_enriched_batches_beside_single_enriched_records(work
 
 
 def test_a_failed_insert_is_retried_until_it_succeeds_never_skipped(worker, monkeypatch):
-    monkeypatch.setattr("pipeline.runtime.faust_app.RETRY_MAX_SECONDS", 0.01)
-    batch = SinkBatch()
+    monkeypatch.setattr("pipeline.retries.INSERT_WAIT", wait_none())
+    batch = RowBatch()
     batch.events.append(enriched())
-    asyncio.run(worker.sink_batch(batch))
+    asyncio.run(worker.sink.insert(batch))
     assert worker.clickhouse.attempts == 3  # two failures, then the insert
     assert worker.clickhouse.tables == ["events"]
-    assert worker.inserted == 1
+    assert worker.sink.inserted == 1
 
 
 def test_faust_log_levels():
@@ -130,18 +132,16 @@ def test_faust_log_levels():
 
 
 def test_an_unfinished_batch_is_never_acknowledged():
-    from pipeline.runtime.faust_app import _acked_only_when_done
-
     done = [event("t", b"1"), event("t", b"2")]
     for e in done:
         e.message.acked = False
-    with _acked_only_when_done(done):
+    with acked_only_when_done(done):
         pass
     assert not any(e.message.acked for e in done)  # take_events will ack them
 
     interrupted = [event("t", b"3")]
     interrupted[0].message.acked = False
-    with pytest.raises(asyncio.CancelledError), _acked_only_when_done(interrupted):
+    with pytest.raises(asyncio.CancelledError), acked_only_when_done(interrupted):
         raise asyncio.CancelledError
     assert interrupted[0].message.acked  # take_events' ack becomes a no-op: no commit
 
@@ -164,7 +164,7 @@ def test_the_sink_drops_rows_of_users_erased_after_their_record_was_written(work
 
     s = worker.settings
     erased_at = 10_000
-    worker.tombstones = Tombstones(dict.fromkeys(user_subjects("p", "u", ["v"]), erased_at))
+    worker.sink.tombstones = Tombstones(dict.fromkeys(user_subjects("p", "u", ["v"]), erased_at))
 
     def written(at: int, topic: str, value: bytes, headers=None) -> SimpleNamespace:
         record = event(topic, value, headers)
@@ -187,7 +187,7 @@ def test_the_sink_drops_rows_of_users_erased_after_their_record_was_written(work
         written(erased_at - 1, s.topic_identities, encode_record(UserUpdate("p", "u", 3)),
                 [(RECORD_HEADER, USER)]),
     ]  # fmt: skip
-    batch = worker.decode_sink_batch(records)
+    batch = worker.sink.decode(records)
     assert [(e.visitor_id, e.event) for e in batch.events] == [
         ("other", "clicked"),
         ("v", "after"),

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from pipeline.log_config import wants_json
-from pipeline.runtime.faust_app import Worker
+from pipeline.runtime.faust_service import Worker
 from pipeline.settings import Settings
 
 SCRIPT = """

@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 # Code that runs only in one mode: a setting said to do nothing there is never read there.
 MODE_CODE = {
     "embedded": ["pipeline/runtime/embedded.py", "pipeline/runtime/owner.py"],
-    "kafka-worker": ["pipeline/runtime/faust_app.py"],
+    "kafka-worker": [
+        "pipeline/runtime/faust_app.py",
+        "pipeline/runtime/faust_process.py",
+        "pipeline/runtime/faust_sink.py",
+    ],
     "kafka-edge": ["pipeline/kafka/publisher.py"],
 }
 

@@ -41,7 +41,7 @@ def test_capacity_zero_caches_nothing():
 def test_the_worker_forgets_cached_states_on_every_rebalance(tmp_path):
     settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path, faust_store="memory://")
     worker = TrackhouseWorker(settings, enricher=None, clickhouse=None)  # type: ignore[arg-type]
-    cache = worker.state_cache
+    cache = worker.process.state_cache
     assert cache.capacity == settings.worker_state_cache_visitors
 
     async def rebalance() -> None:
@@ -58,7 +58,7 @@ def test_the_worker_forgets_cached_states_on_every_rebalance(tmp_path):
 def test_a_batch_that_fails_empties_the_cache(tmp_path):
     settings = Settings(kafka_bootstrap="127.0.0.1:9", data_dir=tmp_path, faust_store="memory://")
     worker = TrackhouseWorker(settings, enricher=None, clickhouse=None)  # type: ignore[arg-type]
-    cache = worker.state_cache
+    cache = worker.process.state_cache
     cache.put_all({b"prj\0vis": "before"}, cache.generation)
 
     class Stream:
@@ -68,7 +68,7 @@ def test_a_batch_that_fails_empties_the_cache(tmp_path):
     async def fails_midway(stream, events) -> None:
         raise RuntimeError("the broker went away mid-batch")  # states may be half changed
 
-    worker.process_batch = fails_midway  # type: ignore[method-assign]
+    worker.process.process_batch = fails_midway  # type: ignore[method-assign]
     with pytest.raises(RuntimeError):
-        asyncio.run(worker._process_agent(Stream()))  # type: ignore[arg-type]
+        asyncio.run(worker.process.run(Stream()))  # type: ignore[arg-type]
     assert len(cache) == 0

@@ -1,0 +1,82 @@
+"""The retry policies, one per boundary (tenacity), defined here once and never nested.
+
+- ``insert`` / ``insert_async``: a runtime sink's ClickHouse insert of a batch's rows. Waits
+  0.5 s doubling to 10 s (plus up to 0.5 s of jitter); forever: a batch is never skipped
+  (only the embedded runtime's shutdown, past its timeout, gives up; the rows come again from
+  the checkpoint at the next start).
+- ``publish_async``: the Kafka worker's publish of a batch's records (outputs, state
+  changelog). Waits 0.2 s doubling to 10 s; forever, until the broker acknowledged every record.
+- ``write``: occasional ClickHouse writes (registry, tombstones, dead-letter replays). Waits
+  0.2 s doubling to 10 s (plus up to 1 s of jitter); 8 attempts, then the error is raised.
+
+A ``CancelledError`` (or any ``BaseException`` that is not an ``Exception``) is never retried: it
+goes through at once. Each failed attempt calls the caller's ``on_failure`` (metrics, logs)
+before the wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_never,
+    wait_exponential,
+    wait_exponential_jitter,
+)
+
+INSERT_WAIT = wait_exponential_jitter(multiplier=0.5, max=10.0, jitter=0.5)
+PUBLISH_WAIT = wait_exponential(multiplier=0.2, max=10.0)
+WRITE_WAIT = wait_exponential_jitter(multiplier=0.2, max=10.0)
+WRITE_ATTEMPTS = 8
+
+OnFailure = Callable[[BaseException], None]
+Stop = Callable[[RetryCallState], bool]  # a tenacity stop condition
+
+
+def _before_sleep(on_failure: OnFailure) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        if state.outcome is not None and (exc := state.outcome.exception()) is not None:
+            on_failure(exc)
+
+    return before_sleep
+
+
+def _policy(wait: Any, stop: Stop, on_failure: OnFailure) -> dict[str, Any]:
+    return {
+        "wait": wait,
+        "stop": stop,
+        "retry": retry_if_exception_type(Exception),
+        "before_sleep": _before_sleep(on_failure),
+        "reraise": True,
+    }
+
+
+def insert(on_failure: OnFailure, stop: Stop = stop_never) -> Retrying:
+    """Insert a batch's rows until they are in (``stop``: the embedded runtime's shutdown)."""
+    return Retrying(**_policy(INSERT_WAIT, stop, on_failure))
+
+
+def insert_async(on_failure: OnFailure) -> AsyncRetrying:
+    """Insert a batch's rows until they are in; a cancellation goes through."""
+    return AsyncRetrying(**_policy(INSERT_WAIT, stop_never, on_failure))
+
+
+def publish_async(on_failure: OnFailure) -> AsyncRetrying:
+    """Send records until the broker acknowledged all of them; a cancellation goes through."""
+    return AsyncRetrying(**_policy(PUBLISH_WAIT, stop_never, on_failure))
+
+
+# An occasional write (not a runtime's batch): a few attempts, then its caller hears of it.
+write = retry(
+    wait=WRITE_WAIT,
+    stop=stop_after_attempt(WRITE_ATTEMPTS),
+    retry=retry_if_exception_type(Exception),
+    reraise=True,
+)
