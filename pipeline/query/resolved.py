@@ -16,8 +16,10 @@ RESOLVED_USER = (
     "if(e.user_id != '' AND (e.user_id != e.visitor_id OR i.user_id = ''), e.user_id, i.user_id)"
 )
 PERSON = f"if({RESOLVED_USER} != '', {RESOLVED_USER}, e.visitor_id)"
-# Who a count counts: a person (resolved user, else visitor), or a visitor (browser).
-COUNTING = {"users": "person", "visitors": "visitor_id"}
+# Who a count counts: a person (resolved user, else visitor), or a visitor (a browser; a
+# server-side event without one counts as its user's, ``user:<id>``, as ``schemas/keys.py``).
+COUNTING = {"users": "person", "visitors": "visitor"}
+VISITOR = "if(e.visitor_id != '', e.visitor_id, concat('user:', e.user_id))"
 START = "fromUnixTimestamp64Milli({start:Int64}, 'UTC')"
 END = "fromUnixTimestamp64Milli({end:Int64}, 'UTC')"
 
@@ -41,7 +43,8 @@ def source(
     clauses += ["({include_bots:UInt8} OR NOT e.is_bot)", *where]
     picked = ", ".join(f"e.{c} AS {c}" for c in columns)
     return (
-        f"(SELECT {picked}, {RESOLVED_USER} AS resolved_user, {PERSON} AS person "
+        f"(SELECT {picked}, {RESOLVED_USER} AS resolved_user, {PERSON} AS person, "
+        f"{VISITOR} AS visitor "
         f"FROM {database}.events AS e{' FINAL' if final else ''} "
         "LEFT JOIN (SELECT visitor_id, argMin(user_id, linked_at) AS user_id "
         f"FROM {database}.identities WHERE project_id = {{project:String}} "
