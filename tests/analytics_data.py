@@ -17,7 +17,8 @@ from typing import Any
 
 DAY_MS = 86_400_000
 START_MS = int(datetime(2026, 10, 19, tzinfo=UTC).timestamp() * 1000)  # a Monday
-DAYS = 42  # up to 2026-11-29
+DAYS = 42  # up to 2026-11-29 (nothing later: the edge moves future timestamps to "now")
+END_MS = START_MS + DAYS * DAY_MS
 SESSION_GAP_MS = 30 * 60_000
 PATHS = ("/", "/pricing", "/pricing/pro", "/blog/a", "/blog/b/c", "/signup")
 EVENTS = ("signup", "cta", "purchase", "subscribe", "subscription_cancelled")
@@ -109,9 +110,10 @@ def generate(seed: int, visitors: int = 40) -> list[Event]:
         provisional = not user and rng.random() < 0.15
         first = START_MS + rng.randrange(DAYS * DAY_MS)
         times = sorted(
-            first + rng.choice((0, rng.randrange(3 * 3_600_000), rng.randrange(20 * DAY_MS)))
+            min(first + rng.choice((0, rng.randrange(3 * 3_600_000), rng.randrange(20 * DAY_MS))),
+                END_MS - 1000 - rng.randrange(DAY_MS))
             for _ in range(rng.randint(1, 12))
-        )
+        )  # fmt: skip
         signup_at = rng.choice(times) if user else None
         session, last = 0, None
         for moment in times:
