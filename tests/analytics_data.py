@@ -83,7 +83,8 @@ class Event:
         if self.product_id:
             out["product_id"] = self.product_id
         if self.revenue_amount is not None:
-            out |= {"revenue_amount": self.revenue_amount, "revenue_currency": self.revenue_currency}
+            out["revenue_amount"] = self.revenue_amount
+            out["revenue_currency"] = self.revenue_currency
         return out
 
 

@@ -4,7 +4,6 @@ docs/analytics-api.md, not from the SQL."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,9 +17,9 @@ def links(events: list[Event]) -> dict[str, str]:
     """visitor -> the user it was first linked to (an event with both ids, not provisional)."""
     found: dict[str, tuple[int, str]] = {}
     for e in events:
-        if e.user_id and e.user_id != e.visitor_id:
-            if e.visitor_id not in found or e.timestamp < found[e.visitor_id][0]:
-                found[e.visitor_id] = (e.timestamp, e.user_id)
+        linking = e.user_id and e.user_id != e.visitor_id
+        if linking and (e.visitor_id not in found or e.timestamp < found[e.visitor_id][0]):
+            found[e.visitor_id] = (e.timestamp, e.user_id)
     return {visitor: user for visitor, (_, user) in found.items()}
 
 
@@ -199,10 +198,12 @@ def paid_until(paid: datetime, cycle: str) -> datetime:
 def revenue(events: list[Event], first: date, last: date, bots: bool = False) -> dict[str, Any]:
     """currency -> total, events, payers, per event {name: (total, n)}, mrr, subscriptions."""
     linked = links(events)
-    out: dict[str, Any] = defaultdict(
-        lambda: {"total": 0.0, "events": 0, "payers": set(), "by_event": defaultdict(list),
-                 "mrr": 0.0, "subscriptions": 0, "subscribers": set()}  # fmt: skip
-    )
+
+    def entry() -> dict[str, Any]:
+        return {"total": 0.0, "events": 0, "payers": set(), "by_event": defaultdict(list),
+                "mrr": 0.0, "subscriptions": 0, "subscribers": set()}  # fmt: skip
+
+    out: dict[str, Any] = defaultdict(entry)
     for e in events:
         if e.revenue_amount is not None and in_range(e, first, last, bots):
             entry = out[e.revenue_currency]
@@ -218,9 +219,9 @@ def revenue(events: list[Event], first: date, last: date, bots: bool = False) ->
             continue
         key = (who(e, linked), e.product_id)
         cycle = CYCLES.get(str(e.properties.get("interval", "")).lower())
-        if e.revenue_amount is not None and cycle:
-            if key not in charges or e.timestamp > charges[key].timestamp:
-                charges[key] = e
+        latest = key not in charges or e.timestamp > charges[key].timestamp
+        if e.revenue_amount is not None and cycle and latest:
+            charges[key] = e
         if e.event in ("subscription_cancelled", "subscription_canceled"):
             cancelled[key] = max(cancelled.get(key, 0), e.timestamp)
     end = datetime.fromtimestamp(end_ms / 1000, tz=UTC)

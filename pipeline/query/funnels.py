@@ -2,8 +2,9 @@
 and so on, with ClickHouse's ``windowFunnel`` per person.
 
 Rules (docs/analytics-api.md): steps are ordered; other events may happen between them; each step
-is strictly later than the previous one (``strict_increase``); step k's last event is at most
-``window`` after step 1's; only events in the date range count. With a breakdown, a person is
+is strictly later than the previous one (``strict_increase``, to the millisecond); step k's event
+is at most ``window`` after step 1's; only events in the date range count; one event may match
+several steps but serves as one step of a chain. With a breakdown, a person is
 counted under the dimension's value on their first step-1 event in the range."""
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from pipeline.query.periods import Span, parse_range, parse_window
 from pipeline.query.resolved import COUNTING, base_parameters, source
 
 MAX_STEPS = 10
+# One row per (event, step it matches), at ``ms * SLOTS + (SLOTS - 1 - step)``: an event that
+# matches several steps is offered to the later step first, and cannot serve as two steps of
+# one chain (strict_increase). ``windowFunnel`` alone offers it to step 1 first, which restarts
+# the chain: with step 1 ``/**`` and step 2 ``/blog/*`` nobody would ever reach step 2.
+SLOTS = 16
 DEFAULT_WINDOW = "1d"
 DEFAULT_RANGE = "30d"
 BODY_KEYS = frozenset(
@@ -66,14 +72,17 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
     if breakdown is not None:
         column, expression = conditions.dimension(breakdown, "breakdown", params)
         columns.add(column)
-        group = f"argMinIf({expression}, t, {conds[0]}) AS value, "
+        group = f"argMinIf({expression}, t, step = 1) AS value, "
         split = "value, "
     levels = ", ".join(f"countIf(level >= {k})" for k in range(1, len(conds) + 1))
-    window = params.add("w", window_ms, "UInt64")
+    window = params.add("w", window_ms * SLOTS, "UInt64")
+    matched = ", ".join(f"if({cond}, {k}, 0)" for k, cond in enumerate(conds, 1))
+    steps_sql = ", ".join(f"step = {k}" for k in range(1, len(conds) + 1))
     inner = (
         f"SELECT {COUNTING[counting]} AS who, {group}"
-        f"windowFunnel({window}, 'strict_increase')(t, {', '.join(conds)}) AS level "
-        f"FROM (SELECT *, toUInt64(toUnixTimestamp64Milli(timestamp)) AS t "
+        f"windowFunnel({window}, 'strict_increase')(t, {steps_sql}) AS level "
+        f"FROM (SELECT *, arrayJoin(arrayFilter(k -> k > 0, [{matched}])) AS step, "
+        f"toUInt64(toUnixTimestamp64Milli(timestamp) * {SLOTS} + {SLOTS - 1} - step) AS t "
         f"FROM {source(database, sorted(columns), [_any_step(conds)])}) GROUP BY who"
     )
     order = f" ORDER BY countIf(level >= 1) DESC, value LIMIT {limit}" if split else ""
