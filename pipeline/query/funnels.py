@@ -66,24 +66,35 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
         name, cond = conditions.step_condition(step, f"steps.{index}", params)
         names.append(name)
         conds.append(cond)
-    columns = {"timestamp", "visitor_id", "type", "event", "path", "properties"}
+    columns = {"timestamp", "visitor_id", "type", "event", "path"}
+    if any(step.get("filters") for step in steps):
+        columns.add("properties")
     breakdown = body.get("breakdown")
     group, split = "", ""
+    window = params.add("w", window_ms * SLOTS, "UInt64")
+    millis = "toUnixTimestamp64Milli(timestamp)"
+    if _exclusive(steps):  # no event matches two steps: the conditions go in as they are
+        first, funnel_steps = conds[0], ", ".join(conds)
+        rows = f"SELECT *, toUInt64({millis} * {SLOTS}) AS t"
+    else:
+        first = "step = 1"
+        funnel_steps = ", ".join(f"step = {k}" for k in range(1, len(conds) + 1))
+        matched = ", ".join(f"if({cond}, {k}, 0)" for k, cond in enumerate(conds, 1))
+        rows = (
+            f"SELECT *, arrayJoin(arrayFilter(k -> k > 0, [{matched}])) AS step, "
+            f"toUInt64({millis} * {SLOTS} + {SLOTS - 1} - step) AS t"
+        )
     if breakdown is not None:
         column, expression = conditions.dimension(breakdown, "breakdown", params)
         columns.add(column)
-        group = f"argMinIf({expression}, t, step = 1) AS value, "
+        group = f"argMinIf({expression}, t, {first}) AS value, "
         split = "value, "
     levels = ", ".join(f"countIf(level >= {k})" for k in range(1, len(conds) + 1))
-    window = params.add("w", window_ms * SLOTS, "UInt64")
-    matched = ", ".join(f"if({cond}, {k}, 0)" for k, cond in enumerate(conds, 1))
-    steps_sql = ", ".join(f"step = {k}" for k in range(1, len(conds) + 1))
     inner = (
         f"SELECT {COUNTING[counting]} AS who, {group}"
-        f"windowFunnel({window}, 'strict_increase')(t, {steps_sql}) AS level "
-        f"FROM (SELECT *, arrayJoin(arrayFilter(k -> k > 0, [{matched}])) AS step, "
-        f"toUInt64(toUnixTimestamp64Milli(timestamp) * {SLOTS} + {SLOTS - 1} - step) AS t "
-        f"FROM {source(database, sorted(columns), [_any_step(conds)])}) GROUP BY who"
+        f"windowFunnel({window}, 'strict_increase')(t, {funnel_steps}) AS level "
+        f"FROM ({rows} FROM {source(database, sorted(columns), [_any_step(conds)])}) "
+        "GROUP BY who"
     )
     order = f" ORDER BY countIf(level >= 1) DESC, value LIMIT {limit}" if split else ""
     sql = (
@@ -91,6 +102,13 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
         f"{' GROUP BY value' if split else ''}{order}"
     )
     return Funnel(names, sql, params.values, span, window_ms, counting, breakdown)
+
+
+def _exclusive(steps: list[dict[str, Any]]) -> bool:
+    """True when no event can match two steps: every step names an event, each a different
+    one, none a page event's name (pages are ``pageview`` events)."""
+    names = [step.get("event") for step in steps]
+    return None not in names and len(set(names)) == len(names) and "pageview" not in names
 
 
 def _any_step(conds: list[str]) -> str:

@@ -15,8 +15,6 @@ from uuid import UUID
 import orjson
 
 from pipeline.privacy.tombstones import subject
-from pipeline.query.resolved import base_parameters, source
-from schemas.events import MAX_TIMESTAMP_MS
 from schemas.keys import user_key
 
 Run = Callable[[str, Mapping[str, Any]], Awaitable[tuple[list[str], list[tuple[Any, ...]]]]]
@@ -52,15 +50,16 @@ def json_row(columns: list[str], row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 def _events(database: str) -> str:
-    """The user's events (all time), through the identity rule."""
-    mine = (
-        "(e.user_id = {user:String} OR e.visitor_id IN (SELECT visitor_id FROM "
-        f"{database}.identities WHERE project_id = {{project:String}} "
-        "AND user_id = {user:String}))"
-    )
+    """The user's events (all time, each once): ``resolved.source``'s rule without its join.
+    ``{visitors:Array(String)}`` are the visitors first linked to the user, ``{own:UInt8}`` says
+    whether the user's id as a visitor id (a provisional user) is linked to nobody."""
+    columns = ", ".join(f"e.{c} AS {c}" for c in EVENT_COLUMNS)
     return (
-        f"(SELECT * FROM {source(database, EVENT_COLUMNS, [mine], since=False, final=True)} "
-        "WHERE resolved_user = {user:String})"
+        f"(SELECT {columns} FROM {database}.events AS e "
+        "WHERE e.project_id = {project:String} AND ("
+        "(e.user_id = {user:String} AND (e.user_id != e.visitor_id OR {own:UInt8})) "
+        "OR (e.user_id IN ('', e.visitor_id) AND e.visitor_id IN {visitors:Array(String)})) "
+        "LIMIT 1 BY e.event_id)"
     )
 
 
@@ -68,20 +67,30 @@ async def profile(
     run: Run, database: str, project_id: str, user_id: str, limit: int
 ) -> dict[str, Any] | None:
     """The profile, or None when the project has no such user (or it was erased)."""
-    params = {
-        **base_parameters(project_id, 0, 0, include_bots=True),
-        "end": MAX_TIMESTAMP_MS - 1,  # no upper bound
+    params: dict[str, Any] = {
+        "project": project_id,
         "user": user_id,
         "subject": subject(project_id, user_key(user_id)),
     }
+    _, linked = await run(
+        # each visitor's first link (the rule of events_resolved), for the user's visitors
+        "SELECT visitor_id, argMin(user_id, linked_at) AS first FROM "
+        f"{database}.identities WHERE project_id = {{project:String}} AND visitor_id IN "
+        f"(SELECT visitor_id FROM {database}.identities WHERE project_id = {{project:String}} "
+        "AND (user_id = {user:String} OR visitor_id = {user:String})) GROUP BY visitor_id",
+        params,
+    )
+    params["visitors"] = sorted(v for v, first in linked if first == user_id)
+    params["own"] = int(user_id not in {v for v, _ in linked})
     events = _events(database)
     _, stats = await run(
-        "SELECT count(), countIf(type = 'page'), uniqExactIf(session_id, session_id != ''), "
-        "min(timestamp), max(timestamp), max(received_at), groupUniqArray(visitor_id) "
+        "SELECT count(), countIf(type = 'page'), groupUniqArrayIf(session_id, session_id != ''), "
+        "min(timestamp), max(timestamp), max(received_at), groupUniqArray(visitor_id), "
+        "groupArrayIf((revenue_currency, revenue_amount), revenue_amount IS NOT NULL) "
         f"FROM {events}",
         params,
     )
-    count, pageviews, sessions, first, last, received, visitors = stats[0]
+    count, pageviews, sessions, first, last, received, visitors, payments = stats[0]
     _, erased = await run(
         f"SELECT max(erased_at), count() FROM {database}.erasures "
         "WHERE project_id = {project:String} AND subject = {subject:String}",
@@ -110,23 +119,21 @@ async def profile(
         "first_seen": iso(first),
         "last_seen": iso(last),
         "visitors": sorted(v for v in visitors if v),
-        "counts": {"events": int(count), "pageviews": int(pageviews), "sessions": int(sessions)},
+        "counts": {"events": int(count), "pageviews": int(pageviews), "sessions": len(sessions)},
     }
-    _, money = await run(
-        "SELECT revenue_currency, sum(revenue_amount), count() FROM "
-        f"{events} WHERE revenue_amount IS NOT NULL GROUP BY revenue_currency "
-        "ORDER BY revenue_currency",
-        params,
-    )
+    money: dict[str, list[float]] = {}
+    for currency, amount in payments:
+        money.setdefault(currency, []).append(amount)
     body["revenue"] = [
-        {"currency": c, "total": round(float(t), 6), "events": int(n)} for c, t, n in money
+        {"currency": c, "total": round(sum(money[c]), 6), "events": len(money[c])}
+        for c in sorted(money)
     ]
     session_list = ", ".join(f"`{c}`" for c in SESSION_COLUMNS)
     columns, rows = await run(
         f"SELECT {session_list} FROM {database}.sessions FINAL "
-        "WHERE project_id = {project:String} AND session_id IN "
-        f"(SELECT session_id FROM {events}) ORDER BY start DESC, session_id LIMIT {limit}",
-        params,
+        "WHERE project_id = {project:String} AND session_id IN {sessions:Array(String)} "
+        f"ORDER BY start DESC, session_id LIMIT {limit}",
+        params | {"sessions": sessions},
     )
     body["sessions"] = [json_row(columns, row) for row in rows]
     shown = ", ".join(c for c in EVENT_COLUMNS if c != "received_at")
