@@ -66,7 +66,7 @@ def parse(project_id: str, query: Any, database: str, today: date | None = None)
     include_bots = conditions.flag(query.get("include_bots"), "include_bots")
     params = base_parameters(project_id, span.start_ms, span.end_ms, include_bots)
     columns = ["timestamp", "event", "revenue_amount", "revenue_currency", "product_id"]
-    paid = source(database, columns, ["e.revenue_amount IS NOT NULL"], final=True)
+    paid = source(database, columns, ["e.revenue_amount IS NOT NULL"], once=True)
     bucket = BUCKET_SQL[interval].format(t="timestamp")
     sums = (
         f"SELECT revenue_currency, event, {bucket} AS bucket, sum(revenue_amount), count() "
@@ -79,7 +79,7 @@ def parse(project_id: str, query: Any, database: str, today: date | None = None)
         [*columns, "properties"],
         [f"(e.revenue_amount IS NOT NULL OR e.event IN ({cancels}))"],
         since=False,
-        final=True,
+        once=True,
     )
     marked = (
         f"SELECT *, {_interval_sql()} AS cycle, revenue_amount IS NOT NULL AND cycle != '' "
