@@ -35,6 +35,7 @@ INTERVALS = {
 }
 MONTHLY_FACTOR = {"month": 1.0, "year": 1 / 12, "week": 52 / 12}
 QUERY_KEYS = frozenset({"date_range", "interval", "include_bots"})
+HISTORY_DAYS = 367  # a year and a day: older charges cannot be active at the end
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ def parse(project_id: str, query: Any, database: str, today: date | None = None)
     interval = parse_interval(query.get("interval", "day"))
     include_bots = conditions.flag(query.get("include_bots"), "include_bots")
     params = base_parameters(project_id, span.start_ms, span.end_ms, include_bots)
+    # an active subscription was charged less than a year (the longest cycle) before the end
+    params["charged_since"] = span.end_ms - HISTORY_DAYS * 86_400_000
     columns = ["timestamp", "event", "revenue_amount", "revenue_currency", "product_id"]
     paid = source(database, columns, ["e.revenue_amount IS NOT NULL"], once=True)
     bucket = BUCKET_SQL[interval].format(t="timestamp")
@@ -77,7 +80,10 @@ def parse(project_id: str, query: Any, database: str, today: date | None = None)
     history = source(
         database,
         [*columns, "properties"],
-        [f"(e.revenue_amount IS NOT NULL OR e.event IN ({cancels}))"],
+        [
+            "e.timestamp >= fromUnixTimestamp64Milli({charged_since:Int64}, 'UTC')",
+            f"(e.revenue_amount IS NOT NULL OR e.event IN ({cancels}))",
+        ],
         since=False,
         once=True,
     )
