@@ -90,10 +90,12 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
         group = f"argMinIf({expression}, t, {first}) AS value, "
         split = "value, "
     levels = ", ".join(f"countIf(level >= {k})" for k in range(1, len(conds) + 1))
+    people = counting == "users"
+    events = source(database, sorted(columns), [_any_step(conds)], people=people)
     inner = (
         f"SELECT {COUNTING[counting]} AS who, {group}"
         f"windowFunnel({window}, 'strict_increase')(t, {funnel_steps}) AS level "
-        f"FROM ({rows} FROM {source(database, sorted(columns), [_any_step(conds)])}) "
+        f"FROM ({rows} FROM {events}) "
         "GROUP BY who"
     )
     order = f" ORDER BY countIf(level >= 1) DESC, value LIMIT {limit}" if split else ""

@@ -31,26 +31,30 @@ def source(
     *,
     since: bool = True,
     once: bool = False,
+    people: bool = True,
 ) -> str:
     """A subquery of ``columns`` (of ``events AS e``) plus ``person`` and the resolved
     user (``resolved_user``), for the project ``{project:String}`` and ``timestamp < {end}`` (and
     ``>= {start}`` when ``since``), minus bots unless ``{include_bots:UInt8}``; ``where`` adds
     conditions on ``e``. ``once`` keeps one row per ``event_id`` (a re-delivered event not yet
     merged away): sums need it, counts of distinct people and funnels do not. ``LIMIT 1 BY``
-    costs about half of what ``FINAL`` does here."""
+    costs about half of what ``FINAL`` does here. Without ``people`` (a count of visitors) there
+    is no identities join and no ``person``/``resolved_user``."""
     clauses = ["e.project_id = {project:String}", f"e.timestamp < {END}"]
     if since:
         clauses.append(f"e.timestamp >= {START}")
     clauses += ["({include_bots:UInt8} OR NOT e.is_bot)", *where]
     picked = ", ".join(f"e.{c} AS {c}" for c in columns)
+    tail = f"WHERE {' AND '.join(clauses)}{' LIMIT 1 BY e.event_id' if once else ''})"
+    if not people:
+        return f"(SELECT {picked}, {VISITOR} AS visitor FROM {database}.events AS e {tail}"
     return (
         f"(SELECT {picked}, {RESOLVED_USER} AS resolved_user, {PERSON} AS person, "
         f"{VISITOR} AS visitor "
         f"FROM {database}.events AS e "
         "LEFT JOIN (SELECT visitor_id, argMin(user_id, linked_at) AS user_id "
         f"FROM {database}.identities WHERE project_id = {{project:String}} "
-        "GROUP BY visitor_id) AS i ON e.visitor_id = i.visitor_id "
-        f"WHERE {' AND '.join(clauses)}{' LIMIT 1 BY e.event_id' if once else ''})"
+        f"GROUP BY visitor_id) AS i ON e.visitor_id = i.visitor_id {tail}"
     )
 
 

@@ -66,7 +66,13 @@ def parse(project_id: str, query: Any, database: str, today: date) -> Retention:
     back = _event(query.get("returning_event"), "returning_event", params)
     bucket = BUCKET_SQL[period].format(t="timestamp")
     where = [] if "1" in (first, back) else [f"({first} OR {back})"]
-    rows = source(database, ["timestamp", "visitor_id", "event"], where, since=False)
+    rows = source(
+        database,
+        ["timestamp", "visitor_id", "event"],
+        where,
+        since=False,
+        people=counting == "users",
+    )
     people = (
         f"SELECT {COUNTING[counting]} AS who, minIf(timestamp, {first}) AS first_seen, "
         f"groupUniqArrayIf({bucket}, {back} AND timestamp >= {START}) AS periods "
