@@ -118,7 +118,7 @@ def dimension(name: Any, field: str, params: Params) -> tuple[str, str]:
     if isinstance(name, str) and name.startswith(PROP_PREFIX) and len(name) > len(PROP_PREFIX):
         k = params.add("k", name[len(PROP_PREFIX) :], "String")
         return "properties", f"JSONExtractString(properties, {k})"
-    if name not in DIMENSIONS:
+    if not isinstance(name, str) or name not in DIMENSIONS:
         raise InvalidQuery(field, f"must be one of {', '.join(DIMENSIONS)} or prop:<name>")
     column = DIMENSIONS[name]
     return column, column

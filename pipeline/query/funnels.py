@@ -56,7 +56,7 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
     span = parse_range(body.get("date_range", DEFAULT_RANGE), today)
     window_ms = parse_window(body.get("window", DEFAULT_WINDOW))
     counting = body.get("counting", "users")
-    if counting not in COUNTING:
+    if not isinstance(counting, str) or counting not in COUNTING:
         raise InvalidQuery("counting", "must be users or visitors")
     include_bots = conditions.flag(body.get("include_bots"), "include_bots")
     limit = conditions.bounded_int(body.get("breakdown_limit"), "breakdown_limit", 10, 1, 100)

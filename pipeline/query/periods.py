@@ -22,6 +22,7 @@ _WINDOW = re.compile(r"^(\d{1,7})\s*(ms|s|m|h|d|w)?$")
 WINDOW_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000,
                    "w": 604_800_000}  # fmt: skip
 INTERVALS = ("day", "week", "month")
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2299, 12, 30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +52,23 @@ class Span:
         return [self.first.isoformat(), self.last.isoformat()]
 
 
-def _day(value: Any, field: str) -> date:
+def _moment(text: str) -> datetime:
+    """An ISO datetime, in UTC (naive means UTC)."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.astimezone(UTC) if moment.tzinfo else moment
+
+
+def parse_day(value: Any, field: str) -> date:
+    """An ISO date (a datetime's date part is taken) from 1970 to 2299, ClickHouse's range."""
     if not isinstance(value, str):
         raise InvalidQuery(field, "must be an ISO date (YYYY-MM-DD)")
     try:
-        return date.fromisoformat(value[:10]) if len(value) >= 10 else date.fromisoformat(value)
+        day = date.fromisoformat(value) if len(value) == 10 else _moment(value).date()
     except ValueError:
-        raise InvalidQuery(field, f"not an ISO date (YYYY-MM-DD): {value!r}") from None
+        raise InvalidQuery(field, f"not an ISO date (YYYY-MM-DD): {value[:40]!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InvalidQuery(field, "must be between 1970-01-01 and 2299-12-30")
+    return day
 
 
 def _months_back(day: date, months: int) -> date:
@@ -73,7 +84,7 @@ def parse_range(value: Any, today: date | None = None, field: str = "date_range"
     if isinstance(value, list | tuple):
         if len(value) != 2:
             raise InvalidQuery(field, "must be [first_day, last_day] or a shortcut like 30d")
-        first, last = _day(value[0], f"{field}.0"), _day(value[1], f"{field}.1")
+        first, last = parse_day(value[0], f"{field}.0"), parse_day(value[1], f"{field}.1")
         if last < first:
             raise InvalidQuery(field, "the last day is before the first")
         span = Span(first, last)
@@ -124,7 +135,7 @@ def parse_window(value: Any, field: str = "window") -> int:
 
 
 def parse_interval(value: Any, field: str = "interval") -> str:
-    if value not in INTERVALS:
+    if not isinstance(value, str) or value not in INTERVALS:
         raise InvalidQuery(field, f"must be one of {', '.join(INTERVALS)}")
     return str(value)
 

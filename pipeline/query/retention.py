@@ -14,7 +14,7 @@ from typing import Any
 from pipeline.query import conditions
 from pipeline.query.conditions import Params
 from pipeline.query.invalid import InvalidQuery
-from pipeline.query.periods import BUCKET_SQL, Span, bucket_start
+from pipeline.query.periods import BUCKET_SQL, FIRST_DAY, Span, bucket_start, parse_day
 from pipeline.query.resolved import COUNTING, START, base_parameters, source
 
 PERIODS = {"day": 1, "week": 7}
@@ -46,20 +46,17 @@ def parse(project_id: str, query: Any, database: str, today: date) -> Retention:
     if unknown:
         raise InvalidQuery(sorted(unknown)[0], "unknown parameter")
     period = query.get("period", "week")
-    if period not in PERIODS:
+    if not isinstance(period, str) or period not in PERIODS:
         raise InvalidQuery("period", "must be day or week")
     count = conditions.bounded_int(query.get("cohorts"), "cohorts", 12, 1, MAX_COHORTS[period])
     counting = query.get("counting", "users")
-    if counting not in COUNTING:
+    if not isinstance(counting, str) or counting not in COUNTING:
         raise InvalidQuery("counting", "must be users or visitors")
     include_bots = conditions.flag(query.get("include_bots"), "include_bots")
-    end = today
-    if query.get("end"):
-        try:
-            end = date.fromisoformat(query["end"])
-        except ValueError:
-            raise InvalidQuery("end", "must be an ISO date (YYYY-MM-DD)") from None
+    end = parse_day(query["end"], "end") if query.get("end") else today
     last = bucket_start(end, period)
+    if last - timedelta(days=PERIODS[period] * (count - 1)) < FIRST_DAY:
+        raise InvalidQuery("end", "the cohorts would start before 1970")
     span = Span(last - timedelta(days=PERIODS[period] * (count - 1)), end)
     params = Params(base_parameters(project_id, span.start_ms, span.end_ms, include_bots))
     first = _event(query.get("first_event"), "first_event", params)

@@ -78,3 +78,15 @@ def test_revenue_answer_per_currency():
     assert [e["event"] for e in usd["by_event"]] == ["buy", "sub"]
     assert [p["total"] for p in usd["series"]] == [10.0, 0.0, 5.0]
     assert eur["mrr"] == 0.0 and [p["events"] for p in eur["series"]] == [0, 1, 0]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("counting", ["users"]), ("breakdown", ["browser"]), ("counting", {"a": 1}),
+     ("breakdown", {"b": 2}), ("window", [60]), ("date_range", {"a": 1})],
+)  # fmt: skip
+def test_unhashable_values_are_400_not_a_crash(field, value):
+    """Found by the fuzz test: ``[...] in dict`` raised TypeError (a 500)."""
+    with pytest.raises(InvalidQuery) as caught:
+        funnels.parse("prj", {"steps": STEPS, field: value}, "db", TODAY)
+    assert caught.value.field == field
