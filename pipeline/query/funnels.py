@@ -93,7 +93,7 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
     people = counting == "users"
     events = source(database, sorted(columns), [_any_step(conds)], people=people)
     inner = (
-        f"SELECT {COUNTING[counting]} AS who, {group}"
+        f"SELECT cityHash64({COUNTING[counting]}) AS who, {group}"
         f"windowFunnel({window}, 'strict_increase')(t, {funnel_steps}) AS level "
         f"FROM ({rows} FROM {events}) "
         "GROUP BY who"

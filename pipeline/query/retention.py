@@ -71,7 +71,7 @@ def parse(project_id: str, query: Any, database: str, today: date) -> Retention:
         people=counting == "users",
     )
     people = (
-        f"SELECT {COUNTING[counting]} AS who, minIf(timestamp, {first}) AS first_seen, "
+        f"SELECT cityHash64({COUNTING[counting]}) AS who, minIf(timestamp, {first}) AS first_seen, "
         f"groupUniqArrayIf({bucket}, {back} AND timestamp >= {START}) AS periods "
         f"FROM {rows} GROUP BY who HAVING first_seen >= {START}"
     )

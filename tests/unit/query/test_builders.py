@@ -36,7 +36,9 @@ def test_a_breakdown_ranks_values_by_their_first_step():
 def test_visitors_counting_and_bots():
     body = {"steps": STEPS, "counting": "visitors", "include_bots": True}
     funnel = funnels.parse("prj", body, "db", TODAY)
-    assert "SELECT visitor AS who" in funnel.sql and funnel.parameters["include_bots"] == 1
+    assert (
+        "SELECT cityHash64(visitor) AS who" in funnel.sql and funnel.parameters["include_bots"] == 1
+    )
 
 
 @pytest.mark.parametrize("body", [[], "steps", {"steps": STEPS * 4}, {"steps": STEPS, "x": 1}])
