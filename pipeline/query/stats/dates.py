@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pipeline.query.stats.request import QueryError
+from pipeline.query.stats.request import QueryError, show
 
 DAY = timedelta(days=1)
 
@@ -66,7 +66,7 @@ def _parse_instant(text: str, zone: ZoneInfo, what: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise QueryError(f"Invalid date_range {what} {text!r}: ISO 8601") from None
+        raise QueryError(f"Invalid date_range {what} {show(text)}: ISO 8601") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
@@ -81,18 +81,19 @@ def resolve(
     today = today or now.astimezone(zone).date()
     if isinstance(value, tuple):
         first_text, last_text = value
+        shown = show(list(value))
         if len(first_text) == 10 and len(last_text) == 10:
             try:
                 first, last = date.fromisoformat(first_text), date.fromisoformat(last_text)
             except ValueError:
-                raise QueryError(f"Invalid date_range {list(value)!r}: ISO 8601 dates") from None
+                raise QueryError(f"Invalid date_range {shown}: ISO 8601 dates") from None
             if last < first:
-                raise QueryError(f"Invalid date_range {list(value)!r}: it ends before it starts")
+                raise QueryError(f"Invalid date_range {shown}: it ends before it starts")
             return days(first, last, timezone)
         start = _parse_instant(first_text, zone, "start")
         end = _parse_instant(last_text, zone, "end")
         if end < start:
-            raise QueryError(f"Invalid date_range {list(value)!r}: it ends before it starts")
+            raise QueryError(f"Invalid date_range {show(list(value))}: it ends before it starts")
         # the end is inclusive to the second, as Plausible reads "…T15:59:59"
         end = end + timedelta(seconds=1) if end.microsecond == 0 else end
         return span(start.astimezone(UTC), end.astimezone(UTC), timezone)
@@ -112,7 +113,7 @@ def resolve(
         return days(date(today.year, 1, 1), date(today.year, 12, 31), timezone)
     if value == "all":
         return days(min(first_seen or today, today), today, timezone)
-    raise QueryError(f"#/date_range: Invalid date range {value!r}")
+    raise QueryError(f"#/date_range: Invalid date range {show(value)}")
 
 
 def comparison_range(current: Range, mode: str, custom: tuple[str, str] | None,

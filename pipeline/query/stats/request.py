@@ -5,6 +5,7 @@ JSON-pointer-like path (``#/metrics/0``) naming the field."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -32,6 +33,11 @@ OPERATORS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not
 MAX_LIMIT = 10_000
 KEYS = frozenset({"site_id", "metrics", "date_range", "dimensions", "filters", "order_by",
                   "include", "pagination", "date"})  # fmt: skip
+
+
+def show(value: Any) -> str:
+    """A value as JSON, for messages."""
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 class QueryError(ValueError):
@@ -102,7 +108,7 @@ def _metrics(body: dict[str, Any]) -> tuple[str, ...]:
         raise QueryError("#/metrics: Expected a minimum of 1 items but got 0.")
     for i, metric in enumerate(metrics):
         if metric not in METRICS:
-            raise QueryError(f"#/metrics/{i}: Invalid metric {metric!r}")
+            raise QueryError(f"#/metrics/{i}: Invalid metric {show(metric)}")
     if len(set(metrics)) != len(metrics):
         raise QueryError("#/metrics: Expected items to be unique but they were not.")
     return tuple(metrics)
@@ -114,18 +120,18 @@ def _date_range(body: dict[str, Any]) -> Any:
     value = body["date_range"]
     if isinstance(value, str):
         if value not in SHORTCUTS:
-            raise QueryError(f"#/date_range: Invalid date range {value!r}")
+            raise QueryError(f"#/date_range: Invalid date range {show(value)}")
         return value
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise QueryError(f"#/date_range: Invalid date range {value!r}")
+    raise QueryError(f"#/date_range: Invalid date range {show(value)}")
 
 
 def _dimensions(body: dict[str, Any]) -> tuple[str, ...]:
     dimensions = _list(body, "dimensions")
     for i, dimension in enumerate(dimensions):
         if not is_dimension(dimension):
-            raise QueryError(f"#/dimensions/{i}: Invalid dimension {dimension!r}")
+            raise QueryError(f"#/dimensions/{i}: Invalid dimension {show(dimension)}")
     if len(set(dimensions)) != len(dimensions):
         raise QueryError("#/dimensions: Expected items to be unique but they were not.")
     if sum(1 for d in dimensions if d.startswith("time")) > 1:
@@ -137,17 +143,17 @@ def check_filter(node: Any, path: str, behavioral: bool = True) -> None:
     """One filter tree (``[op, dimension, clauses, modifiers?]``, ``[and|or, [...]]``,
     ``[not, filter]``, ``[has_done|has_not_done, filter]``)."""
     if not isinstance(node, list) or not node or not isinstance(node[0], str):
-        raise QueryError(f"{path}: Invalid filter {node!r}")
+        raise QueryError(f"{path}: Invalid filter {show(node)}")
     op = node[0]
     if op in ("and", "or"):
         if len(node) != 2 or not isinstance(node[1], list) or not node[1]:
-            raise QueryError(f"{path}: Invalid filter {node!r}")
+            raise QueryError(f"{path}: Invalid filter {show(node)}")
         for i, child in enumerate(node[1]):
             check_filter(child, f"{path}/1/{i}", behavioral)
         return
     if op in ("not", "has_done", "has_not_done"):
         if len(node) != 2:
-            raise QueryError(f"{path}: Invalid filter {node!r}")
+            raise QueryError(f"{path}: Invalid filter {show(node)}")
         if op != "not" and not behavioral:
             raise QueryError(f"{path}: Invalid filter: {op} cannot be nested in {op}")
         check_filter(node[1], f"{path}/1", behavioral and op == "not")
@@ -155,10 +161,10 @@ def check_filter(node: Any, path: str, behavioral: bool = True) -> None:
             raise QueryError(f"{path}: Invalid filter: {op} takes event dimensions only")
         return
     if op not in OPERATORS or len(node) not in (3, 4):
-        raise QueryError(f"{path}: Invalid filter {node!r}")
+        raise QueryError(f"{path}: Invalid filter {show(node)}")
     dimension, clauses = node[1], node[2]
     if not is_dimension(dimension) or dimension in TIME_DIMENSIONS:
-        raise QueryError(f"{path}/1: Invalid filter dimension {dimension!r}")
+        raise QueryError(f"{path}/1: Invalid filter dimension {show(dimension)}")
     if dimension == "event:goal" and op not in ("is", "contains"):
         raise QueryError(f"{path}: Invalid filter: only is and contains apply to event:goal")
     if (
@@ -166,7 +172,7 @@ def check_filter(node: Any, path: str, behavioral: bool = True) -> None:
         or not clauses
         or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in clauses)
     ):
-        raise QueryError(f"{path}/2: Invalid filter clauses {clauses!r}: a list of strings")
+        raise QueryError(f"{path}/2: Invalid filter clauses {show(clauses)}: a list of strings")
     if len(node) == 4:
         modifiers = node[3]
         if (
@@ -175,7 +181,7 @@ def check_filter(node: Any, path: str, behavioral: bool = True) -> None:
             or not isinstance(modifiers.get("case_sensitive", True), bool)
             or op not in ("is", "is_not", "contains", "contains_not")
         ):
-            raise QueryError(f"{path}/3: Invalid filter modifiers {modifiers!r}")
+            raise QueryError(f"{path}/3: Invalid filter modifiers {show(modifiers)}")
 
 
 def _dimensions_of(node: list[Any]) -> set[str]:
@@ -198,7 +204,7 @@ def _order_by(body: dict[str, Any], metrics: tuple[str, ...], dimensions: tuple[
     out = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, list) or len(entry) != 2 or entry[1] not in ("asc", "desc"):
-            raise QueryError(f"#/order_by/{i}: Invalid order_by entry {entry!r}")
+            raise QueryError(f"#/order_by/{i}: Invalid order_by entry {show(entry)}")
         if entry[0] not in metrics and entry[0] not in dimensions:
             raise QueryError(
                 f"Invalid order_by entry '{entry[0]}'. Entry is not a queried metric or dimension."
@@ -225,7 +231,7 @@ def _include(body: dict[str, Any], dimensions: tuple[str, ...]) -> tuple[dict, C
         if not isinstance(raw, dict) or raw.get("mode") not in (
             "previous_period", "year_over_year", "custom"
         ):  # fmt: skip
-            raise QueryError(f"#/include/comparisons: Invalid comparisons {raw!r}")
+            raise QueryError(f"#/include/comparisons: Invalid comparisons {show(raw)}")
         dates = raw.get("date_range")
         if raw["mode"] == "custom" and not (
             isinstance(dates, list) and len(dates) == 2 and all(isinstance(d, str) for d in dates)
@@ -242,7 +248,7 @@ def _include(body: dict[str, Any], dimensions: tuple[str, ...]) -> tuple[dict, C
 def _pagination(body: dict[str, Any]) -> tuple[int, int]:
     page = body.get("pagination", {})
     if not isinstance(page, dict) or set(page) - {"limit", "offset"}:
-        raise QueryError(f"#/pagination: Invalid pagination {page!r}")
+        raise QueryError(f"#/pagination: Invalid pagination {show(page)}")
     limit, offset = page.get("limit", MAX_LIMIT), page.get("offset", 0)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
         raise QueryError(f"#/pagination/limit: an integer from 1 to {MAX_LIMIT}")
