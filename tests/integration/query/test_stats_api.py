@@ -63,12 +63,18 @@ def generate(seed: int) -> tuple[list[dict[str, Any]], int]:
                 if i == 0 and referrer:
                     page["referrer"] = referrer
                 context["page"] = page
-                event: dict[str, Any] = {"visitor_id": f"visitor-{seed}-{v}", "context": context,
-                                         "timestamp": int(moment.timestamp() * 1000)}  # fmt: skip
+                event: dict[str, Any] = {
+                    "visitor_id": f"visitor-{seed}-{v}",
+                    "context": context,
+                    "timestamp": int(moment.timestamp() * 1000),
+                }
                 if i > 0 and rng.random() < 0.3:
                     name = rng.choice(["Signup", "Download"])
-                    event |= {"type": "track", "event": name,
-                              "properties": {"method": rng.choice(["HTTP", "Magnet"])}}  # fmt: skip
+                    event |= {
+                        "type": "track",
+                        "event": name,
+                        "properties": {"method": rng.choice(["HTTP", "Magnet"])},
+                    }
                 else:
                     event["type"] = "page"
                 events.append(event)
@@ -113,8 +119,9 @@ class Dataset(tuple):
 
 def query(server, project, body: dict[str, Any], status: int = 200) -> dict[str, Any]:
     body = {"site_id": project["project_id"], **body}
-    response = httpx.post(f"{server.url}/api/v2/query", json=body,
-                          headers=read_headers(project), timeout=30)  # fmt: skip
+    response = httpx.post(
+        f"{server.url}/api/v2/query", json=body, headers=read_headers(project), timeout=30
+    )
     assert response.status_code == status, response.text
     return response.json()
 
@@ -148,8 +155,14 @@ def sessions_of(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _referrer_of(event: dict[str, Any]) -> str:
-    return next((r for r in REFERRERS if r and r.split("/")[2].removeprefix("www.")
-                 == event["referrer_domain"]), "")  # fmt: skip
+    return next(
+        (
+            r
+            for r in REFERRERS
+            if r and r.split("/")[2].removeprefix("www.") == event["referrer_domain"]
+        ),
+        "",
+    )
 
 
 def _group(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any]]]:
@@ -159,16 +172,24 @@ def _group(rows: list[dict[str, Any]], key: str) -> dict[Any, list[dict[str, Any
     return groups
 
 
-GOALS = {"Signup": lambda e: e["type"] == "track" and e["event"] == "Signup",
-         "Blog": lambda e: e["type"] == "page" and e["path"].startswith("/blog")}  # fmt: skip
+GOALS = {
+    "Signup": lambda e: e["type"] == "track" and e["event"] == "Signup",
+    "Blog": lambda e: e["type"] == "page" and e["path"].startswith("/blog"),
+}
 
 
 def value_of(dimension: str, event: dict[str, Any], session: dict[str, Any]) -> Any:
-    simple = {"event:page": event["path"], "event:name": event["event"],
-              "visit:browser": event["browser"], "visit:os": event["os"],
-              "visit:entry_page": session["entry"], "visit:exit_page": session["exit"],
-              "visit:source": session["source"], "visit:channel": session["channel"],
-              "visit:device": event["device_type"].capitalize()}  # fmt: skip
+    simple = {
+        "event:page": event["path"],
+        "event:name": event["event"],
+        "visit:browser": event["browser"],
+        "visit:os": event["os"],
+        "visit:entry_page": session["entry"],
+        "visit:exit_page": session["exit"],
+        "visit:source": session["source"],
+        "visit:channel": session["channel"],
+        "visit:device": event["device_type"].capitalize(),
+    }
     if dimension in simple:
         return simple[dimension] or "(not set)"
     if dimension == "event:props:method":
@@ -205,8 +226,9 @@ def expected(rows, metrics, dimensions, filters, first: date, last: date) -> lis
     in_range = [e for e in rows if not e["is_bot"] and start <= _ms(e["timestamp"]) < end * 1000]
 
     def kept(filters):
-        return [e for e in in_range
-                if all(matches(f, e, sessions[e["session_id"]]) for f in filters)]  # fmt: skip
+        return [
+            e for e in in_range if all(matches(f, e, sessions[e["session_id"]]) for f in filters)
+        ]
 
     def figures(events: list[dict[str, Any]], total_visitors: int) -> list[Any]:
         visits = {e["session_id"] for e in events}
@@ -241,24 +263,48 @@ def expected(rows, metrics, dimensions, filters, first: date, last: date) -> lis
 METRICS = ["visitors", "visits", "pageviews", "events"]
 SESSION_METRICS = ["bounce_rate", "visit_duration", "views_per_visit"]
 EVENT_DIMS = ["event:page", "event:name", "event:props:method"]
-VISIT_DIMS = ["visit:source", "visit:channel", "visit:entry_page", "visit:exit_page",
-              "visit:browser", "visit:device", "time:day"]  # fmt: skip
+VISIT_DIMS = [
+    "visit:source",
+    "visit:channel",
+    "visit:entry_page",
+    "visit:exit_page",
+    "visit:browser",
+    "visit:device",
+    "time:day",
+]
 FILTERS = st.one_of(
-    st.tuples(st.sampled_from(["is", "is_not"]), st.sampled_from(["event:page"]),
-              st.lists(st.sampled_from(PATHS), min_size=1, max_size=2)),
-    st.tuples(st.sampled_from(["contains", "contains_not"]),
-              st.sampled_from(["event:page", "visit:entry_page"]),
-              st.lists(st.sampled_from(["blog", "Pricing", "pricing", "/d"]), min_size=1,
-                       max_size=2), st.sampled_from([None, True, False])),
-    st.tuples(st.sampled_from(["matches", "matches_not"]), st.sampled_from(["event:page"]),
-              st.sampled_from([["^/blog/.+$"], ["^/$", "api$"]])),
-    st.tuples(st.sampled_from(["is", "is_not"]), st.sampled_from(["visit:source"]),
-              st.lists(st.sampled_from(["Google", "Twitter", "Direct / None", "Facebook"]),
-                       min_size=1, max_size=2)),
+    st.tuples(
+        st.sampled_from(["is", "is_not"]),
+        st.sampled_from(["event:page"]),
+        st.lists(st.sampled_from(PATHS), min_size=1, max_size=2),
+    ),
+    st.tuples(
+        st.sampled_from(["contains", "contains_not"]),
+        st.sampled_from(["event:page", "visit:entry_page"]),
+        st.lists(st.sampled_from(["blog", "Pricing", "pricing", "/d"]), min_size=1, max_size=2),
+        st.sampled_from([None, True, False]),
+    ),
+    st.tuples(
+        st.sampled_from(["matches", "matches_not"]),
+        st.sampled_from(["event:page"]),
+        st.sampled_from([["^/blog/.+$"], ["^/$", "api$"]]),
+    ),
+    st.tuples(
+        st.sampled_from(["is", "is_not"]),
+        st.sampled_from(["visit:source"]),
+        st.lists(
+            st.sampled_from(["Google", "Twitter", "Direct / None", "Facebook"]),
+            min_size=1,
+            max_size=2,
+        ),
+    ),
     st.tuples(st.just("is"), st.just("event:goal"), st.sampled_from([["Signup"], ["Blog"]])),
-    st.tuples(st.just("is"), st.just("visit:channel"),
-              st.sampled_from([["Organic Search"], ["Direct", "Referral"]])),
-)  # fmt: skip
+    st.tuples(
+        st.just("is"),
+        st.just("visit:channel"),
+        st.sampled_from([["Organic Search"], ["Direct", "Referral"]]),
+    ),
+)
 
 
 def _filter(spec: tuple) -> list[Any]:
