@@ -350,3 +350,50 @@ def test_session_metrics_with_event_dimensions_are_refused(dataset):
     assert answer == {
         "error": "Session metric(s) `bounce_rate` cannot be queried along with event dimensions."
     }
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    extra=st.sampled_from([None, "visit:source", "visit:device", "event:page"]),
+    filters=st.lists(FILTERS.filter(lambda f: f[1] != "event:goal"), max_size=2),
+)
+def test_goal_conversions_match_a_plain_python_computation(dataset, extra, filters):
+    server, project, rows = dataset
+    dims = ["event:goal", *([extra] if extra else [])]
+    metrics = ["visitors", "events", "conversion_rate", "group_conversion_rate"]
+    filters = [_filter(f) for f in filters]
+    body = {"metrics": metrics, "date_range": RANGE, "dimensions": dims, "filters": filters}
+    got = sorted([*r["dimensions"], *r["metrics"]] for r in query(server, project, body)["results"])
+
+    sessions = sessions_of(rows)
+    first, last = (date.fromisoformat(d) for d in RANGE)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp() * 1000
+    end = (datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)).timestamp()
+    matching = [
+        e
+        for e in rows
+        if not e["is_bot"]
+        and start <= _ms(e["timestamp"]) < end * 1000
+        and all(matches(f, e, sessions[e["session_id"]]) for f in filters)
+    ]
+
+    def extra_of(e: dict[str, Any]) -> tuple[Any, ...]:
+        return (value_of(extra, e, sessions[e["session_id"]]),) if extra else ()
+
+    total = len({e["visitor_id"] for e in matching})
+    by_group: dict[tuple, set] = defaultdict(set)
+    by_goal: dict[tuple, list] = defaultdict(list)
+    for e in matching:
+        by_group[extra_of(e)].add(e["visitor_id"])
+        for goal, completes in GOALS.items():
+            if completes(e):
+                by_goal[(goal, *extra_of(e))].append(e)
+    want = []
+    for key, events in by_goal.items():
+        visitors = len({e["visitor_id"] for e in events})
+        group = len(by_group[key[1:]])
+        want.append(
+            [*key, visitors, len(events), half_up(100 * visitors / total, 2),
+             half_up(100 * visitors / group, 2)]
+        )  # fmt: skip
+    assert got == sorted(want), body
