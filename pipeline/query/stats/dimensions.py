@@ -40,6 +40,7 @@ class Context:
     goals: list[Goal]
     params: Params
     first_day: str = ""  # the range's first day (weeks start no earlier)
+    sessions_only: bool = False  # rows are sessions (``s``), not events
 
     def tz(self) -> str:
         return "'" + self.timezone + "'"  # checked against zoneinfo: [A-Za-z0-9/_+-] only
@@ -50,27 +51,28 @@ def session_dimension(name: str) -> bool:
     return name in SESSION_DIMENSIONS
 
 
-def _source(database: str) -> str:
+def derived_columns(database: str) -> str:
+    """A session's source and its category, computed once per session row (``s``): the
+    dimensions read them as ``s.source_name`` and ``s.source_category``."""
     d = f"'{database}.{DICT}'"
 
-    def get(key: str, default: str) -> str:
-        return f"dictGetOrDefault({d}, 'source', tuple({key}), {default})"
+    def get(key: str, default: str, attribute: str = "source") -> str:
+        return f"dictGetOrDefault({d}, '{attribute}', tuple({key}), {default})"
 
     registrable = get("cutToFirstSignificantSubdomain(s.referrer_domain)", "s.referrer_domain")
     by_domain = get("s.referrer_domain", registrable)
     by_name = get("concat('name:', lower(s.utm_source))", "s.utm_source")
-    return (
+    source = (
         f"if(s.utm_source != '', {by_name}, "
         f"if(s.referrer_domain = '', '{sources.DIRECT}', {by_domain}))"
     )
+    category = get("concat('name:', lower(source_name))", "''", "category")
+    return f"{source} AS source_name, {category} AS source_category"
 
 
-def _channel(database: str) -> str:
-    d = f"'{database}.{DICT}'"
-    src = _source(database)
-    category = f"dictGetOrDefault({d}, 'category', tuple(concat('name:', lower({src}))), '')"
-    return sources.channel_sql(category, src, "s.referrer_domain", "s.utm_medium",
-                               "s.utm_campaign")  # fmt: skip
+CHANNEL = sources.channel_sql(
+    "s.source_category", "s.source_name", "s.referrer_domain", "s.utm_medium", "s.utm_campaign"
+)
 
 
 def _not_set(expr: str, label: str = NOT_SET) -> str:
@@ -93,6 +95,12 @@ def goal_names(goals: list[Goal], params: Params) -> str:
     return f"arrayFilter(x -> x != '', [{items}])"
 
 
+# What the sessions table answers alone (its first event's device and place).
+SESSIONS_TABLE_DIMENSIONS = frozenset({
+    "visit:browser", "visit:os", "visit:country", "visit:region", "visit:region_name",
+    "visit:city", "visit:city_name", "visit:device", "time", "time:hour", "time:day",
+    "time:week", "time:month",
+})  # fmt: skip
 SESSION_DIMENSIONS = frozenset({
     "visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel",
     "visit:utm_medium", "visit:utm_source", "visit:utm_campaign", "visit:utm_content",
@@ -126,11 +134,12 @@ PLAIN = {
 def raw(name: str, ctx: Context) -> str:
     """The value filters compare: as stored (``visit:source``: the source name)."""
     if name in PLAIN:
-        return PLAIN[name]
+        expr = PLAIN[name]
+        return expr.replace("e.", "s.") if ctx.sessions_only else expr
     if name == "visit:source":
-        return _source(ctx.database)
+        return "s.source_name"
     if name == "visit:channel":
-        return _channel(ctx.database)
+        return CHANNEL
     if name.startswith(PROPS):
         key = ctx.params.add(name[len(PROPS) :])
         return (
@@ -143,7 +152,7 @@ def raw(name: str, ctx: Context) -> str:
 def shown(name: str, ctx: Context) -> str:
     """The value a result row shows (Plausible's placeholders for empty values)."""
     if name == "visit:source":
-        return _source(ctx.database)
+        return "s.source_name"
     if name == "visit:referrer":
         return _not_set(raw(name, ctx), sources.DIRECT)
     if name.startswith(PROPS):
@@ -152,7 +161,7 @@ def shown(name: str, ctx: Context) -> str:
 
 
 def time_bucket(bucket: str, ctx: Context) -> str:
-    local = f"toTimeZone(e.timestamp, {ctx.tz()})"
+    local = f"toTimeZone({'s.start' if ctx.sessions_only else 'e.timestamp'}, {ctx.tz()})"
     if bucket == "time:hour":
         return f"formatDateTime(toStartOfHour({local}), '%Y-%m-%d %H:00:00', {ctx.tz()})"
     if bucket == "time:day":

@@ -170,7 +170,8 @@ class Engine:
 
     def _visitors(self, select: sql.Select, r: Range, dims: tuple[str, ...],
                   filters: tuple[Any, ...]) -> dict[tuple[Any, ...], int]:  # fmt: skip
-        totals = sql.Select(dimensions=dims, columns=("visitors",), filters=filters)
+        totals = sql.Select(dimensions=dims, columns=("visitors",), filters=filters,
+                            events_only=not sql.sessions_only(select))  # fmt: skip
         rows = self._rows(totals, r)
         return {_key(row, dims): row["visitors"] for row in rows}
 

@@ -98,8 +98,15 @@ def channel_sql(
     """GA4's default channel of a visit from expressions of its source's category, its source,
     first referrer domain, medium and campaign."""
     medium, campaign = f"lower({utm_medium})", f"lower({utm_campaign})"
-    paid = f"match({medium}, '{PAID_MEDIUM}')"
-    shop_campaign = f"match({campaign}, '{SHOPPING_CAMPAIGN}')"
+    # GA4's paid-medium regex without a regex (per row it is the costly part):
+    # ^(.*cp.*|ppc|retargeting|paid.*)$
+    paid = (
+        f"(position({medium}, 'cp') > 0 OR {medium} IN ('ppc', 'retargeting') "
+        f"OR startsWith({medium}, 'paid'))"
+    )
+    shop_campaign = (
+        f"(position({campaign}, 'shop') > 0 AND match({campaign}, '{SHOPPING_CAMPAIGN}'))"
+    )
     src = f"lower({source})"
     return (
         "multiIf("

@@ -16,8 +16,14 @@ from typing import Any
 
 from pipeline.query.stats import dimensions, filters
 from pipeline.query.stats.dates import Range
-from pipeline.query.stats.dimensions import SESSION_COLUMNS, Context, goal_condition
-from pipeline.query.stats.request import SESSION_METRICS
+from pipeline.query.stats.dimensions import (
+    SESSION_COLUMNS,
+    SESSIONS_TABLE_DIMENSIONS,
+    Context,
+    derived_columns,
+    goal_condition,
+)
+from pipeline.query.stats.request import SESSION_METRICS, filter_dimensions
 
 # SQL-computed columns per metric (the rest derive from them in Python).
 NEEDS = {
@@ -29,8 +35,8 @@ NEEDS = {
     "average_revenue": ("revenue_sum", "revenue_count"), "time_on_page": ("visitors",),
 }  # fmt: skip
 FLAT = {
-    "visitors": "uniqExact(e.visitor_id)",
-    "visits": "uniqExact(e.session_id)",
+    "visitors": "uniq(e.visitor_id)",
+    "visits": "uniq(e.session_id)",
     "pageviews": "countIf(e.type = 'page')",
     "events": "count()",
 }
@@ -43,7 +49,7 @@ NESTED_INNER = {
     "session_pv": "any(s.pageviews)",
 }
 NESTED = {
-    "visitors": "uniqExact(vid)",
+    "visitors": "uniq(vid)",
     "visits": "count()",
     "pageviews": "sum(pv)",
     "events": "sum(ev)",
@@ -52,6 +58,16 @@ NESTED = {
     "views_per_visit": "avg(session_pv)",
     "revenue_sum": "sum(rs)",
     "revenue_count": "sum(rc)",
+}
+# Metrics over session rows (a visit that started in the range, with all its events).
+SESSIONS = {
+    "visitors": "uniq(s.visitor_id)",
+    "visits": "count()",
+    "pageviews": "sum(s.pageviews)",
+    "events": "sum(s.events)",
+    "bounce_rate": "avg(s.is_bounce) * 100",
+    "visit_duration": "avg(s.duration_ms) / 1000",
+    "views_per_visit": "avg(s.pageviews)",
 }
 TIME_ON_PAGE = "avgIf(e.next_ms - toUnixTimestamp64Milli(e.timestamp), e.next_ms > 0) / 1000"
 
@@ -70,6 +86,7 @@ class Select:
     total_rows: bool = False
     revenue_currency: str = ""  # one currency (goal filters), or "" with event:goal per row
     time_on_page: bool = False  # rows: page views with the time until the visit's next one
+    events_only: bool = False  # read events even if sessions would do (a divisor's query)
 
 
 def columns_for(metrics: tuple[str, ...]) -> tuple[str, ...]:
@@ -104,14 +121,61 @@ def _ms(moment: Any) -> int:
 
 
 def _sessions(ctx: Context, r: Range) -> str:
+    """The sessions that overlap the range, with their source, joined to their events."""
     p = ctx.params
     return (
-        f"ANY LEFT JOIN (SELECT session_id, {', '.join(SESSION_COLUMNS)} "
-        f"FROM {ctx.database}.sessions FINAL WHERE project_id = {p.add(ctx.project_id)} "
-        f"AND end >= fromUnixTimestamp64Milli({p.add(_ms(r.start), 'Int64')}, 'UTC') "
-        f"AND start < fromUnixTimestamp64Milli({p.add(_ms(r.end), 'Int64')}, 'UTC')"
+        f"ANY LEFT JOIN (SELECT session_id, {', '.join(SESSION_COLUMNS)}, "
+        f"{derived_columns(ctx.database)} "
+        f"FROM {ctx.database}.sessions AS s FINAL WHERE s.project_id = {p.add(ctx.project_id)} "
+        f"AND s.end >= fromUnixTimestamp64Milli({p.add(_ms(r.start), 'Int64')}, 'UTC') "
+        f"AND s.start < fromUnixTimestamp64Milli({p.add(_ms(r.end), 'Int64')}, 'UTC')"
         ") AS s ON s.session_id = e.session_id"
     )
+
+
+def sessions_only(select: Select) -> bool:
+    """Whether the sessions table alone answers (no event dimension, filter or metric): a
+    visit then counts when it started in the range, with all its events."""
+    wanted = set(select.dimensions) | filter_dimensions(select.filters)
+    return (
+        not select.events_only
+        and set(select.columns) <= set(SESSIONS)
+        and not select.time_on_page
+        and wanted <= SESSIONS_TABLE_DIMENSIONS | dimensions.SESSION_DIMENSIONS
+    )
+
+
+def _build_sessions(select: Select, ctx: Context, r: Range) -> str:
+    p = ctx.params
+    ctx.sessions_only = True
+    rows = (
+        f"(SELECT *, {derived_columns(ctx.database)} FROM {ctx.database}.sessions AS s FINAL "
+        f"WHERE s.project_id = {p.add(ctx.project_id)} "
+        f"AND s.start >= fromUnixTimestamp64Milli({p.add(_ms(r.start), 'Int64')}, 'UTC') "
+        f"AND s.start < fromUnixTimestamp64Milli({p.add(_ms(r.end), 'Int64')}, 'UTC') "
+        "AND s.device_type != 'bot') AS s"
+    )
+    conditions = [filters.condition(f, ctx, "") for f in select.filters]
+    dims = [f"{_dimension(d, ctx)} AS d{i}" for i, d in enumerate(select.dimensions)]
+    columns = [*dims, *(f"{SESSIONS[c]} AS {c}" for c in select.columns)]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return _finish(select, columns, rows + where)
+
+
+def _finish(select: Select, columns: list[str], source: str) -> str:
+    """GROUP BY, ORDER BY, LIMIT; with ``visit:channel``, GA4's long rule chain is evaluated
+    whole rather than branch by branch (short-circuit evaluation made it 2-3x slower)."""
+    keys = [f"d{i}" for i in range(len(select.dimensions))]
+    if keys and select.total_rows:
+        columns = [*columns, "count() OVER () AS total_rows"]
+    sql = f"SELECT {', '.join(columns)} FROM {source}"
+    if keys:
+        sql += f" GROUP BY {', '.join(keys)} ORDER BY {_order(select, keys)}"
+        if select.limit is not None:
+            sql += f" LIMIT {int(select.limit)} OFFSET {int(select.offset)}"
+    if "visit:channel" in set(select.dimensions) | filter_dimensions(select.filters):
+        sql += " SETTINGS short_circuit_function_evaluation = 'disable'"
+    return sql
 
 
 def _revenue(ctx: Context, currency: str, goal_alias: str | None) -> tuple[str, str]:
@@ -132,6 +196,8 @@ def _revenue(ctx: Context, currency: str, goal_alias: str | None) -> tuple[str, 
 
 def build(select: Select, ctx: Context, r: Range) -> str:
     """The SELECT: dimension columns ``d0..``, metric columns by name, ``total_rows``."""
+    if sessions_only(select):
+        return _build_sessions(select, ctx, r)
     conditions = [_in_range(ctx, r)]
     conditions += [filters.condition(f, ctx, scope(ctx, r)) for f in select.filters]
     nested = bool(SESSION_METRICS & set(select.columns))
@@ -169,14 +235,7 @@ def build(select: Select, ctx: Context, r: Range) -> str:
         if revenue:
             rs, rc = _revenue(ctx, select.revenue_currency, goal_alias)
             columns += [f"{rs} AS revenue_sum", f"{rc} AS revenue_count"]
-    if keys and select.total_rows:
-        columns.append("count() OVER () AS total_rows")
-    sql = f"SELECT {', '.join(columns)} FROM {source}"
-    if keys:
-        sql += f" GROUP BY {', '.join(keys)} ORDER BY {_order(select, keys)}"
-        if select.limit is not None:
-            sql += f" LIMIT {int(select.limit)} OFFSET {int(select.offset)}"
-    return sql
+    return _finish(select, columns, source)
 
 
 def _order(select: Select, keys: list[str]) -> str:

@@ -150,6 +150,9 @@ def sessions_of(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "bounce": len(events) == 1,
             "duration": (max(times) - min(times)) / 1000,
             "pageviews": sum(e["type"] == "page" for e in events),
+            "events": len(events),
+            "start": min(times),
+            "first": first,
         }
     return out
 
@@ -219,10 +222,64 @@ def matches(node: list[Any], event: dict[str, Any], session: dict[str, Any]) -> 
     return hit if not op.endswith("_not") else not hit
 
 
+VISIT_FIGURES = {"visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration",
+                 "views_per_visit", "percentage"}  # fmt: skip
+
+
+def _names(filters: list[Any]) -> set[str]:
+    out: set[str] = set()
+    for node in filters:
+        out |= _names([node[1]]) if node[0] == "not" else {node[1]}
+    return out
+
+
+def from_sessions(metrics, dimensions, filters) -> bool:
+    """Plausible's rule, as the API documents it: without event dimensions, filters or
+    metrics, figures are those of the visits that started in the range (the sessions table)."""
+    names = set(dimensions) | _names(filters)
+    return set(metrics) <= VISIT_FIGURES and all(n.startswith(("visit:", "time")) for n in names)
+
+
+def expected_from_sessions(rows, metrics, dimensions, filters, start, end) -> list[list[Any]]:
+    humans = [e for e in rows if not e["is_bot"]]
+    visits = [s for s in sessions_of(humans).values() if start <= s["start"] < end]
+    kept = [s for s in visits if all(matches(f, s["first"], s) for f in filters)]
+
+    def day(s):
+        return datetime.fromtimestamp(s["start"] / 1000, UTC).date().isoformat()
+
+    def figures(group, total):
+        visitors = len({s["first"]["visitor_id"] for s in group})
+        values = {
+            "visitors": visitors,
+            "visits": len(group),
+            "pageviews": sum(s["pageviews"] for s in group),
+            "events": sum(s["events"] for s in group),
+            "bounce_rate": int(half_up(100 * sum(s["bounce"] for s in group) / len(group))),
+            "visit_duration": int(half_up(sum(s["duration"] for s in group) / len(group))),
+            "views_per_visit": half_up(sum(s["pageviews"] for s in group) / len(group), 2),
+            "percentage": half_up(100 * visitors / total, 1) if total else 0,
+        }
+        return [values[m] for m in metrics]
+
+    total = len({s["first"]["visitor_id"] for s in kept})
+    if not dimensions:
+        if not kept:
+            return [[0 if m not in ("views_per_visit", "percentage") else 0.0 for m in metrics]]
+        return [figures(kept, total)]
+    groups: dict[tuple, list] = defaultdict(list)
+    for s in kept:
+        key = tuple(day(s) if d == "time:day" else value_of(d, s["first"], s) for d in dimensions)
+        groups[key].append(s)
+    return sorted([*key, *figures(group, total)] for key, group in groups.items())
+
+
 def expected(rows, metrics, dimensions, filters, first: date, last: date) -> list[list[Any]]:
     sessions = sessions_of(rows)
     start = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp() * 1000
     end = (datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)).timestamp()
+    if from_sessions(metrics, dimensions, filters):
+        return expected_from_sessions(rows, metrics, dimensions, filters, start, end * 1000)
     in_range = [e for e in rows if not e["is_bot"] and start <= _ms(e["timestamp"]) < end * 1000]
 
     def kept(filters):

@@ -52,8 +52,9 @@ source, channel = dimensions.shown("visit:source", ctx), dimensions.raw("visit:c
 out = []
 for domain, utm, medium, campaign in orjson.loads(sys.argv[2]):
     _, rows = ch.query(
-        f"SELECT {source}, {channel} FROM (SELECT {{d:String}} AS referrer_domain, "
-        "{u:String} AS utm_source, {m:String} AS utm_medium, {c:String} AS utm_campaign) AS s",
+        f"SELECT {source}, {channel} FROM (SELECT *, {dimensions.derived_columns('trackhouse')} "
+        "FROM (SELECT {d:String} AS referrer_domain, {u:String} AS utm_source, "
+        "{m:String} AS utm_medium, {c:String} AS utm_campaign) AS s) AS s",
         {"d": domain, "u": utm, "m": medium, "c": campaign})
     out.append(list(rows[0]))
 print(orjson.dumps(out).decode())

@@ -20,12 +20,23 @@ def build(**fields) -> tuple[str, dict]:
     return sql.build(select, ctx, RANGE), ctx.params.values
 
 
-def test_an_aggregate_reads_the_events_of_the_range_only():
-    text, params = build()
-    assert text.startswith("SELECT uniqExact(e.visitor_id) AS visitors FROM db.events AS e FINAL")
-    assert "e.project_id = {v0:String}" in text and params["v0"] == "prj_1"
-    assert params["v1"] == 1704063600000  # 2024-01-01 00:00 in Berlin
-    assert "NOT e.is_bot" in text and "JOIN" not in text and "GROUP BY" not in text
+def test_visit_figures_read_the_sessions_that_started_in_the_range():
+    text, params = build(columns=("visitors", "bounce_rate"), dimensions=("visit:source",))
+    assert text.startswith("SELECT s.source_name AS d0, uniq(s.visitor_id) AS visitors, ")
+    assert "FROM db.sessions AS s FINAL WHERE s.project_id = {v0:String}" in text
+    assert params["v0"] == "prj_1" and params["v1"] == 1704063600000  # 00:00 in Berlin
+    assert "s.start >= fromUnixTimestamp64Milli({v1:Int64}, 'UTC')" in text
+    assert "s.device_type != 'bot'" in text and "events" not in text
+
+
+def test_event_figures_read_the_events_of_the_range():
+    text, _ = build(dimensions=("event:page",))
+    assert text.startswith("SELECT if(e.path = '', '(not set)', e.path) AS d0, uniq(e.visitor_id)")
+    assert "FROM db.events AS e FINAL  WHERE e.project_id = {v0:String}" in text
+    assert "NOT e.is_bot" in text and "JOIN" not in text
+    assert build(events_only=True)[0].startswith(
+        "SELECT uniq(e.visitor_id) AS visitors FROM db.events"
+    )
 
 
 def test_user_values_are_parameters_never_sql():
@@ -37,16 +48,18 @@ def test_user_values_are_parameters_never_sql():
 
 
 def test_the_session_join_only_for_what_a_session_knows():
-    text, _ = build(dimensions=("visit:browser",))
+    page = ["is", "event:page", ["/"]]
+    text, _ = build(dimensions=("visit:browser",), filters=(page,))
     assert "JOIN" not in text
-    text, _ = build(dimensions=("visit:source",))
+    text, _ = build(dimensions=("visit:source",), filters=(page,))
     assert "ANY LEFT JOIN (SELECT session_id" in text and "referrer_sources_dict" in text
-    text, _ = build(filters=(["is", "visit:entry_page", ["/"]],))
+    text, _ = build(filters=(["is", "visit:entry_page", ["/"]], page))
     assert "ANY LEFT JOIN" in text
 
 
-def test_session_metrics_count_each_visit_once():
-    text, _ = build(dimensions=("visit:device",), columns=("visitors", "bounce_rate"))
+def test_session_metrics_with_event_filters_count_each_visit_once():
+    text, _ = build(dimensions=("visit:device",), columns=("visitors", "bounce_rate"),
+                    filters=(["contains", "event:page", ["/blog"]],))  # fmt: skip
     assert "GROUP BY d0, sid)" in text and "avg(bounce) * 100 AS bounce_rate" in text
 
 
