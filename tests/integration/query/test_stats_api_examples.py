@@ -272,6 +272,29 @@ def test_goals_conversion_rate_and_revenue(site):
     assert httpx.delete(f"{server.url}/api/v1/goals/{goal_id}", headers=headers).status_code == 404
 
 
+def test_time_on_page(site):
+    """/a at 00:00, /b at 00:01, /a at 00:03, then a custom event: /a 60 s (its last view ends
+    nothing), /b 120 s; another visit's single view of /b has no next page."""
+    server, project = site
+    pages = [("t-1", "/a", "00:00:00"), ("t-1", "/b", "00:01:00"), ("t-1", "/a", "00:03:00"),
+             ("t-2", "/b", "00:00:30")]  # fmt: skip
+    events = [
+        {"type": "page", "visitor_id": v, "timestamp": f"2024-05-01T{at}Z",
+         "context": {"page": {"url": f"https://dummy.site{path}"}}}
+        for v, path, at in pages
+    ] + [{"type": "track", "event": "Done", "visitor_id": "t-1",
+          "timestamp": "2024-05-01T00:04:00Z",
+          "context": {"page": {"url": "https://dummy.site/a"}}}]  # fmt: skip
+    assert post_batch(server, project, events).status_code == 202
+    body = {"metrics": ["visitors", "time_on_page"], "date_range": ["2024-05-01", "2024-05-01"],
+            "dimensions": ["event:page"], "order_by": [["time_on_page", "desc"]]}  # fmt: skip
+    answer = wait_for(lambda: len((a := query(*site, body))["results"]) == 2 and a, 30)
+    assert answer["results"] == [
+        {"metrics": [2, 120], "dimensions": ["/b"]},
+        {"metrics": [1, 60], "dimensions": ["/a"]},
+    ]
+
+
 def test_realtime_visitors(site):
     server, project = site
     recent = [{"type": "page", "visitor_id": f"now-{i}"} for i in range(3)]
