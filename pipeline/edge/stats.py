@@ -80,6 +80,7 @@ def install(app: FastAPI, edge: Edge) -> None:
             answer = await run_in_threadpool(service.query, project_id, query)
         except QueryError as exc:
             raise _bad(str(exc)) from None
+
         return JSONResponse(answer)
 
     @app.get("/api/v1/stats/realtime/visitors", tags=["stats"])

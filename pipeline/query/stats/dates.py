@@ -76,6 +76,14 @@ def resolve(
 ) -> Range:  # fmt: skip
     """The range ``value`` means today (``today``, default: the current date in ``timezone``);
     ``all`` starts on the day of the project's first event (``first_seen``)."""
+    try:
+        return _resolve(value, timezone, today, first_seen, now)
+    except OverflowError:
+        raise QueryError(f"Invalid date_range {show(value)}: out of range") from None
+
+
+def _resolve(value: str | tuple[str, str], timezone: str, today: date | None,
+             first_seen: date | None, now: datetime | None) -> Range:  # fmt: skip
     zone = ZoneInfo(timezone)
     now = now or datetime.now(UTC)
     today = today or now.astimezone(zone).date()
@@ -120,6 +128,16 @@ def comparison_range(current: Range, mode: str, custom: tuple[str, str] | None,
                      match_day_of_week: bool = False) -> Range:  # fmt: skip
     """The period a comparison reads: the same length just before (``previous_period``), a
     year before (``year_over_year``), or the given dates (``custom``)."""
+    try:
+        return _comparison_range(current, mode, custom, match_day_of_week)
+    except (OverflowError, ValueError) as exc:
+        if isinstance(exc, QueryError):
+            raise
+        raise QueryError("Invalid comparison: its period is out of range") from None
+
+
+def _comparison_range(current: Range, mode: str, custom: tuple[str, str] | None,
+                      match_day_of_week: bool) -> Range:  # fmt: skip
     if mode == "custom" and custom:
         return resolve(custom, current.timezone)
     if mode == "year_over_year":
@@ -163,8 +181,14 @@ def bucket_of(dimension: str, r: Range) -> str:
     return "time:month"
 
 
+MAX_LABELS = 100_000
+BUCKET_DAYS = {"time:hour": 1 / 24, "time:day": 1, "time:week": 7, "time:month": 28}
+
+
 def labels(bucket: str, r: Range) -> list[str]:
     """Every bucket of the range, as the time dimension's values read."""
+    if ((r.last - r.first).days + 1) / BUCKET_DAYS[bucket] > MAX_LABELS:
+        raise QueryError(f"Invalid date_range: more than {MAX_LABELS} {bucket} buckets")
     if bucket == "time:hour":
         zone = ZoneInfo(r.timezone)
         out, moment = [], r.start.astimezone(zone).replace(minute=0, second=0, microsecond=0)

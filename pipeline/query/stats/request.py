@@ -6,6 +6,7 @@ JSON-pointer-like path (``#/metrics/0``) naming the field."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -173,6 +174,12 @@ def check_filter(node: Any, path: str, behavioral: bool = True) -> None:
         or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in clauses)
     ):
         raise QueryError(f"{path}/2: Invalid filter clauses {show(clauses)}: a list of strings")
+    if op in ("matches", "matches_not"):
+        for clause in clauses:
+            try:
+                re.compile(str(clause))
+            except re.error:
+                raise QueryError(f"{path}/2: Invalid regular expression {show(clause)}") from None
     if len(node) == 4:
         modifiers = node[3]
         if (

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pipeline.query.stats import sources
 from pipeline.query.stats.engine import Engine, Site
-from pipeline.query.stats.request import StatsQuery
+from pipeline.query.stats.request import QueryError, StatsQuery, show
 from pipeline.registry.goals import GoalRegistry
 from pipeline.registry.timezones import get_timezone
 from pipeline.registry.websites import WebsiteRegistry
@@ -56,7 +56,21 @@ class StatsService:
         )
         return rows[0][0] if rows and rows[0][1] else None
 
+    def _check_patterns(self, filters: tuple[Any, ...]) -> None:
+        """``matches`` patterns are RE2's: ClickHouse compiles each once, up front (on rows
+        alone it would fail or not depending on the data)."""
+        for pattern in _patterns(filters):
+            try:
+                self.clickhouse.query("SELECT match('', {p:String})", {"p": pattern})
+            except Exception as exc:  # DatabaseError, or the owner's error in embedded mode
+                if "CANNOT_COMPILE_REGEXP" not in str(exc):
+                    raise
+                raise QueryError(
+                    f"Invalid filter: RE2 cannot compile the regular expression {show(pattern)}"
+                ) from None
+
     def query(self, project_id: str, q: StatsQuery) -> dict[str, Any]:
+        self._check_patterns(q.filters)
         self._ensure_sources()
         timezone = get_timezone(self.clickhouse, project_id)
         site = Site(
@@ -83,3 +97,15 @@ class StatsService:
             {"p": project_id},
         )
         return int(rows[0][0]) if rows else 0
+
+
+def _patterns(filters: Any) -> list[str]:
+    out: list[str] = []
+    for node in filters:
+        if node[0] in ("and", "or"):
+            out += _patterns(node[1])
+        elif node[0] in ("not", "has_done", "has_not_done"):
+            out += _patterns([node[1]])
+        elif node[0] in ("matches", "matches_not"):
+            out += [str(c) for c in node[2]]
+    return out

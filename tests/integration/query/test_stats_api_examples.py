@@ -343,6 +343,31 @@ def test_realtime_visitors(site):
             "#/pagination/limit: an integer from 1 to 10000",
         ),
         (
+            {
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [["matches", "event:page", ["("]]],
+            },
+            '#/filters/0/2: Invalid regular expression "("',
+        ),
+        (
+            {
+                "metrics": ["visitors"],
+                "date_range": "7d",
+                "filters": [["matches", "event:page", ["(?=a)"]]],
+            },
+            'Invalid filter: RE2 cannot compile the regular expression "(?=a)"',
+        ),
+        (
+            {
+                "metrics": ["visitors"],
+                "date_range": ["2024-01-01", "2100-12-31"],
+                "dimensions": ["time:hour"],
+                "include": {"time_labels": True},
+            },
+            "Invalid date_range: more than 100000 time:hour buckets",
+        ),
+        (
             {"metrics": ["visitors"], "date_range": "7d", "extra": 1},
             "#/extra: Schema does not allow additional properties.",
         ),
