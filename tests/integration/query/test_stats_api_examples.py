@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.integration.helpers import CHROME_WINDOWS, key_headers, post_batch, read_headers
 from tests.integration.server import wait_for
@@ -394,3 +396,70 @@ def test_keys_and_site_ids(site):
     }
     broken = httpx.post(f"{server.url}/api/v2/query", content=b"{", headers=read_headers(project))
     assert broken.status_code == 400 and broken.json() == {"error": "Invalid JSON body"}
+
+
+DIMENSIONS = [
+    "event:page", "event:hostname", "event:name", "event:goal", "event:props:method",
+    "visit:entry_page", "visit:exit_page", "visit:source", "visit:referrer", "visit:channel",
+    "visit:utm_source", "visit:device", "visit:browser", "visit:browser_version", "visit:os",
+    "visit:country", "visit:city", "time", "time:hour", "time:day", "time:week", "time:month",
+]  # fmt: skip
+METRICS = [
+    "visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration",
+    "events", "percentage", "conversion_rate", "group_conversion_rate", "time_on_page",
+    "total_revenue", "average_revenue",
+]  # fmt: skip
+SIMPLE = st.tuples(
+    st.sampled_from(["is", "is_not", "contains", "contains_not", "matches", "matches_not"]),
+    st.sampled_from([d for d in DIMENSIONS if not d.startswith("time")]),
+    st.lists(st.sampled_from(["/", "Chrome", "Google", "a.*", "Purchase", "x'y", ""]),
+             min_size=1, max_size=2),
+).map(list)  # fmt: skip
+FILTER = st.recursive(
+    SIMPLE,
+    lambda inner: st.one_of(
+        st.tuples(st.sampled_from(["and", "or"]), st.lists(inner, min_size=1, max_size=2)).map(
+            list
+        ),
+        st.tuples(st.just("not"), inner).map(list),
+        st.tuples(st.sampled_from(["has_done", "has_not_done"]), SIMPLE).map(list),
+    ),
+    max_leaves=4,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    metrics=st.lists(st.sampled_from(METRICS), min_size=1, max_size=4, unique=True),
+    dims=st.lists(st.sampled_from(DIMENSIONS), max_size=2, unique=True),
+    filters=st.lists(FILTER, max_size=2),
+    date_range=st.sampled_from(["day", "7d", "all", "12mo", ["2021-01-01", "2023-12-31"]]),
+    include=st.fixed_dictionaries(
+        {},
+        optional={
+            "time_labels": st.booleans(),
+            "total_rows": st.booleans(),
+            "comparisons": st.sampled_from(
+                [
+                    {"mode": "previous_period"},
+                    {"mode": "year_over_year"},
+                    {"mode": "custom", "date_range": ["2021-01-01", "2021-02-01"]},
+                ]
+            ),
+        },
+    ),
+    order=st.booleans(),
+)
+def test_no_query_makes_the_server_fail(site, metrics, dims, filters, date_range, include, order):
+    body = {"metrics": metrics, "dimensions": dims, "filters": filters, "date_range": date_range,
+            "include": include, "pagination": {"limit": 3}}  # fmt: skip
+    if order:
+        body["order_by"] = [[metrics[-1], "asc"]]
+    server, project = site
+    response = httpx.post(f"{server.url}/api/v2/query", json={"site_id": project["project_id"],
+                          **body}, headers=read_headers(project), timeout=60)  # fmt: skip
+    assert response.status_code in (200, 400), (body, response.text)
+    if response.status_code == 200:
+        answer = response.json()
+        assert len(answer["results"]) <= 3
+        assert all(len(r["metrics"]) == len(metrics) for r in answer["results"])
