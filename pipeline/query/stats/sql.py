@@ -59,12 +59,12 @@ NESTED = {
     "revenue_sum": "sum(rs)",
     "revenue_count": "sum(rc)",
 }
-# Metrics over session rows (a visit that started in the range, with all its events).
+# Metrics over session rows (a visit that started in the range, with all its events);
+# ``events`` is not among them: a session's count includes its ``identify`` calls.
 SESSIONS = {
     "visitors": "uniq(s.visitor_id)",
     "visits": "count()",
     "pageviews": "sum(s.pageviews)",
-    "events": "sum(s.events)",
     "bounce_rate": "avg(s.is_bounce) * 100",
     "visit_duration": "avg(s.duration_ms) / 1000",
     "views_per_visit": "avg(s.pageviews)",
