@@ -13,7 +13,7 @@ from typing import Any
 from pipeline.query.stats import dates, sql
 from pipeline.query.stats.dates import Range
 from pipeline.query.stats.dimensions import Context, Params
-from pipeline.query.stats.render import change, metric_value, revenue_value
+from pipeline.query.stats.render import change, half_up, metric_value, revenue_value
 from pipeline.query.stats.request import REVENUE_METRICS, StatsQuery, filter_dimensions
 from pipeline.registry.goals import Goal
 
@@ -219,8 +219,6 @@ def _key(row: dict[str, Any], dims: tuple[str, ...]) -> tuple[Any, ...]:
 
 
 def _ratio(part: float, whole: float, digits: int) -> float:
-    from pipeline.query.stats.render import half_up
-
     return half_up(part / whole * 100, digits) if whole else 0.0
 
 
