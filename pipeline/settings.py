@@ -43,7 +43,9 @@ class Settings(BaseSettings):
         default=10.0, description="Live SQL: a query running longer is stopped (code 159)."
     )
     live_sql_max_result_rows: int = Field(
-        default=1_000_000, description="Live SQL: a result with more rows is refused (code 396)."
+        default=1_000_000,
+        ge=10_000,  # clients read system.settings (~2,000 rows) when they connect
+        description="Live SQL: a result with more rows is refused (code 396).",
     )
     live_sql_max_result_bytes: int = Field(
         default=100_000_000,
