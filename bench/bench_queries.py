@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.server import Server, cli  # noqa: E402
 
 MARKER = "bench-dataset.json"
+ANALYST_TOKEN = "bench-analyst-token"
 DASHBOARD_TARGET_MS, FUNNEL_TARGET_MS, FULL_TARGET_MS = 300, 1000, 1500
 BREAKDOWNS = [
     "event:page",
@@ -223,25 +224,66 @@ async def measure(server: Server, project: dict[str, str], args: argparse.Namesp
     served = sum(1 for q in queries if q.dashboard and not q.failure)
     name = f"full dashboard ({served} queries, {args.concurrency} at a time)"
     print(row(name, fulls if served else [], FULL_TARGET_MS, "" if served else "n/a (404)"))
+    await reference_sql(server, project["project_id"], args)
     if args.with_ingest:
         await with_ingest(server, project, queries, args)
+
+
+async def reference_sql(server: Server, project_id: str, args: argparse.Namespace) -> None:
+    """The same questions as plain SQL through live SQL (one query at a time, the analyst
+    token's limits): the engine's share of each figure above."""
+    from bench.query_sql import reference_queries
+
+    results: list[tuple[str, list[float], str]] = []
+    async with aiohttp.ClientSession(
+        base_url=server.url,
+        headers={"X-ClickHouse-Key": ANALYST_TOKEN},
+        timeout=aiohttp.ClientTimeout(total=120),
+    ) as client:
+        for name, sql in reference_queries("trackhouse", project_id):
+            times, failure = [], ""
+            for run in range(args.runs + 1):
+                started = time.perf_counter()
+                async with client.post("/clickhouse/", data=sql.encode()) as response:
+                    body = await response.read()
+                if response.status != 200:
+                    failure = f"error {response.status}: {body[:60]!r}"
+                    break
+                if run:
+                    times.append(time.perf_counter() - started)
+            results.append((name, times, failure))
+    print(f"\nreference: the same questions as SQL through live SQL, {args.runs} runs each:")
+    for name, times, failure in results:
+        target = FUNNEL_TARGET_MS if name.startswith(("funnel", "retention")) else 300
+        print(row(name, times, target, failure))
+    sqls = [sql for _, sql in reference_queries("trackhouse", project_id)]
+    async with aiohttp.ClientSession(base_url=server.url) as client:
+        alls = [await run_sql(client, sqls) for _ in range(args.runs)]
+    print(row(f"all {len(sqls)}, one after the other", alls, FULL_TARGET_MS))
 
 
 async def with_ingest(
     server: Server, project: dict[str, str], queries: list[Query], args: argparse.Namespace
 ) -> None:
-    """Ingest at ``--ingest-rate`` while the dashboard refreshes every ``--refresh-seconds``."""
+    """Ingest at ``--ingest-rate`` while the dashboard refreshes every ``--refresh-seconds``
+    (through the stats API; while it is missing, the reference SQL through live SQL)."""
     from bench.bench_embedded import Load
+    from bench.query_sql import reference_queries
 
     load = Load(server, project["secret_key"], args.ingest_rate, 200, args.ingest_seconds)
     refreshes: list[float] = []
+    served = any(q.dashboard and not q.failure for q in queries)
+    sqls = [sql for _, sql in reference_queries("trackhouse", project["project_id"])]
 
     async def refresher() -> None:
         async with client_session(server, project["secret_key"]) as client:
             deadline = time.monotonic() + args.ingest_seconds
             while time.monotonic() < deadline:
                 started = time.monotonic()
-                refreshes.append(await full_dashboard(client, queries, args.concurrency))
+                if served:
+                    refreshes.append(await full_dashboard(client, queries, args.concurrency))
+                else:
+                    refreshes.append(await run_sql(client, sqls))
                 await asyncio.sleep(max(0.0, args.refresh_seconds - (time.monotonic() - started)))
 
     result, _ = await asyncio.gather(load.run(8), refresher())
@@ -259,7 +301,19 @@ async def with_ingest(
     shown = f"{p99:.3f} s" if p99 is not None else "no probes"
     verdict = "ok" if p99 is not None and p99 <= 2 else "OVER"
     print(f"POST -> visible p99 {shown} ({len(latencies)} probes)   target <= 2 s  {verdict}")
-    print(row("full dashboard during ingest", refreshes, FULL_TARGET_MS))
+    what = "full dashboard" if served else "reference SQL, all (live SQL)"
+    print(row(f"{what} during ingest", refreshes, FULL_TARGET_MS))
+
+
+async def run_sql(client: aiohttp.ClientSession, sqls: list[str]) -> float:
+    """Wall time of ``sqls`` through live SQL, one after the other (as live SQL runs them)."""
+    started = time.perf_counter()
+    for sql in sqls:
+        async with client.post(
+            "/clickhouse/", data=sql.encode(), headers={"X-ClickHouse-Key": ANALYST_TOKEN}
+        ) as response:
+            await response.read()
+    return time.perf_counter() - started
 
 
 def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], bool]:
@@ -344,7 +398,12 @@ def main() -> None:
     data_dir, described, temporary = prepare(args)
     server = Server(
         data_dir,
-        env={"TRACKHOUSE_LOG_LEVEL": "warning", "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0"},
+        env={
+            "TRACKHOUSE_LOG_LEVEL": "warning",
+            "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",
+            "TRACKHOUSE_ANALYST_TOKEN": ANALYST_TOKEN,
+            "TRACKHOUSE_LIVE_SQL_MAX_THREADS": "2",  # as a dashboard query may use both cores
+        },
     ).start(timeout=300)
     try:
         asyncio.run(measure(server, described["project"], args))
