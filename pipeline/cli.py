@@ -55,13 +55,13 @@ def _clickhouse(settings: Settings, read_timeout: float | None = None):
 
 
 def _raw_sql(settings: Settings):
-    """Live SQL's runner on this process's ClickHouse (None while no analyst token is set)."""
+    """Live SQL on this process's ClickHouse (None while no analyst token is set)."""
     if not settings.analyst_token.get_secret_value():
         return None
     from pipeline.sink.raw_sql import RawLimits, RawSql
 
     limits = RawLimits.from_settings(settings)
-    return RawSql(settings.clickhouse_dsn, settings.clickhouse_database, limits).run
+    return RawSql(settings.clickhouse_dsn, settings.clickhouse_database, limits)
 
 
 @click.group()
@@ -224,19 +224,20 @@ def worker(
                 err=True,
             )
         publisher: list[KafkaPublisher] = []
+        raw_sql = _raw_sql(settings)
 
         async def start_http():  # aiokafka wants to be created inside the running loop
             publisher.append(KafkaPublisher(settings))
             await publisher[0].start()
-            return create_app(
-                EdgeServices(
-                    settings, registry, publisher[0], clickhouse, live_sql=_raw_sql(settings)
-                )
-            )
+            live_sql = raw_sql.run if raw_sql is not None else None
+            services = EdgeServices(settings, registry, publisher[0], clickhouse, live_sql=live_sql)
+            return create_app(services)
 
         async def stop_http() -> None:
             if publisher:
                 await publisher[0].stop()
+            if raw_sql is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
+                raw_sql.close()
 
         services.append(HttpApi.service(settings, start_http, stop_http))
     log.info(
@@ -431,10 +432,17 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
         )
     clickhouse = _clickhouse(settings, read_timeout=settings.storage_timeout_seconds)
     publisher = KafkaPublisher(settings)
+    raw_sql = _raw_sql(settings)
     app = create_app(
-        EdgeServices(settings, ProjectRegistry(clickhouse), publisher, clickhouse),
+        EdgeServices(
+            settings,
+            ProjectRegistry(clickhouse),
+            publisher,
+            clickhouse,
+            live_sql=raw_sql.run if raw_sql is not None else None,
+        ),
         startup_hooks=(publisher.start,),
-        lifespan_hooks=(publisher.stop,),
+        lifespan_hooks=(publisher.stop, *((raw_sql.close,) if raw_sql is not None else ())),
     )
     _serve_http(app, settings)
 

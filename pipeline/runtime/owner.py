@@ -330,6 +330,7 @@ def owner_main(
     threading.Thread(
         target=_serve_requests, args=(requests, handlers), name="storage-requests", daemon=True
     ).start()
+    raw = None
     if settings.analyst_token.get_secret_value():  # live SQL is on
         limits = RawLimits.from_settings(settings)
         raw = RawSql(settings.clickhouse_dsn, settings.clickhouse_database, limits)
@@ -363,5 +364,7 @@ def owner_main(
     retention.stop()
     processor.stop()
     store.close()
+    if raw is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
+        raw.close()
     clickhouse.close()
     log.info("storage.stopped")

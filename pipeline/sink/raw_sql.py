@@ -18,6 +18,7 @@ from typing import Any
 import structlog
 
 from pipeline.settings import Settings
+from pipeline.sink.clickhouse import READ_SETTINGS
 
 log = structlog.get_logger(__name__)
 _CODE = re.compile(r"Code: (\d+)\.")
@@ -44,8 +45,10 @@ class RawLimits:
         )
 
     def settings(self) -> dict[str, Any]:
-        """The engine settings that enforce these bounds, ``readonly = 1`` last."""
+        """The engine settings that enforce these bounds, ``readonly = 1`` last; and the reads'
+        FINAL shortcut the API uses too (``sink.clickhouse.READ_SETTINGS``)."""
         return {
+            **READ_SETTINGS,
             "max_execution_time": self.max_execution_seconds,
             "timeout_overflow_mode": "throw",
             "max_result_rows": self.max_result_rows,
