@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import clickhouse_connect
@@ -169,13 +170,25 @@ def test_a_slow_analyst_query_is_stopped_and_ingest_goes_on(analyst_server):
     stored and readable as usual."""
     [project] = analyst_server.projects
     slow: list[httpx.Response] = []
+    ended: list[float] = []
     query = "SELECT count() FROM numbers(1000000000000) WHERE sipHash64(number) % 7 = 3"
-    worker = threading.Thread(target=lambda: slow.append(sql(analyst_server, query)))
+
+    def analyse() -> None:
+        slow.append(sql(analyst_server, query))
+        ended.append(time.monotonic())
+
+    worker = threading.Thread(target=analyse)
     worker.start()
+    time.sleep(0.3)  # the query is running
+    tried = []
     for _ in range(5):
         ingest(analyst_server, 20, "during_analysis")
+        # the storage process keeps answering its heartbeat (chDB runs the query off the GIL)
+        assert httpx.get(f"{analyst_server.url}/readyz").status_code == 200
+        tried.append(time.monotonic())
     wait_rows(analyst_server, project, 100, event="during_analysis", timeout=30)
     worker.join(30)
+    assert tried[0] < ended[0], "ingest was not tried while the query ran"
     assert slow[0].status_code == 408, slow[0].text
     assert slow[0].headers["X-ClickHouse-Exception-Code"] == "159"
 
