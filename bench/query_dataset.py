@@ -114,12 +114,11 @@ def _u(*keys: Any) -> str:
 
 
 def _pick(weights: list[float], uniform: str) -> str:
-    """SQL: a 1-based index drawn with ``weights`` by the uniform expression."""
-    total, bounds = sum(weights), []
-    for weight in itertools.accumulate(weights):
-        bounds.append(weight / total)
-    cases = ", ".join(f"u < {bound:.6f}, {i + 1}" for i, bound in enumerate(bounds[:-1]))
-    return f"(WITH {uniform} AS u SELECT multiIf({cases}, {len(weights)}))"
+    """SQL: a 1-based index drawn with ``weights`` by ``uniform`` (a column alias in [0, 1))."""
+    total = sum(weights)
+    bounds = [round(w / total, 6) for w in itertools.accumulate(weights)]
+    bounds[-1] = 1.0
+    return f"arrayFirstIndex(b -> b > {uniform}, {bounds})"
 
 
 def _literal(values: list[Any]) -> str:
@@ -142,8 +141,8 @@ def chunk_sql(
     pages, sources = _literal(PAGES), _literal([s for s, _ in SOURCES])
     places, devices = _literal([p for p, _ in PLACES]), _literal([d for d, _ in DEVICES])
     customs = _literal([name for name, _ in CUSTOM_EVENTS])
-    page_of = _pick(PAGE_WEIGHTS, _u("s", "i", 11))
-    custom_event = f"{customs}[{_pick([w for _, w in CUSTOM_EVENTS], _u('s', 'i', 13))}]"
+    page_of = _pick(PAGE_WEIGHTS, "u_page")
+    custom_event = f"{customs}[{_pick([w for _, w in CUSTOM_EVENTS], 'u_custom')}]"
     start = f"{now - days * DAY} + floor({_u('s', 3)} * {days * DAY})"
     tail_length = f"floor(-log(1 - {_u('s', 5)}) * {tail})"
     return f"""
@@ -184,7 +183,9 @@ SELECT
         conv AND i < 4, '',
         i > 0 AND {_u("s", "i", 12)} < 0.12, {custom_event},
         ''
-    ) AS custom
+    ) AS custom,
+    {_u("s", "i", 11)} AS u_page,
+    {_u("s", "i", 13)} AS u_custom
 FROM (
     SELECT
         number AS s,
@@ -199,10 +200,14 @@ FROM (
         if(conv, greatest(plain_n, 4), plain_n) AS n,
         10 + cityHash64(s, 8) % 110 AS gap,
         {PRICES}[1 + cityHash64(s, 9) % {len(PRICES)}] AS price,
-        {pages}[{_pick(PAGE_WEIGHTS, _u("s", 10))}] AS entry,
-        {sources}[{_pick([w for _, w in SOURCES], _u("s", 14))}] AS source,
-        {places}[{_pick([w for _, w in PLACES], _u("v", 15))}] AS place,
-        {devices}[{_pick([w for _, w in DEVICES], _u("v", 16))}] AS device
+        {_u("s", 10)} AS u_entry,
+        {_u("s", 14)} AS u_source,
+        {_u("v", 15)} AS u_place,
+        {_u("v", 16)} AS u_device,
+        {pages}[{_pick(PAGE_WEIGHTS, "u_entry")}] AS entry,
+        {sources}[{_pick([w for _, w in SOURCES], "u_source")}] AS source,
+        {places}[{_pick([w for _, w in PLACES], "u_place")}] AS place,
+        {devices}[{_pick([w for _, w in DEVICES], "u_device")}] AS device
     FROM numbers({first}, {count})
 )
 ARRAY JOIN range(n) AS i
@@ -255,7 +260,10 @@ def generate(
         clickhouse.command(f"DROP TABLE IF EXISTS {db}.bench_chunk")
         select = chunk_sql(db, project_id, first, count, visitors, mean, days)
         clickhouse.command(f"CREATE TABLE {db}.bench_chunk ENGINE = Memory AS {select}")
-        clickhouse.command(f"INSERT INTO {db}.events SELECT * EXCEPT custom FROM {db}.bench_chunk")
+        clickhouse.command(
+            f"INSERT INTO {db}.events SELECT * EXCEPT (custom, u_page, u_custom) "
+            f"FROM {db}.bench_chunk"
+        )
         clickhouse.command(SESSIONS_SQL.format(db=db))
     clickhouse.command(f"DROP TABLE IF EXISTS {db}.bench_chunk")
     clickhouse.command(IDENTITIES_SQL.format(db=db))
