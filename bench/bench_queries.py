@@ -386,6 +386,12 @@ def main() -> None:
     parser.add_argument("--ingest-rate", type=int, default=15_000)
     parser.add_argument("--ingest-seconds", type=float, default=60)
     parser.add_argument("--refresh-seconds", type=float, default=5)
+    parser.add_argument(
+        "--sql-threads",
+        type=int,
+        default=2,
+        help="max_threads of the reference SQL (live SQL; its own default is 1)",
+    )
     parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--project-id", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -402,7 +408,7 @@ def main() -> None:
             "TRACKHOUSE_LOG_LEVEL": "warning",
             "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",
             "TRACKHOUSE_ANALYST_TOKEN": ANALYST_TOKEN,
-            "TRACKHOUSE_LIVE_SQL_MAX_THREADS": "2",  # as a dashboard query may use both cores
+            "TRACKHOUSE_LIVE_SQL_MAX_THREADS": str(args.sql_threads),
         },
     ).start(timeout=300)
     try:

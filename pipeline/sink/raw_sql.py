@@ -55,6 +55,8 @@ class RawLimits:
             "max_result_bytes": self.max_result_bytes,
             "result_overflow_mode": "throw",
             "max_threads": self.max_threads,
+            # the query's threads run at the lowest CPU priority (nice 19): ingest comes first
+            "os_thread_priority": 19,
             "readonly": 1,
         }
 
