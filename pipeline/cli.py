@@ -213,6 +213,7 @@ def worker(
         from pipeline.edge.app import create_app
         from pipeline.edge.context import EdgeServices
         from pipeline.kafka.publisher import KafkaPublisher
+        from pipeline.query import live_sql
         from pipeline.registry.projects import ProjectRegistry
 
         registry = ProjectRegistry(clickhouse)
@@ -229,11 +230,13 @@ def worker(
         async def start_http():  # aiokafka wants to be created inside the running loop
             publisher.append(KafkaPublisher(settings))
             await publisher[0].start()
-            live_sql = raw_sql.run if raw_sql is not None else None
-            services = EdgeServices(settings, registry, publisher[0], clickhouse, live_sql=live_sql)
+            live_sql.announce(settings)  # `trackhouse sql` finds the API here
+            runner = raw_sql.run if raw_sql is not None else None
+            services = EdgeServices(settings, registry, publisher[0], clickhouse, live_sql=runner)
             return create_app(services)
 
         async def stop_http() -> None:
+            live_sql.withdraw(settings)
             if publisher:
                 await publisher[0].stop()
             if raw_sql is not None:  # (an open chDB handle at exit crashes the engine's shutdown)

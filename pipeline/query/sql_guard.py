@@ -104,12 +104,13 @@ def check(sql: str) -> str | None:
 
 
 def _check_tokens(tokens: list[Token]) -> None:
+    shows = tokens[0].text.upper() == "SHOW"  # SHOW [CHANGED] SETTINGS lists them
     for index, token in enumerate(tokens):
         word = token.text.upper()
         after_dot = index > 0 and tokens[index - 1].token_type == TokenType.DOT
         if token.token_type in (TokenType.STRING, TokenType.IDENTIFIER) or after_dot:
             continue  # a literal, a quoted name, or a column/table like system.settings
-        if word == "SETTINGS":
+        if word == "SETTINGS" and not shows:
             raise readonly("Cannot modify settings (a SETTINGS clause)")
         if word == "INTO":
             raise readonly("Cannot write a result (INTO OUTFILE)")

@@ -3,10 +3,14 @@ interface on its own ClickHouse (chDB here), read-only, while it consumes."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 
 import clickhouse_connect
 import httpx
+import orjson
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
@@ -46,5 +50,26 @@ def test_the_workers_api_serves_live_sql(kafka, tmp_path):
         )
         assert refused.status_code == 403
         assert refused.headers["X-ClickHouse-Exception-Code"] == "497"
+        # `trackhouse sql` on the data dir the worker holds goes through its live SQL
+        answer = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipeline.cli",
+                "sql",
+                "SELECT count() AS n FROM events",
+                "--data-dir",
+                str(data_dir),
+            ],
+            env={
+                **os.environ,
+                "TRACKHOUSE_ANALYST_TOKEN": TOKEN,
+                "TRACKHOUSE_LOG_LEVEL": "warning",
+            },
+            capture_output=True,
+            timeout=120,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert orjson.loads(answer.stdout) == {"columns": ["n"], "rows": [[5]]}
     finally:
         assert worker.stop() == 0, worker.log()

@@ -14,6 +14,7 @@ READS = [
     ("SELECT * FROM numbers(10) FORMAT JSONEachRow", "JSONEachRow"),
     ("SELECT version(), timezone()\n FORMAT Native;", "Native"),
     ("SHOW TABLES", None),
+    ("SHOW SETTINGS ILIKE '%max_result%'", None),
     ("DESCRIBE TABLE events", None),
     ("EXISTS TABLE events", None),
     ("EXPLAIN SELECT 1", None),
