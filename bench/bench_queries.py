@@ -337,8 +337,7 @@ def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], bool]:
     out = subprocess.run(  # in a child process: chDB allows one engine per process
         [
             sys.executable,
-            __file__,
-            "--generate-into",
+            str(Path(__file__).with_name("query_dataset.py")),
             str(data_dir),
             "--project-id",
             project["project_id"],
@@ -354,23 +353,6 @@ def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], bool]:
     described = {"parameters": wanted, "counts": counts, "project": project, "seconds": seconds}
     marker.write_bytes(orjson.dumps(described))
     return data_dir, described, temporary
-
-
-def generate_into(args: argparse.Namespace) -> None:
-    from bench.query_dataset import generate
-    from pipeline.log_config import configure_logging
-    from pipeline.settings import Settings
-    from pipeline.sink.clickhouse import ClickHouse
-
-    configure_logging("warning", True)
-    settings = Settings(data_dir=args.generate_into)
-    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
-    clickhouse.migrate()
-    counts = generate(
-        clickhouse, args.project_id, args.events, args.visitors, args.sessions, args.days
-    )
-    clickhouse.close()
-    print(orjson.dumps(counts).decode())
 
 
 def main() -> None:
@@ -392,15 +374,9 @@ def main() -> None:
         default=2,
         help="max_threads of the reference SQL (live SQL; its own default is 1)",
     )
-    parser.add_argument("--generate-into", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--project-id", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.visitors = args.visitors or max(1, args.events // 20)
     args.sessions = args.sessions or max(1, int(args.events * 0.15))
-    if args.generate_into:
-        generate_into(args)
-        return
-
     data_dir, described, temporary = prepare(args)
     server = Server(
         data_dir,

@@ -13,9 +13,14 @@ touch, bounce = one event), then ``identities`` and ``users``; the tables are th
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.sink.clickhouse import ClickHouse
 
@@ -279,3 +284,33 @@ def generate(
         key = "visitors" if "visitor" in expression else table
         counts[key] = int(clickhouse.query(f"SELECT {expression} FROM {db}.{table}")[1][0][0])
     return counts
+
+
+def main() -> None:
+    """``query_dataset.py DATA_DIR --project-id P --events N ...``: fill the data dir's chDB
+    (bench_queries runs this in a child process: chDB allows one engine per process) and print
+    the row counts as JSON."""
+    import orjson
+
+    from pipeline.log_config import configure_logging
+    from pipeline.settings import Settings
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("--project-id", required=True)
+    for name in ("events", "visitors", "sessions", "days"):
+        parser.add_argument(f"--{name}", type=int, required=True)
+    args = parser.parse_args()
+    configure_logging("warning", True)
+    settings = Settings(data_dir=args.data_dir)
+    clickhouse = ClickHouse(settings.clickhouse_dsn, settings.clickhouse_database)
+    clickhouse.migrate()
+    counts = generate(
+        clickhouse, args.project_id, args.events, args.visitors, args.sessions, args.days
+    )
+    clickhouse.close()
+    print(orjson.dumps(counts).decode())
+
+
+if __name__ == "__main__":
+    main()
