@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         default=100_000_000,
         description="Live SQL: a result larger than this in memory is refused (code 396).",
     )
+    live_sql_max_memory_bytes: int = Field(
+        default=1_000_000_000,
+        description="Live SQL: a query needing more memory is stopped (code 241), not the "
+        "storage process.",
+    )
     live_sql_max_threads: int = Field(
         default=1,
         description="Live SQL: threads a query may use (1 leaves the other core to ingest).",

@@ -34,6 +34,7 @@ class RawLimits:
     max_result_rows: int = 1_000_000
     max_result_bytes: int = 100_000_000
     max_threads: int = 1
+    max_memory_bytes: int = 1_000_000_000
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RawLimits:
@@ -42,6 +43,7 @@ class RawLimits:
             settings.live_sql_max_result_rows,
             settings.live_sql_max_result_bytes,
             settings.live_sql_max_threads,
+            settings.live_sql_max_memory_bytes,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -55,6 +57,7 @@ class RawLimits:
             "max_result_bytes": self.max_result_bytes,
             "result_overflow_mode": "throw",
             "max_threads": self.max_threads,
+            "max_memory_usage": self.max_memory_bytes,
             # the query's threads run at the lowest CPU priority (nice 19): ingest comes first
             "os_thread_priority": 19,
             "readonly": 1,

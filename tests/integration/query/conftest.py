@@ -17,6 +17,7 @@ def analyst_server(tmp_path_factory):
         "TRACKHOUSE_ANALYST_TOKEN": ANALYST_TOKEN,
         "TRACKHOUSE_LIVE_SQL_MAX_EXECUTION_SECONDS": "2",
         "TRACKHOUSE_LIVE_SQL_MAX_RESULT_ROWS": "10000",
+        "TRACKHOUSE_LIVE_SQL_MAX_MEMORY_BYTES": "300000000",
         "TRACKHOUSE_MAX_BACKLOG_SECONDS": "30",
     }
     server = Server(data_dir, env=env).start()

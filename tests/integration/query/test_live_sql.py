@@ -243,3 +243,11 @@ def test_trackhouse_sql_goes_through_live_sql_while_the_server_runs(analyst_serv
         timeout=120,
     )
     assert refused.returncode != 0 and b"READONLY" in refused.stderr
+
+
+def test_a_query_over_the_memory_limit_is_stopped_not_the_storage_process(analyst_server):
+    hog = "SELECT groupArray(repeat('x', 1000)) FROM numbers(5000000)"
+    answer = sql(analyst_server, hog)
+    assert answer.status_code == 400, answer.text
+    assert answer.headers["X-ClickHouse-Exception-Code"] == "241"
+    assert sql(analyst_server, "SELECT 1").text == "1\n"
