@@ -143,7 +143,8 @@ async def _query_text(request: Request, params: dict[str, str]) -> str:
                 raise wire.too_large()
         data = wire.decode_body(bytes(body), request.headers.get("content-encoding", ""))
         if data:
-            text = f"{text}\n{data.decode('utf-8', 'replace')}" if text else data.decode()
+            body_text = data.decode("utf-8", "replace")
+            text = f"{text}\n{body_text}" if text else body_text
     return text
 
 

@@ -87,7 +87,7 @@ def check(sql: str) -> str | None:
     clause names, or None."""
     try:
         tokens = sqlglot.tokenize(sql, read=DIALECT)
-    except TokenError as exc:
+    except (TokenError, ValueError, RecursionError) as exc:
         raise Refusal(62, "SYNTAX_ERROR", f"Syntax error: {exc}") from None
     while tokens and tokens[-1].token_type == TokenType.SEMICOLON:
         tokens.pop()
@@ -130,7 +130,7 @@ def _check_tree(sql: str) -> None:
     a bare command for syntax it does not know; the engine's readonly refuses those)."""
     try:
         statements = sqlglot.parse(sql, read=DIALECT)
-    except ParseError:
+    except (ParseError, TokenError, ValueError, RecursionError):
         return  # ClickHouse syntax sqlglot lacks: the engine (readonly = 1) decides
     for statement in statements:
         if statement is None:

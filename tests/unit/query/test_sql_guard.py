@@ -4,6 +4,8 @@ reach outside the database — each refusal with ClickHouse's code and name."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.query.sql_guard import Refusal, check
 
@@ -72,3 +74,12 @@ def test_everything_else_is_refused_with_clickhouses_code(sql, code):
     text = str(refused.value)
     assert text.startswith(f"Code: {code}. DB::Exception: ")
     assert text.endswith(f"({refused.value.name})")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200) | st.from_regex(r"(SELECT|WITH|SHOW|\(|INSERT)[ -~]{0,120}"))
+def test_any_text_is_checked_or_refused_never_an_unexpected_error(text):
+    try:
+        check(text)
+    except Refusal as refused:
+        assert refused.code in (62, 164, 497)
