@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,16 @@ def _clickhouse(settings: Settings, read_timeout: float | None = None):
     return clickhouse
 
 
+def _raw_sql(settings: Settings):
+    """Live SQL on this process's ClickHouse (None while no analyst token is set)."""
+    if not settings.analyst_token.get_secret_value():
+        return None
+    from pipeline.sink.raw_sql import RawLimits, RawSql
+
+    limits = RawLimits.from_settings(settings)
+    return RawSql(settings.clickhouse_dsn, settings.clickhouse_database, limits)
+
+
 @click.group()
 @click.version_option(package_name="trackhouse", prog_name="trackhouse")
 def main() -> None:
@@ -67,6 +78,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
     """Run the embedded pipeline: HTTP edge, stages and ClickHouse (chDB), no Kafka."""
     from pipeline.edge.app import create_app
     from pipeline.edge.context import EdgeServices
+    from pipeline.query import live_sql
     from pipeline.registry.projects import ProjectRegistry
     from pipeline.runtime.embedded import EmbeddedRuntime
     from pipeline.stages.enrich import Enricher
@@ -85,9 +97,18 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
             err=True,
         )
     services = EdgeServices(
-        settings, registry, runtime, runtime.clickhouse, metrics_text=runtime.owner.metrics_text
+        settings,
+        registry,
+        runtime,
+        runtime.clickhouse,
+        metrics_text=runtime.owner.metrics_text,
+        live_sql=runtime.owner.analyst.raw,
     )
-    app = create_app(services, lifespan_hooks=(runtime.stop, lock.release))
+    app = create_app(
+        services,
+        lifespan_hooks=(partial(live_sql.withdraw, settings), runtime.stop, lock.release),
+        startup_hooks=(partial(live_sql.announce, settings),),
+    )
     _serve_http(app, settings)
 
 
@@ -193,6 +214,7 @@ def worker(
         from pipeline.edge.app import create_app
         from pipeline.edge.context import EdgeServices
         from pipeline.kafka.publisher import KafkaPublisher
+        from pipeline.query import live_sql
         from pipeline.registry.projects import ProjectRegistry
 
         registry = ProjectRegistry(clickhouse)
@@ -204,15 +226,22 @@ def worker(
                 err=True,
             )
         publisher: list[KafkaPublisher] = []
+        raw_sql = _raw_sql(settings)
 
         async def start_http():  # aiokafka wants to be created inside the running loop
             publisher.append(KafkaPublisher(settings))
             await publisher[0].start()
-            return create_app(EdgeServices(settings, registry, publisher[0], clickhouse))
+            live_sql.announce(settings)  # `trackhouse sql` finds the API here
+            runner = raw_sql.run if raw_sql is not None else None
+            services = EdgeServices(settings, registry, publisher[0], clickhouse, live_sql=runner)
+            return create_app(services)
 
         async def stop_http() -> None:
+            live_sql.withdraw(settings)
             if publisher:
                 await publisher[0].stop()
+            if raw_sql is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
+                raw_sql.close()
 
         from pipeline.edge.http_server import uvicorn_options
 
@@ -271,16 +300,57 @@ def sql(statement: str, output: str, data_dir: Path | None) -> None:
     """Run one SQL statement on the data dir's ClickHouse and print the result: a table at a
     terminal, else {"columns", "rows"} as JSON (see --format).
 
-    For the embedded engine this works while the server is stopped (one process owns chDB).
+    While a server owns the data dir, the statement goes to its live SQL endpoint (read-only;
+    TRACKHOUSE_ANALYST_TOKEN must be the server's analyst token); else chDB is opened here.
     """
     from pipeline.sql_output import write_result
 
     settings = _settings(data_dir=data_dir)
-    with _lock_data_dir(settings):
-        columns, rows = _clickhouse(settings).query(statement)
+    try:
+        lock = _lock_data_dir(settings)
+    except click.ClickException:
+        columns, rows = _live_sql(settings, statement)
+    else:
+        with lock:
+            columns, rows = _clickhouse(settings).query(statement)
     if output == "auto":
         output = "table" if sys.stdout.isatty() else "json"
     write_result(list(columns), [list(row) for row in rows], output, sys.stdout)
+
+
+def _live_sql(settings: Settings, statement: str) -> tuple[Any, Any]:
+    """Run ``statement`` through the live SQL endpoint of the server that owns the data dir."""
+    import clickhouse_connect
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+
+    from pipeline.query.live_sql import PREFIX, announced
+
+    server = announced(settings.data_dir)
+    busy = f"another trackhouse process is using {settings.data_dir}"
+    if server is None:
+        raise click.ClickException(f"{busy} and announces no live SQL endpoint; stop it first")
+    token = settings.analyst_token.get_secret_value()
+    if not token:
+        raise click.ClickException(
+            f"{busy}: set TRACKHOUSE_ANALYST_TOKEN (the server's analyst token) to query it "
+            f"through live SQL at {server['url']}/"
+        )
+    scheme, _, rest = server["url"].partition("://")
+    host, _, port = rest.split("/", 1)[0].rpartition(":")
+    try:
+        client = clickhouse_connect.get_client(
+            host=host,
+            port=int(port),
+            username="default",
+            password=token,
+            database=server.get("database") or settings.clickhouse_database,
+            proxy_path=PREFIX,
+            interface=scheme,
+        )
+        result = client.query(statement)
+    except ClickHouseError as exc:
+        raise click.ClickException(str(exc)) from None
+    return result.column_names, result.result_rows
 
 
 @main.group()
@@ -375,10 +445,17 @@ def edge(bootstrap: str | None, host: str | None, port: int | None) -> None:
         )
     clickhouse = _clickhouse(settings, read_timeout=settings.storage_timeout_seconds)
     publisher = KafkaPublisher(settings)
+    raw_sql = _raw_sql(settings)
     app = create_app(
-        EdgeServices(settings, ProjectRegistry(clickhouse), publisher, clickhouse),
+        EdgeServices(
+            settings,
+            ProjectRegistry(clickhouse),
+            publisher,
+            clickhouse,
+            live_sql=raw_sql.run if raw_sql is not None else None,
+        ),
         startup_hooks=(publisher.start,),
-        lifespan_hooks=(publisher.stop,),
+        lifespan_hooks=(publisher.stop, *((raw_sql.close,) if raw_sql is not None else ())),
     )
     _serve_http(app, settings)
 

@@ -34,6 +34,32 @@ class Settings(BaseSettings):
         description="Bearer token of the admin API (/admin/v1/...: 404 while empty) and of"
         " the privacy-dashboard POST /api/v1/websites (403 while empty).",
     )
+    analyst_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Password of live SQL, ClickHouse's HTTP interface at /clickhouse/ (read-only,"
+        " every project's rows): Basic auth password, X-ClickHouse-Key or Bearer. '' = off (404).",
+    )
+    live_sql_max_execution_seconds: float = Field(
+        default=10.0, description="Live SQL: a query running longer is stopped (code 159)."
+    )
+    live_sql_max_result_rows: int = Field(
+        default=1_000_000,
+        ge=10_000,  # clients read system.settings (~2,000 rows) when they connect
+        description="Live SQL: a result with more rows is refused (code 396).",
+    )
+    live_sql_max_result_bytes: int = Field(
+        default=100_000_000,
+        description="Live SQL: a result larger than this in memory is refused (code 396).",
+    )
+    live_sql_max_memory_bytes: int = Field(
+        default=1_000_000_000,
+        description="Live SQL: a query needing more memory is stopped (code 241), not the "
+        "storage process.",
+    )
+    live_sql_max_threads: int = Field(
+        default=1,
+        description="Live SQL: threads a query may use (1 leaves the other core to ingest).",
+    )
     visitor_hash_salt: SecretStr = Field(
         default=SecretStr(""),
         description="Key of the daily visitor hash of cookieless Kitbase logs; '' = a random"

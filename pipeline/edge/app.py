@@ -29,6 +29,7 @@ from pipeline.edge.health import Probe
 from pipeline.edge.ingest import BatchItem, parse_batch, parse_single
 from pipeline.edge.publisher import PublishUnavailableError
 from pipeline.query import event_filters as event_query
+from pipeline.query import live_sql
 from pipeline.runtime.owner import OwnerError
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
 from schemas.export import inlined_schema
@@ -254,6 +255,9 @@ def create_app(
         text = await run_in_threadpool(services.metrics_text)
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
+    app.mount(
+        live_sql.PREFIX, live_sql.create(services.settings, services.live_sql, _timezone(services))
+    )
     browser.install(app)
     app.add_middleware(RouteCors, origins=services.settings.cors_origins)
     admin.install(app, edge)
@@ -262,6 +266,16 @@ def create_app(
     stats.install(app, edge)
 
     return app
+
+
+def _timezone(services: EdgeServices) -> str:
+    """The engine's time zone, which live SQL reports (X-ClickHouse-Timezone) to clients."""
+    if services.live_sql is None or not services.settings.analyst_token.get_secret_value():
+        return "UTC"
+    try:
+        return str(services.clickhouse.query("SELECT timezone()")[1][0][0])
+    except Exception:  # reported as UTC; the queries themselves will say what is wrong
+        return "UTC"
 
 
 def _batch_error(item: BatchItem) -> dict[str, Any]:

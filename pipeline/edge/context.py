@@ -39,6 +39,8 @@ class EdgeServices:
     publisher: Publisher
     clickhouse: ClickHouse
     metrics_text: Callable[[], bytes] = metrics.local_text
+    # live SQL's runner (sql, format, parameters, database) -> RawAnswer; None: not served here
+    live_sql: Callable[..., Any] | None = None
 
 
 UNAUTHORIZED = "missing or unknown API key (X-API-Key)"

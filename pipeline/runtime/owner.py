@@ -27,6 +27,7 @@ from pipeline import metrics
 from pipeline.log_config import configure_logging
 from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
 from pipeline.settings import Settings
+from pipeline.sink.raw_sql import RawAnswer
 from pipeline.sink.rows import Block
 
 log = structlog.get_logger(__name__)
@@ -108,6 +109,10 @@ class RemoteClickHouse:
     def metrics_text(self) -> bytes:
         return self._call("metrics", timeout=METRICS_TIMEOUT_SECONDS)
 
+    def raw(self, sql: str, fmt: str, params: dict[str, str], database: str) -> RawAnswer:
+        """An analyst's read-only query, answered as bytes in ``fmt`` (live SQL)."""
+        return self._call("raw", sql, fmt, params, database)
+
 
 class StorageOwner:
     """Parent-side handle: starts the child, reports durable spool offsets, stops it.
@@ -124,9 +129,21 @@ class StorageOwner:
         self.clickhouse = RemoteClickHouse(
             requests, settings.clickhouse_database, settings.storage_timeout_seconds
         )
+        # Live SQL has a pipe (and a thread in the child) of its own: an analyst's query, up
+        # to its time limit, never queues the edge's reads, key refreshes or metrics.
+        analyst, child_analyst = context.Pipe()
+        self.analyst = RemoteClickHouse(
+            analyst, settings.clickhouse_database, settings.live_sql_max_execution_seconds + 5
+        )
         self._process = context.Process(
             target=owner_main,
-            args=(settings.model_dump(), os.getpid(), child_control, child_requests),
+            args=(
+                settings.model_dump(),
+                os.getpid(),
+                child_control,
+                child_requests,
+                child_analyst,
+            ),
             name="trackhouse-storage",
             daemon=False,
         )
@@ -253,13 +270,7 @@ def _die_with_parent(parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def _serve_requests(connection: Connection, clickhouse: Any) -> None:
-    handlers = {
-        "query": clickhouse.query,
-        "command": clickhouse.command,
-        "insert": clickhouse.insert,
-        "metrics": metrics.processor_text,
-    }
+def _serve_requests(connection: Connection, handlers: dict[str, Any]) -> None:
     while True:
         try:
             request_id, kind, *args = connection.recv()
@@ -273,7 +284,11 @@ def _serve_requests(connection: Connection, clickhouse: Any) -> None:
 
 
 def owner_main(
-    settings_data: dict[str, Any], parent_pid: int, control: Connection, requests: Connection
+    settings_data: dict[str, Any],
+    parent_pid: int,
+    control: Connection,
+    requests: Connection,
+    analyst: Connection,
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
@@ -283,6 +298,7 @@ def owner_main(
     from pipeline.runtime.spool import SpoolReader
     from pipeline.runtime.state_store import StateStore
     from pipeline.sink.clickhouse import ClickHouse
+    from pipeline.sink.raw_sql import RawLimits, RawSql
 
     settings = Settings(**settings_data)
     configure_logging(settings.log_level, settings.log_json)
@@ -305,9 +321,25 @@ def owner_main(
         on_inserted=report_inserted,
         tombstones=Tombstones().load(clickhouse),
     )
+    handlers = {
+        "query": clickhouse.query,
+        "command": clickhouse.command,
+        "insert": clickhouse.insert,
+        "metrics": metrics.processor_text,
+    }
     threading.Thread(
-        target=_serve_requests, args=(requests, clickhouse), name="storage-requests", daemon=True
+        target=_serve_requests, args=(requests, handlers), name="storage-requests", daemon=True
     ).start()
+    raw = None
+    if settings.analyst_token.get_secret_value():  # live SQL is on
+        limits = RawLimits.from_settings(settings)
+        raw = RawSql(settings.clickhouse_dsn, settings.clickhouse_database, limits)
+        threading.Thread(
+            target=_serve_requests,
+            args=(analyst, {"raw": raw.run}),
+            name="storage-analyst",
+            daemon=True,
+        ).start()
     keep_collector_off_hot_path()
     processor.start()
     retention = RetentionJob(
@@ -332,5 +364,7 @@ def owner_main(
     retention.stop()
     processor.stop()
     store.close()
+    if raw is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
+        raw.close()
     clickhouse.close()
     log.info("storage.stopped")

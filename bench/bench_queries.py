@@ -1,0 +1,399 @@
+"""Dashboard query benchmark: a realistic data set in chDB, then the dashboard's queries timed
+through the public HTTP API of a real embedded server.
+
+Generates (or reuses, with ``--data-dir``) a data set straight into ClickHouse — 10 million events,
+500k visitors, 1.5M sessions over 30 days by default (see ``bench/query_dataset.py``) — starts
+``trackhouse serve`` on it and times, p50/p95 over ``--runs`` runs each: Plausible Stats API v2
+queries (``POST /api/v2/query``: top stats with the previous-period comparison, time series by
+day and hour, every breakdown, goals with conversion rate, realtime visitors), a 4-step funnel
+(``POST /v1/funnels``), a 12-week retention matrix (``GET /v1/retention``), and the full
+dashboard (all its queries, ``--concurrency`` at a time as a browser sends them). A route the
+server does not have is reported as ``n/a (404)``. With ``--with-ingest``, ingest is offered
+at ``--ingest-rate`` ev/s (bench_embedded's load generator) while the dashboard refreshes every
+``--refresh-seconds``, and p99 POST -> visible is reported.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_queries.py --events 200000 --runs 5   # smoke
+    PYTHONPATH=. .venv/bin/python bench/bench_queries.py --data-dir /tmp/bench-10m  # the real one
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.server import Server, cli  # noqa: E402
+
+MARKER = "bench-dataset.json"
+ANALYST_TOKEN = "bench-analyst-token"
+DASHBOARD_TARGET_MS, FUNNEL_TARGET_MS, FULL_TARGET_MS = 300, 1000, 1500
+BREAKDOWNS = [
+    "event:page",
+    "visit:entry_page",
+    "visit:exit_page",
+    "visit:source",
+    "visit:channel",
+    "visit:utm_source",
+    "visit:country",
+    "visit:region",
+    "visit:city",
+    "visit:device",
+    "visit:browser",
+    "visit:os",
+]
+
+
+@dataclass
+class Query:
+    name: str
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+    target_ms: int = DASHBOARD_TARGET_MS
+    dashboard: bool = True
+    times: list[float] = field(default_factory=list)
+    failure: str = ""
+
+
+def dashboard_queries(site_id: str) -> list[Query]:
+    """The dashboard's requests (Plausible Stats API v2 bodies), the funnel and retention."""
+
+    def stats(name: str, **body: Any) -> Query:
+        return Query(name, "POST", "/api/v2/query", {"site_id": site_id, **body})
+
+    now = datetime.now(UTC)
+    realtime = [(now - timedelta(minutes=5)).isoformat(), now.isoformat()]
+    top = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"]
+    queries = [
+        stats(
+            "top stats + previous period",
+            metrics=top,
+            date_range="30d",
+            include={"comparisons": {"mode": "previous_period"}},
+        ),
+        stats(
+            "time series by day",
+            metrics=["visitors", "pageviews"],
+            date_range="30d",
+            dimensions=["time:day"],
+        ),
+        stats(
+            "time series by hour",
+            metrics=["visitors", "pageviews"],
+            date_range="7d",
+            dimensions=["time:hour"],
+        ),
+        *(
+            stats(
+                f"breakdown {dimension}",
+                metrics=["visitors"],
+                date_range="30d",
+                dimensions=[dimension],
+                order_by=[["visitors", "desc"]],
+                pagination={"limit": 9},
+            )
+            for dimension in BREAKDOWNS
+        ),
+        stats(
+            "goals + conversion rate",
+            metrics=["visitors", "events", "conversion_rate"],
+            date_range="30d",
+            dimensions=["event:goal"],
+        ),
+        stats("realtime visitors", metrics=["visitors"], date_range=realtime),
+        Query(
+            "funnel, 4 steps",
+            "POST",
+            "/v1/funnels",
+            {
+                "steps": [
+                    {"page": "/"},
+                    {"page": "/pricing*"},
+                    {"event": "signup"},
+                    {"event": "purchase"},
+                ],
+                "window": "1h",
+                "date_range": "30d",
+            },
+            target_ms=FUNNEL_TARGET_MS,
+            dashboard=False,
+        ),
+        Query(
+            "retention, 12 weeks",
+            "GET",
+            "/v1/retention",
+            params={"period": "week", "cohorts": "12"},
+            target_ms=FUNNEL_TARGET_MS,
+            dashboard=False,
+        ),
+    ]
+    return queries
+
+
+async def timed(client: aiohttp.ClientSession, query: Query) -> tuple[float, int, bytes]:
+    started = time.perf_counter()
+    async with client.request(
+        query.method,
+        query.path,
+        data=orjson.dumps(query.body) if query.body is not None else None,
+        params=query.params,
+    ) as response:
+        body = await response.read()
+    return time.perf_counter() - started, response.status, body
+
+
+async def time_each(client: aiohttp.ClientSession, queries: list[Query], runs: int) -> None:
+    """Each query ``runs`` times, one at a time (the first run warms caches and is dropped)."""
+    for query in queries:
+        for run in range(runs + 1):
+            seconds, status, body = await timed(client, query)
+            if status != 200:
+                query.failure = "n/a (404)" if status == 404 else f"error {status}: {body[:60]!r}"
+                break
+            if run:
+                query.times.append(seconds)
+
+
+async def full_dashboard(
+    client: aiohttp.ClientSession, queries: list[Query], concurrency: int
+) -> float:
+    """Wall time of all dashboard queries, ``concurrency`` in flight at a time."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(query: Query) -> None:
+        async with gate:
+            await timed(client, query)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(q) for q in queries if q.dashboard and not q.failure))
+    return time.perf_counter() - started
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p95 * 1000
+
+
+def row(name: str, times: list[float], target_ms: int, failure: str = "") -> str:
+    if failure or not times:
+        return f"{name:<34} {failure or 'no runs':>26}   target p95 <= {target_ms:,} ms"
+    p50, p95 = percentiles(times)
+    verdict = "ok" if p95 <= target_ms else "OVER"
+    return (
+        f"{name:<34} p50 {p50:7.0f} ms  p95 {p95:7.0f} ms   target p95 <= {target_ms:,} ms"
+        f"  {verdict}"
+    )
+
+
+def client_session(server: Server, key: str) -> aiohttp.ClientSession:
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "X-API-Key": key,
+        "Content-Type": "application/json",
+    }
+    return aiohttp.ClientSession(
+        base_url=server.url, headers=headers, timeout=aiohttp.ClientTimeout(total=120)
+    )
+
+
+async def measure(server: Server, project: dict[str, str], args: argparse.Namespace) -> None:
+    queries = dashboard_queries(project["project_id"])
+    async with client_session(server, project["secret_key"]) as client:
+        await time_each(client, queries, args.runs)
+        fulls = [await full_dashboard(client, queries, args.concurrency) for _ in range(args.runs)]
+    print(f"\nqueries through the HTTP API, {args.runs} runs each (after one warm-up run):")
+    for query in queries:
+        print(row(query.name, query.times, query.target_ms, query.failure))
+    served = sum(1 for q in queries if q.dashboard and not q.failure)
+    name = f"full dashboard ({served} queries, {args.concurrency} at a time)"
+    print(row(name, fulls if served else [], FULL_TARGET_MS, "" if served else "n/a (404)"))
+    await reference_sql(server, project["project_id"], args)
+    if args.with_ingest:
+        await with_ingest(server, project, queries, args)
+
+
+async def reference_sql(server: Server, project_id: str, args: argparse.Namespace) -> None:
+    """The same questions as plain SQL through live SQL (one query at a time, the analyst
+    token's limits): the engine's share of each figure above."""
+    from bench.query_sql import reference_queries
+
+    results: list[tuple[str, list[float], str]] = []
+    async with aiohttp.ClientSession(
+        base_url=server.url,
+        headers={"X-ClickHouse-Key": ANALYST_TOKEN},
+        timeout=aiohttp.ClientTimeout(total=120),
+    ) as client:
+        for name, sql in reference_queries("trackhouse", project_id):
+            times, failure = [], ""
+            for run in range(args.runs + 1):
+                started = time.perf_counter()
+                async with client.post("/clickhouse/", data=sql.encode()) as response:
+                    body = await response.read()
+                if response.status != 200:
+                    failure = f"error {response.status}: {body[:60]!r}"
+                    break
+                if run:
+                    times.append(time.perf_counter() - started)
+            results.append((name, times, failure))
+    print(f"\nreference: the same questions as SQL through live SQL, {args.runs} runs each:")
+    for name, times, failure in results:
+        target = FUNNEL_TARGET_MS if name.startswith(("funnel", "retention")) else 300
+        print(row(name, times, target, failure))
+    sqls = [sql for _, sql in reference_queries("trackhouse", project_id)]
+    async with aiohttp.ClientSession(base_url=server.url) as client:
+        alls = [await run_sql(client, sqls) for _ in range(args.runs)]
+    print(row(f"all {len(sqls)}, one after the other", alls, FULL_TARGET_MS))
+
+
+async def with_ingest(
+    server: Server, project: dict[str, str], queries: list[Query], args: argparse.Namespace
+) -> None:
+    """Ingest at ``--ingest-rate`` while the dashboard refreshes every ``--refresh-seconds``
+    (through the stats API; while it is missing, the reference SQL through live SQL)."""
+    from bench.bench_embedded import Load
+    from bench.query_sql import reference_queries
+
+    load = Load(server, project["secret_key"], args.ingest_rate, 200, args.ingest_seconds)
+    refreshes: list[float] = []
+    served = any(q.dashboard and not q.failure for q in queries)
+    sqls = [sql for _, sql in reference_queries("trackhouse", project["project_id"])]
+
+    async def refresher() -> None:
+        async with client_session(server, project["secret_key"]) as client:
+            deadline = time.monotonic() + args.ingest_seconds
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                if served:
+                    refreshes.append(await full_dashboard(client, queries, args.concurrency))
+                else:
+                    refreshes.append(await run_sql(client, sqls))
+                await asyncio.sleep(max(0.0, args.refresh_seconds - (time.monotonic() - started)))
+
+    result, _ = await asyncio.gather(load.run(8), refresher())
+    latencies = sorted(load.latencies)
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else None
+    print(
+        f"\nwith ingest offered at {args.ingest_rate:,} ev/s for {args.ingest_seconds:.0f} s, "
+        f"dashboard every {args.refresh_seconds:g} s:"
+    )
+    print(
+        f"accepted {load.accepted / result['send_seconds']:,.0f} ev/s "
+        f"({load.refused:,} refused), stored during load "
+        f"{result['stored_at_deadline'] / result['send_seconds']:,.0f} ev/s"
+    )
+    shown = f"{p99:.3f} s" if p99 is not None else "no probes"
+    verdict = "ok" if p99 is not None and p99 <= 2 else "OVER"
+    print(f"POST -> visible p99 {shown} ({len(latencies)} probes)   target <= 2 s  {verdict}")
+    what = "full dashboard" if served else "reference SQL, all (live SQL)"
+    print(row(f"{what} during ingest", refreshes, FULL_TARGET_MS))
+
+
+async def run_sql(client: aiohttp.ClientSession, sqls: list[str]) -> float:
+    """Wall time of ``sqls`` through live SQL, one after the other (as live SQL runs them)."""
+    started = time.perf_counter()
+    for sql in sqls:
+        async with client.post(
+            "/clickhouse/", data=sql.encode(), headers={"X-ClickHouse-Key": ANALYST_TOKEN}
+        ) as response:
+            await response.read()
+    return time.perf_counter() - started
+
+
+def prepare(args: argparse.Namespace) -> tuple[Path, dict[str, Any], bool]:
+    """The data dir with the data set (generated now, or reused) and its description; the
+    flag says whether the data dir is temporary."""
+    wanted = {k: getattr(args, k) for k in ("events", "visitors", "sessions", "days")}
+    temporary = args.data_dir is None
+    data_dir = Path(tempfile.mkdtemp(prefix="trackhouse-qbench-")) if temporary else args.data_dir
+    marker = data_dir / MARKER
+    if marker.exists():
+        described = orjson.loads(marker.read_bytes())
+        if described["parameters"] == wanted:
+            print(f"reusing the data set in {data_dir} ({described['counts']})")
+            return data_dir, described, temporary
+        shutil.rmtree(data_dir)
+    elif data_dir.exists() and any(data_dir.iterdir()):
+        raise SystemExit(f"{data_dir} is not empty and holds no bench data set")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    project = cli(data_dir, "projects", "create", "bench")
+    started = time.perf_counter()
+    out = subprocess.run(  # in a child process: chDB allows one engine per process
+        [
+            sys.executable,
+            str(Path(__file__).with_name("query_dataset.py")),
+            str(data_dir),
+            "--project-id",
+            project["project_id"],
+            *(f"--{key}={value}" for key, value in wanted.items()),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    counts = orjson.loads(out.stdout.strip().splitlines()[-1])
+    seconds = time.perf_counter() - started
+    print(f"generated {counts} in {seconds:.0f} s into {data_dir}")
+    described = {"parameters": wanted, "counts": counts, "project": project, "seconds": seconds}
+    marker.write_bytes(orjson.dumps(described))
+    return data_dir, described, temporary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--visitors", type=int, default=None, help="default: events / 20")
+    parser.add_argument("--sessions", type=int, default=None, help="default: events * 0.15")
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--data-dir", type=Path, default=None, help="keep/reuse the data set")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=6, help="full dashboard requests")
+    parser.add_argument("--with-ingest", action="store_true")
+    parser.add_argument("--ingest-rate", type=int, default=15_000)
+    parser.add_argument("--ingest-seconds", type=float, default=60)
+    parser.add_argument("--refresh-seconds", type=float, default=5)
+    parser.add_argument(
+        "--sql-threads",
+        type=int,
+        default=2,
+        help="max_threads of the reference SQL (live SQL; its own default is 1)",
+    )
+    args = parser.parse_args()
+    args.visitors = args.visitors or max(1, args.events // 20)
+    args.sessions = args.sessions or max(1, int(args.events * 0.15))
+    data_dir, described, temporary = prepare(args)
+    server = Server(
+        data_dir,
+        env={
+            "TRACKHOUSE_LOG_LEVEL": "warning",
+            "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",
+            "TRACKHOUSE_ANALYST_TOKEN": ANALYST_TOKEN,
+            "TRACKHOUSE_LIVE_SQL_MAX_THREADS": str(args.sql_threads),
+        },
+    ).start(timeout=300)
+    try:
+        asyncio.run(measure(server, described["project"], args))
+    finally:
+        server.stop()
+        if temporary:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
