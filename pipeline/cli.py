@@ -650,7 +650,7 @@ def users_delete(user_id: str, project_id: str, data_dir: Path | None) -> None:
 
     With the embedded engine run it while the server is stopped (one process owns chDB).
     """
-    from pipeline.privacy.forget import forget_user
+    from pipeline.commands.forget_user import forget_user
 
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
@@ -791,7 +791,7 @@ def _dead_filter_options(function: Any) -> Any:
 @_dead_filter_options
 def dead_list(include_replayed: bool, data_dir: Path | None, **filters: Any) -> None:
     """Dead letters, newest first, as JSON: stage, reason, the record (IP removed), origin."""
-    from pipeline.deadletter.replay import DeadFilter, find, to_json
+    from pipeline.commands.replay_dead_letters import DeadFilter, find, to_json
 
     settings = _settings(data_dir=data_dir)
     f = DeadFilter(include_replayed=include_replayed, **filters)
@@ -805,7 +805,7 @@ def dead_list(include_replayed: bool, data_dir: Path | None, **filters: Any) -> 
 def dead_replay(data_dir: Path | None, **filters: Any) -> None:
     """Re-drive dead letters into the pipeline (embedded: the spool, read at the next start;
     Kafka mode: events.raw). Prints the replayed ids and those that cannot be replayed."""
-    from pipeline.deadletter.replay import DeadFilter, find, replay
+    from pipeline.commands.replay_dead_letters import DeadFilter, find, replay
 
     settings = _settings(data_dir=data_dir)
     with _lock_data_dir(settings):
