@@ -1,7 +1,7 @@
 """Every private attribute and method of Faust (faust-streaming) and aiokafka the pipeline uses.
 
 The rest of the code goes through the functions here (or, for methods a subclass overrides,
-is listed in ``PRIVATE``); ``tests/unit/test_kafka_internals.py`` checks each entry of
+is listed in ``PRIVATE``); ``tests/unit/kafka/test_internals.py`` checks each entry of
 ``PRIVATE`` against the installed versions, so an upgrade that renames or reshapes one fails
 there, loudly, instead of deep inside a worker. References are to the pinned versions
 (aiokafka 0.14.0, faust-streaming 0.15.3) and name the file and line the use depends on.

@@ -107,7 +107,7 @@ def normalize(event: NativeEvent, request: RequestInfo, future_tolerance_ms: int
     page = context.page if context else None
     amount, currency, order_id, product_id = _revenue(event)
     # Positional, in RawEvent's field order (msgspec builds it ~7x faster than from keywords);
-    # tests/unit/test_normalize.py checks every field by name.
+    # tests/unit/stages/test_normalize.py checks every field by name.
     return RawEvent(
         event_id_for(request.project_id, event.message_id),
         request.project_id,

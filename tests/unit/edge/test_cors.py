@@ -9,8 +9,15 @@ from pipeline.edge.context import EdgeServices
 from pipeline.edge.cors import ingest_paths, is_public_get
 from pipeline.settings import Settings
 
-# POST routes that are not ingest: admin calls (the admin token), website registration.
-NOT_INGEST_PREFIXES = ("/admin/", "/api/v1/websites")
+# POST routes that are not ingest: admin calls (the admin token), website registration, and
+# reads or settings with the secret key (stats queries, goals, funnels): configured origins only.
+NOT_INGEST_PREFIXES = (
+    "/admin/",
+    "/api/v1/websites",
+    "/api/v2/query",
+    "/api/v1/goals",
+    "/v1/funnels",
+)
 
 
 def test_every_post_route_is_ingest_or_admin():

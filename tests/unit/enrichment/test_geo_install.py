@@ -16,7 +16,7 @@ from pipeline.enrichment import geo
 from pipeline.stages.enrich import Enricher
 from schemas.records import RawEvent
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0.0.0"
 
 

@@ -16,7 +16,7 @@ from trackhouse_sdk.client import VERSION
 import pipeline.sdk
 import pipeline.sdk.analyticskit
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SDK = ROOT / "sdk" / "python"
 
 
