@@ -585,6 +585,89 @@ def users_delete(user_id: str, project_id: str, data_dir: Path | None) -> None:
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
 
 
+@main.group()
+def goals() -> None:
+    """A project's goals for the stats API (event names or page path patterns); embedded
+    engine: while the server is stopped (the running server has /api/v1/goals)."""
+
+
+def _goal_registry(settings: Settings):
+    from pipeline.registry.goals import GoalRegistry
+
+    return GoalRegistry(_clickhouse(settings))
+
+
+def _echo_json(out: Any) -> None:
+    sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+@goals.command("list")
+@click.option("--project", "project_id", required=True, help="Project id (prj_...).")
+@data_dir_option
+def goals_list(project_id: str, data_dir: Path | None) -> None:
+    """The project's goals as JSON."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        found = _goal_registry(settings).list(project_id)
+    _echo_json({"goals": [g.to_json() for g in found]})
+
+
+@goals.command("add")
+@click.option("--project", "project_id", required=True, help="Project id (prj_...).")
+@click.option("--event", "event_name", default=None, help="A custom event's name.")
+@click.option("--page", "page_path", default=None, help="A page path pattern (* and **).")
+@click.option("--name", "display_name", default=None, help="Display name (default: derived).")
+@click.option("--currency", default=None, help="ISO 4217 code: a revenue goal (events only).")
+@data_dir_option
+def goals_add(project_id: str, event_name: str | None, page_path: str | None,
+              display_name: str | None, currency: str | None,
+              data_dir: Path | None) -> None:  # fmt: skip
+    """Add a goal (exactly one of --event and --page); prints it."""
+    from pipeline.registry.goals import GoalError
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        try:
+            goal = _goal_registry(settings).add(
+                project_id, event_name, page_path, display_name, currency
+            )
+        except GoalError as exc:
+            raise click.ClickException(str(exc)) from None
+    _echo_json(goal.to_json())
+
+
+@goals.command("delete")
+@click.argument("goal")
+@click.option("--project", "project_id", required=True, help="Project id (prj_...).")
+@data_dir_option
+def goals_delete(goal: str, project_id: str, data_dir: Path | None) -> None:
+    """Delete a goal, by id or display name."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        found = _goal_registry(settings).delete(project_id, goal)
+    if found is None:
+        raise click.ClickException(f"no goal {goal} in {project_id}")
+    _echo_json({"deleted": found.to_json()})
+
+
+@projects.command("timezone")
+@click.argument("project_id")
+@click.argument("timezone")
+@data_dir_option
+def projects_timezone(project_id: str, timezone: str, data_dir: Path | None) -> None:
+    """Set the time zone (IANA name, e.g. Europe/Berlin) the stats API's date ranges and time
+    buckets use for the project (default UTC)."""
+    from pipeline.registry.timezones import set_timezone
+
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        try:
+            set_timezone(_clickhouse(settings), project_id, timezone)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    _echo_json({"project_id": project_id, "timezone": timezone})
+
+
 @main.command()
 @click.option(
     "--days",

@@ -1,0 +1,248 @@
+"""One stats query -> one ClickHouse SELECT.
+
+Rows are the project's events of the range (``events`` FINAL: a re-delivered event counts
+once; bots and ``identify`` calls left out), joined to their session (``sessions`` FINAL,
+only the sessions that overlap the range) when a dimension, filter or metric needs it. The
+primary key (project_id, day) and the timestamp skip index bound what is read.
+
+Without session metrics it is one GROUP BY over the rows; with them (``bounce_rate``,
+``visit_duration``, ``views_per_visit``) rows are first grouped per (dimensions, session), then
+per dimensions, so each visit counts once with its session's own figures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.query.stats import dimensions, filters
+from pipeline.query.stats.dates import Range
+from pipeline.query.stats.dimensions import (
+    SESSION_COLUMNS,
+    SESSIONS_TABLE_DIMENSIONS,
+    Context,
+    derived_columns,
+    goal_condition,
+)
+from pipeline.query.stats.request import SESSION_METRICS, filter_dimensions
+
+# SQL-computed columns per metric (the rest derive from them in Python).
+NEEDS = {
+    "visitors": ("visitors",), "visits": ("visits",), "pageviews": ("pageviews",),
+    "events": ("events",), "views_per_visit": ("views_per_visit",),
+    "bounce_rate": ("bounce_rate",), "visit_duration": ("visit_duration",),
+    "percentage": ("visitors",), "conversion_rate": ("visitors",),
+    "group_conversion_rate": ("visitors",), "total_revenue": ("revenue_sum", "revenue_count"),
+    "average_revenue": ("revenue_sum", "revenue_count"), "time_on_page": ("visitors",),
+}  # fmt: skip
+FLAT = {
+    "visitors": "uniq(e.visitor_id)",
+    "visits": "uniq(e.session_id)",
+    "pageviews": "countIf(e.type = 'page')",
+    "events": "count()",
+}
+NESTED_INNER = {
+    "vid": "any(e.visitor_id)",
+    "pv": "countIf(e.type = 'page')",
+    "ev": "count()",
+    "bounce": "any(s.is_bounce)",
+    "duration": "any(s.duration_ms)",
+    "session_pv": "any(s.pageviews)",
+}
+NESTED = {
+    "visitors": "uniq(vid)",
+    "visits": "count()",
+    "pageviews": "sum(pv)",
+    "events": "sum(ev)",
+    "bounce_rate": "avg(bounce) * 100",
+    "visit_duration": "avg(duration) / 1000",
+    "views_per_visit": "avg(session_pv)",
+    "revenue_sum": "sum(rs)",
+    "revenue_count": "sum(rc)",
+}
+# Metrics over session rows (a visit that started in the range, with all its events);
+# ``events`` is not among them: a session's count includes its ``identify`` calls.
+SESSIONS = {
+    "visitors": "uniq(s.visitor_id)",
+    "visits": "count()",
+    "pageviews": "sum(s.pageviews)",
+    "bounce_rate": "avg(s.is_bounce) * 100",
+    "visit_duration": "avg(s.duration_ms) / 1000",
+    "views_per_visit": "avg(s.pageviews)",
+}
+TIME_ON_PAGE = "avgIf(e.next_ms - toUnixTimestamp64Milli(e.timestamp), e.next_ms > 0) / 1000"
+
+
+@dataclass(frozen=True, slots=True)
+class Select:
+    """What one SELECT asks: dimensions (already resolved: ``time`` -> a bucket), the
+    SQL-computed columns, filters, and order/limit (None: every row)."""
+
+    dimensions: tuple[str, ...]
+    columns: tuple[str, ...]
+    filters: tuple[Any, ...]
+    order_by: tuple[tuple[str, str], ...] = ()
+    limit: int | None = None
+    offset: int = 0
+    total_rows: bool = False
+    revenue_currency: str = ""  # one currency (goal filters), or "" with event:goal per row
+    time_on_page: bool = False  # rows: page views with the time until the visit's next one
+    events_only: bool = False  # read events even if sessions would do (a divisor's query)
+
+
+def columns_for(metrics: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c for m in metrics for c in NEEDS[m]))
+
+
+def _dimension(name: str, ctx: Context) -> str:
+    if name == "event:goal":
+        return f"arrayJoin({dimensions.goal_names(ctx.goals, ctx.params)})"
+    if name.startswith("time:"):
+        return dimensions.time_bucket(name, ctx)
+    return dimensions.shown(name, ctx)
+
+
+def _in_range(ctx: Context, r: Range) -> str:
+    p = ctx.params
+    return (
+        f"e.project_id = {p.add(ctx.project_id)} "
+        f"AND e.timestamp >= fromUnixTimestamp64Milli({p.add(_ms(r.start), 'Int64')}, 'UTC') "
+        f"AND e.timestamp < fromUnixTimestamp64Milli({p.add(_ms(r.end), 'Int64')}, 'UTC') "
+        "AND NOT e.is_bot AND e.type != 'identify'"
+    )
+
+
+def scope(ctx: Context, r: Range) -> str:
+    """``FROM`` + ``WHERE`` of the range's events (a behavioural filter searches these)."""
+    return f"{ctx.database}.events AS e FINAL WHERE {_in_range(ctx, r)}"
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _sessions(ctx: Context, r: Range) -> str:
+    """The sessions that overlap the range, with their source, joined to their events."""
+    p = ctx.params
+    return (
+        f"ANY LEFT JOIN (SELECT session_id, {', '.join(SESSION_COLUMNS)}, "
+        f"{derived_columns(ctx.database)} "
+        f"FROM {ctx.database}.sessions AS s FINAL WHERE s.project_id = {p.add(ctx.project_id)} "
+        f"AND s.end >= fromUnixTimestamp64Milli({p.add(_ms(r.start), 'Int64')}, 'UTC') "
+        f"AND s.start < fromUnixTimestamp64Milli({p.add(_ms(r.end), 'Int64')}, 'UTC')"
+        ") AS s ON s.session_id = e.session_id"
+    )
+
+
+def sessions_only(select: Select) -> bool:
+    """Whether the sessions table alone answers (no event dimension, filter or metric): a
+    visit then counts when it started in the range, with all its events."""
+    wanted = set(select.dimensions) | filter_dimensions(select.filters)
+    return (
+        not select.events_only
+        and set(select.columns) <= set(SESSIONS)
+        and not select.time_on_page
+        and wanted <= SESSIONS_TABLE_DIMENSIONS | dimensions.SESSION_DIMENSIONS
+    )
+
+
+def _build_sessions(select: Select, ctx: Context, r: Range) -> str:
+    p = ctx.params
+    ctx.sessions_only = True
+    rows = (
+        f"(SELECT *, {derived_columns(ctx.database)} FROM {ctx.database}.sessions AS s FINAL "
+        f"WHERE s.project_id = {p.add(ctx.project_id)} "
+        f"AND s.start >= fromUnixTimestamp64Milli({p.add(_ms(r.start), 'Int64')}, 'UTC') "
+        f"AND s.start < fromUnixTimestamp64Milli({p.add(_ms(r.end), 'Int64')}, 'UTC') "
+        "AND s.device_type != 'bot') AS s"
+    )
+    conditions = [filters.condition(f, ctx, "") for f in select.filters]
+    dims = [f"{_dimension(d, ctx)} AS d{i}" for i, d in enumerate(select.dimensions)]
+    columns = [*dims, *(f"{SESSIONS[c]} AS {c}" for c in select.columns)]
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return _finish(select, columns, rows + where)
+
+
+def _finish(select: Select, columns: list[str], source: str) -> str:
+    """GROUP BY, ORDER BY, LIMIT; with ``visit:channel``, GA4's long rule chain is evaluated
+    whole rather than branch by branch (short-circuit evaluation made it 2-3x slower)."""
+    keys = [f"d{i}" for i in range(len(select.dimensions))]
+    if keys and select.total_rows:
+        columns = [*columns, "count() OVER () AS total_rows"]
+    sql = f"SELECT {', '.join(columns)} FROM {source}"
+    if keys:
+        sql += f" GROUP BY {', '.join(keys)} ORDER BY {_order(select, keys)}"
+        if select.limit is not None:
+            sql += f" LIMIT {int(select.limit)} OFFSET {int(select.offset)}"
+    if "visit:channel" in set(select.dimensions) | filter_dimensions(select.filters):
+        sql += " SETTINGS short_circuit_function_evaluation = 'disable'"
+    return sql
+
+
+def _revenue(ctx: Context, currency: str, goal_alias: str | None) -> tuple[str, str]:
+    """Revenue of events completing a revenue goal, in that goal's currency."""
+    revenue_goals = [g for g in ctx.goals if g.currency]
+    if not revenue_goals:
+        return "toFloat64(0)", "toUInt64(0)"
+    completes = " OR ".join(goal_condition(g, ctx.params) for g in revenue_goals)
+    if goal_alias:  # each row is one goal: its own currency
+        names = ctx.params.add([g.display_name for g in revenue_goals], "Array(String)")
+        units = ctx.params.add([g.currency for g in revenue_goals], "Array(String)")
+        cur = f"transform({goal_alias}, {names}, {units}, '')"
+    else:
+        cur = ctx.params.add(currency)
+    hit = f"(({completes}) AND e.revenue_amount IS NOT NULL AND e.revenue_currency = {cur})"
+    return f"sumIf(ifNull(e.revenue_amount, 0), {hit})", f"countIf({hit})"
+
+
+def build(select: Select, ctx: Context, r: Range) -> str:
+    """The SELECT: dimension columns ``d0..``, metric columns by name, ``total_rows``."""
+    if sessions_only(select):
+        return _build_sessions(select, ctx, r)
+    conditions = [_in_range(ctx, r)]
+    conditions += [filters.condition(f, ctx, scope(ctx, r)) for f in select.filters]
+    nested = bool(SESSION_METRICS & set(select.columns))
+    join = (
+        nested
+        or any(dimensions.session_dimension(d) for d in select.dimensions)
+        or filters.needs_session(select.filters)
+    )
+    dims = [f"{_dimension(d, ctx)} AS d{i}" for i, d in enumerate(select.dimensions)]
+    keys = [f"d{i}" for i in range(len(select.dimensions))]
+    goal_alias = (
+        f"d{select.dimensions.index('event:goal')}" if "event:goal" in select.dimensions else None
+    )
+    revenue = "revenue_sum" in select.columns
+    events = f"{ctx.database}.events AS e FINAL"
+    if select.time_on_page:
+        events = (
+            "(SELECT *, leadInFrame(toUnixTimestamp64Milli(timestamp)) OVER (PARTITION BY "
+            "session_id ORDER BY timestamp ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_ms "
+            f"FROM {ctx.database}.events AS e FINAL WHERE {_in_range(ctx, r)} "
+            "AND e.type = 'page') AS e"
+        )
+    source = f"{events} {_sessions(ctx, r) if join else ''} WHERE {' AND '.join(conditions)}"
+    if nested:
+        inner = [*dims, "e.session_id AS sid", *(f"{v} AS {k}" for k, v in NESTED_INNER.items())]
+        if revenue:
+            rs, rc = _revenue(ctx, select.revenue_currency, goal_alias)
+            inner += [f"{rs} AS rs", f"{rc} AS rc"]
+        source = f"(SELECT {', '.join(inner)} FROM {source} GROUP BY {', '.join([*keys, 'sid'])})"
+        columns = [*keys, *(f"{NESTED[c]} AS {c}" for c in select.columns)]
+    else:
+        columns = [*dims, *(f"{FLAT[c]} AS {c}" for c in select.columns if c in FLAT)]
+        if select.time_on_page:
+            columns.append(f"{TIME_ON_PAGE} AS time_on_page")
+        if revenue:
+            rs, rc = _revenue(ctx, select.revenue_currency, goal_alias)
+            columns += [f"{rs} AS revenue_sum", f"{rc} AS revenue_count"]
+    return _finish(select, columns, source)
+
+
+def _order(select: Select, keys: list[str]) -> str:
+    by_name = {d: f"d{i}" for i, d in enumerate(select.dimensions)}
+    out = []
+    for name, direction in select.order_by:
+        column = by_name.get(name) or NEEDS.get(name, (name,))[0]
+        out.append(f"{column} {direction.upper()}")
+    out += [f"{k} ASC" for k in keys]  # ties: stable pages
+    return ", ".join(out)
