@@ -1,0 +1,105 @@
+"""Analytics beyond raw rows (docs/analytics-api.md): ``POST /v1/funnels``, ``GET
+/v1/retention``, ``GET /v1/revenue`` and ``GET /v1/users/{id}``, read with the project's secret
+key. The SQL is built in ``pipeline/query``; a wrong parameter is ``400 invalid_query`` naming
+it, an unknown user ``404 not_found``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from pipeline.edge.context import Edge
+from pipeline.edge.errors import ApiError
+from pipeline.query import funnels, retention, revenue, users
+from pipeline.query.conditions import bounded_int
+from pipeline.query.invalid import InvalidQuery
+
+log = structlog.get_logger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _invalid(exc: InvalidQuery) -> ApiError:
+    return ApiError(400, "invalid_query", exc.message, exc.field)
+
+
+def _params(request: Request) -> dict[str, str]:
+    """Query parameters (the last value of a repeated one)."""
+    return dict(request.query_params.items())
+
+
+def _json(body: Any) -> JSONResponse:
+    return JSONResponse(orjson.loads(orjson.dumps(body)))
+
+
+def install(app: FastAPI, edge: Edge) -> None:
+    """Add the analytics routes to ``app``."""
+    database = edge.database
+
+    async def run(sql: str, parameters: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+        return await edge.query(sql, parameters)
+
+    def today() -> Any:
+        return datetime.now(UTC).date()
+
+    @app.post("/v1/funnels", tags=["analytics"])
+    async def post_funnel(request: Request) -> JSONResponse:
+        """Per-step counts, conversion and drop-off of an ordered funnel (``windowFunnel``)."""
+        project_id = edge.authenticate_read(request)
+        raw = await edge.read_body(request, MAX_BODY_BYTES, "the funnel")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise ApiError(400, "invalid_json", "the body is not JSON") from None
+        try:
+            funnel = funnels.parse(project_id, body, database, today())
+        except InvalidQuery as exc:
+            raise _invalid(exc) from None
+        _, rows = await run(funnel.sql, funnel.parameters)
+        return _json(funnels.answer(funnel, rows))
+
+    @app.get("/v1/retention", tags=["analytics"])
+    async def get_retention(request: Request) -> JSONResponse:
+        """Cohorts by first-seen day or week and how many came back in each later period."""
+        project_id = edge.authenticate_read(request)
+        try:
+            query = retention.parse(project_id, _params(request), database, today())
+        except InvalidQuery as exc:
+            raise _invalid(exc) from None
+        _, rows = await run(query.sql, query.parameters)
+        return _json(retention.answer(query, rows))
+
+    @app.get("/v1/revenue", tags=["analytics"])
+    async def get_revenue(request: Request) -> JSONResponse:
+        """Revenue per currency: totals, average, per event, series, MRR and ARPU."""
+        project_id = edge.authenticate_read(request)
+        try:
+            query = revenue.parse(project_id, _params(request), database, today())
+        except InvalidQuery as exc:
+            raise _invalid(exc) from None
+        _, sums = await run(query.sums, query.parameters)
+        _, payers = await run(query.payers, query.parameters)
+        _, mrr = await run(query.mrr, query.parameters)
+        return _json(revenue.answer(query, sums, payers, mrr))
+
+    @app.get("/v1/users/{user_id}", tags=["analytics"])
+    async def get_user(user_id: str, request: Request) -> JSONResponse:
+        """A user's traits, first-touch attribution, counts, sessions and recent events."""
+        project_id = edge.authenticate_read(request)
+        params = _params(request)
+        unknown = set(params) - {"limit"}
+        try:
+            if unknown:
+                raise InvalidQuery(sorted(unknown)[0], "unknown parameter")
+            limit = bounded_int(params.get("limit"), "limit", 20, 1, users.MAX_LIMIT)
+        except InvalidQuery as exc:
+            raise _invalid(exc) from None
+        body = await users.profile(run, database, project_id, user_id, limit)
+        if body is None:
+            raise ApiError(404, "not_found", "no such user in this project", "user_id")
+        return _json(body)
