@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
-from pipeline.edge import admin, analytics, browser, dialects, stats
+from pipeline.edge import admin, analytics, browser, dashboard, dialects, stats
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import ascendkit, segment
@@ -260,6 +260,7 @@ def create_app(
     dialects.install(app, edge)
     stats.install(app, edge)
     analytics.install(app, edge)
+    dashboard.install(app, edge)
 
     return app
 
