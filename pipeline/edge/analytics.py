@@ -37,6 +37,66 @@ def _json(body: Any) -> JSONResponse:
     return JSONResponse(orjson.loads(orjson.dumps(body)))
 
 
+def _query_parameters(**described: str) -> dict[str, Any]:
+    """OpenAPI ``parameters`` of a GET route: optional strings, each with its description."""
+    return {
+        "parameters": [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+             "description": text}
+            for name, text in described.items()
+        ]
+    }  # fmt: skip
+
+
+_STEP = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "page": {"type": "string", "description": "path pattern: * any but /, ** anything"},
+        "filters": {"type": "object", "additionalProperties": {"type": ["string", "number",
+                                                                        "boolean"]}},
+        "name": {"type": "string"},
+    },
+}  # fmt: skip
+FUNNEL_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["steps"],
+                    "properties": {
+                        "steps": {"type": "array", "items": _STEP, "minItems": 2,
+                                  "maxItems": funnels.MAX_STEPS},
+                        "window": {"type": ["string", "number"], "description": "1h, 30m, 7d"},
+                        "date_range": {"type": ["string", "array"]},
+                        "breakdown": {"type": "string"},
+                        "breakdown_limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                        "counting": {"type": "string", "enum": ["users", "visitors"]},
+                        "include_bots": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    }
+}  # fmt: skip
+RETENTION_PARAMETERS = _query_parameters(
+    period="week (default) or day",
+    cohorts="how many cohorts (default 12)",
+    first_event="the event that puts a person in a cohort (default: any)",
+    returning_event="the event that counts as coming back (default: any)",
+    end="the last day, YYYY-MM-DD (default: today, UTC)",
+    counting="users (default) or visitors",
+    include_bots="true to count bots",
+)
+REVENUE_PARAMETERS = _query_parameters(
+    date_range="first,last (YYYY-MM-DD) or 7d, 30d (default), month, 6mo, year",
+    interval="day (default), week or month",
+    include_bots="true to count bots",
+)
+
+
 def install(app: FastAPI, edge: Edge) -> None:
     """Add the analytics routes to ``app``."""
     database = edge.database
@@ -47,7 +107,7 @@ def install(app: FastAPI, edge: Edge) -> None:
     def today() -> Any:
         return datetime.now(UTC).date()
 
-    @app.post("/v1/funnels", tags=["analytics"])
+    @app.post("/v1/funnels", tags=["analytics"], openapi_extra=FUNNEL_BODY)
     async def post_funnel(request: Request) -> JSONResponse:
         """Per-step counts, conversion and drop-off of an ordered funnel (``windowFunnel``)."""
         project_id = edge.authenticate_read(request)
@@ -63,7 +123,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         _, rows = await run(funnel.sql, funnel.parameters)
         return _json(funnels.answer(funnel, rows))
 
-    @app.get("/v1/retention", tags=["analytics"])
+    @app.get("/v1/retention", tags=["analytics"], openapi_extra=RETENTION_PARAMETERS)
     async def get_retention(request: Request) -> JSONResponse:
         """Cohorts by first-seen day or week and how many came back in each later period."""
         project_id = edge.authenticate_read(request)
@@ -74,7 +134,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         _, rows = await run(query.sql, query.parameters)
         return _json(retention.answer(query, rows))
 
-    @app.get("/v1/revenue", tags=["analytics"])
+    @app.get("/v1/revenue", tags=["analytics"], openapi_extra=REVENUE_PARAMETERS)
     async def get_revenue(request: Request) -> JSONResponse:
         """Revenue per currency: totals, average, per event, series, MRR and ARPU."""
         project_id = edge.authenticate_read(request)
@@ -87,7 +147,11 @@ def install(app: FastAPI, edge: Edge) -> None:
         _, mrr = await run(query.mrr, query.parameters)
         return _json(revenue.answer(query, sums, payers, mrr))
 
-    @app.get("/v1/users/{user_id}", tags=["analytics"])
+    @app.get(
+        "/v1/users/{user_id}",
+        tags=["analytics"],
+        openapi_extra=_query_parameters(limit="sessions and recent events shown (1-100, 20)"),
+    )
     async def get_user(user_id: str, request: Request) -> JSONResponse:
         """A user's traits, first-touch attribution, counts, sessions and recent events."""
         project_id = edge.authenticate_read(request)

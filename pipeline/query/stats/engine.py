@@ -119,6 +119,9 @@ class Engine:
             row.pop("total_rows", None)
         if in_python:
             total, rows = len(rows), rows[q.offset : q.offset + q.limit]
+        elif q.total_rows and dims and not rows and q.offset:  # a page past the end
+            everything = replace(select, limit=None, offset=0, total_rows=False)
+            total = len(self._rows(everything, r))
         results = [_result(row, dims, q.metrics) for row in rows]
         if q.comparison is not None:
             self._compare(q, select, r, dims, rows, results, warning)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pipeline.query.stats import dimensions
 from pipeline.query.stats.dimensions import Context, goal_condition
-from pipeline.query.stats.request import QueryError, filter_dimensions
+from pipeline.query.stats.request import PROPS, QueryError, filter_dimensions
 
 
 def condition(node: list[Any], ctx: Context, scope: str) -> str:
@@ -28,9 +28,11 @@ def condition(node: list[Any], ctx: Context, scope: str) -> str:
     sensitive = (node[3] if len(node) == 4 else {}).get("case_sensitive", True)
     if dimension == "event:goal":
         return _goal(op, clauses, sensitive, ctx)
+    if dimension.startswith(PROPS) and kind_of(op) == "is":
+        clauses = ["" if c == dimensions.NONE else c for c in clauses]  # "(none)": not set
     expr = dimensions.raw(dimension, ctx)
     positive = op in ("is", "contains", "matches")
-    kind = op.removesuffix("_not")
+    kind = kind_of(op)
     if kind == "is":
         if sensitive:
             test = f"{expr} IN {ctx.params.add(clauses, 'Array(String)')}"
@@ -63,3 +65,7 @@ def _goal(op: str, clauses: list[str], sensitive: bool, ctx: Context) -> str:
 
 def needs_session(filters: tuple[Any, ...]) -> bool:
     return any(dimensions.session_dimension(d) for d in filter_dimensions(filters))
+
+
+def kind_of(op: str) -> str:
+    return op.removesuffix("_not")

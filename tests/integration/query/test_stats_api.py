@@ -210,6 +210,8 @@ def matches(node: list[Any], event: dict[str, Any], session: dict[str, Any]) -> 
         return any(GOALS[c](event) for c in clauses)
     value = value_of(dimension, event, session)
     value = "" if value in ("(not set)", "(none)") else value
+    if dimension.startswith("event:props:") and op in ("is", "is_not"):
+        clauses = ["" if c == "(none)" else c for c in clauses]
     folded = len(node) == 4 and not node[3]["case_sensitive"]
     if folded:
         value, clauses = value.lower(), [c.lower() for c in clauses]
@@ -356,6 +358,11 @@ FILTERS = st.one_of(
         ),
     ),
     st.tuples(st.just("is"), st.just("event:goal"), st.sampled_from([["Signup"], ["Blog"]])),
+    st.tuples(
+        st.sampled_from(["is", "is_not"]),
+        st.just("event:props:method"),
+        st.sampled_from([["HTTP"], ["(none)"], ["Magnet", "(none)"]]),
+    ),
     st.tuples(
         st.just("is"),
         st.just("visit:channel"),

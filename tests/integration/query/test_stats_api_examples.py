@@ -201,6 +201,12 @@ def test_pagination_with_total_rows(site):
     # Firefox 6, then Chrome and Safari 4 each (ties: by the dimension)
     assert answer["results"] == [{"metrics": [4], "dimensions": ["Chrome"]}]
     assert answer["meta"] == {"total_rows": 3}
+    body["pagination"] = {"offset": 5, "limit": 1}  # past the end
+    assert query(*site, body) | {"query": None} == {
+        "results": [],
+        "meta": {"total_rows": 3},
+        "query": None,
+    }
 
 
 def test_goals_conversion_rate_and_revenue(site):
