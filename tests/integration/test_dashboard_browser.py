@@ -180,7 +180,9 @@ def test_overview_shows_the_fixture_figures_and_a_source_row_filters_them(board,
     page.wait_for_selector("[data-panel=Sources] .row-pick")
     page.wait_for_selector(".chart canvas")
     shoot(page, "overview-desktop")
-    shutil.copyfile(SHOTS / "overview-desktop.png", ROOT / "docs" / "img" / "dashboard-overview.png")
+    shutil.copyfile(
+        SHOTS / "overview-desktop.png", ROOT / "docs" / "img" / "dashboard-overview.png"
+    )
 
     google = [v for v in board.visits if v["source"] == "Google"]
     assert google, "the fixture has visits from Google"
@@ -219,9 +221,7 @@ def test_a_new_event_appears_in_the_feed_within_3_seconds(board, browser):
     name = f"Live {uuid.uuid4().hex[:8]}"
     posted = time.monotonic()
     event = {"type": "track", "event": name, "visitor_id": "visitor-live", "properties": {"n": 7}}
-    response = httpx.post(
-        f"{board.url}/v1/events", json=event, headers=key_headers(board.project)
-    )
+    response = httpx.post(f"{board.url}/v1/events", json=event, headers=key_headers(board.project))
     assert response.status_code == 202, response.text
     page.wait_for_selector(f".feed .row-pick >> text='{name}'", timeout=3000)
     print(f"the new event showed after {time.monotonic() - posted:.2f} s")
@@ -262,7 +262,9 @@ def test_a_bad_key_gets_a_clear_error(board, browser):
     shoot(page, "signin-error-mobile")
     page.fill("#key", board.project["write_key"])  # a write key cannot read
     page.click("button[type=submit]")
-    page.wait_for_function("() => document.querySelector('[role=alert]')?.textContent.includes('write')")
+    page.wait_for_function(
+        "() => document.querySelector('[role=alert]')?.textContent.includes('write')"
+    )
     page.context.close()
 
 
