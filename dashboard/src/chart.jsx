@@ -3,6 +3,10 @@ import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
+const DAY = 86400;
+const DAYS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 61 * DAY, 91 * DAY, 182 * DAY, 365 * DAY];
+const day = uPlot.fmtDate('{MMM} {D}');
+
 function css(name) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
 }
@@ -27,7 +31,10 @@ export function Chart({ xs, current, previous, label, format, hourly }) {
         width: element.clientWidth || 600,
         height: 240,
         series,
-        axes: [{ ...axis }, { ...axis, size: 56, values: (_u, ticks) => ticks.map(format) }],
+        axes: [
+          hourly ? { ...axis } : { ...axis, space: 70, incrs: DAYS, values: (_u, ticks) => ticks.map((t) => day(uPlot.tzDate(new Date(t * 1e3), 'Etc/UTC'))) },
+          { ...axis, size: 56, values: (_u, ticks) => ticks.map(format) },
+        ],
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         legend: { show: true },
         cursor: { points: { size: 6 } },

@@ -2,7 +2,7 @@
 // with its properties, session and user.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
-import { country, time } from './format.js';
+import { country, shortTime } from './format.js';
 import { useAsync } from './hooks.js';
 import { follow } from './live.js';
 import { addFilter, filtersOf, go, href, withParams } from './route.js';
@@ -138,7 +138,7 @@ export function Events({ params }) {
               <tbody>
                 {rows.map((r) => (
                   <tr class={r.id === selected ? 'selected' : ''} data-event-id={r.id}>
-                    <td class="nowrap">{time(r.timestamp)}</td>
+                    <td class="nowrap">{shortTime(r.timestamp)}</td>
                     <td>
                       <button type="button" class="row-pick" onClick={() => go('events', withParams(params, { event: r.id }))}>
                         {r.type === 'page' ? 'pageview' : r.event || r.type}

@@ -49,3 +49,11 @@ export function time(iso) {
   const moment = new Date(iso);
   return moment.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'medium' });
 }
+
+/** "Dec 5, 14:03:07" (the year left out): the feed's column. */
+export function shortTime(iso) {
+  if (!iso) return '';
+  return new Date(iso).toLocaleString('en-US', {
+    month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+  });
+}

@@ -186,7 +186,7 @@ function Shell({ who, signOut }) {
         </div>
       </header>
       <main id="main" tabIndex={-1}>
-        {shown !== 'projects' && shown !== 'users' && <Controls view={shown} params={params} who={who} />}
+        {(shown === 'overview' || shown === 'funnels') && <Controls view={shown} params={params} who={who} />}
         {(shown === 'overview' || shown === 'events') && <Filters view={shown} params={params} />}
         {site || shown === 'projects' ? <Page site={site} params={params} who={who} /> : <p class="empty">No project yet: create one under Projects.</p>}
       </main>

@@ -42,6 +42,7 @@ function Kpis({ site, params, metric, setMetric }) {
   const state = useAsync((signal) => stats(site, { ...base, metrics: METRICS.map((m) => m.key), include }, signal), [site, params.toString()]);
   if (state.error) return <p class="error" role="alert">{state.error.message}</p>;
   const row = state.data?.results?.[0];
+  const warnings = Object.fromEntries(Object.entries(state.data?.meta?.metric_warnings || {}).map(([k, w]) => [k, w.warning]));
   return (
     <div class="kpis" aria-busy={state.loading ? 'true' : 'false'}>
       {METRICS.map((m, i) => (
@@ -53,7 +54,9 @@ function Kpis({ site, params, metric, setMetric }) {
           onClick={() => setMetric(m.key)}
         >
           <span class="kpi-label">{m.label}</span>
-          <span class="kpi-value" data-testid={`kpi-${m.key}`}>{row ? m.format(row.metrics[i]) : '…'}</span>
+          <span class="kpi-value" data-testid={`kpi-${m.key}`} title={warnings[m.key]}>
+            {row ? m.format(row.metrics[i]) : '…'}
+          </span>
           {row?.comparison && <Change value={row.comparison.change[i]} lowerIsBetter={m.lowerIsBetter} />}
         </button>
       ))}
