@@ -41,7 +41,7 @@ function FilterForm({ params }) {
   );
 }
 
-function Detail({ id, onClose }) {
+function Detail({ id, onClose, onFilter }) {
   const event = useAsync((signal) => api(`/v1/events/${encodeURIComponent(id)}`, { signal }), [id]);
   const e = event.data;
   const sessionRows = useAsync(
@@ -64,7 +64,17 @@ function Detail({ id, onClose }) {
               .map(([k, v]) => (
                 <>
                   <dt>{k}</dt>
-                  <dd>{k === 'user_id' ? <a href={href('users', new URLSearchParams({ user: v }))}>{String(v)}</a> : String(v)}</dd>
+                  <dd>
+                    {k === 'user_id' ? (
+                      <a href={href('users', new URLSearchParams({ user: v }))}>{String(v)}</a>
+                    ) : FIELDS.includes(k) ? (
+                      <button type="button" class="pick" title={`Show events where ${k} is ${v}`} onClick={() => onFilter(k, String(v))}>
+                        {String(v)}
+                      </button>
+                    ) : (
+                      String(v)
+                    )}
+                  </dd>
                 </>
               ))}
           </dl>
@@ -155,7 +165,13 @@ export function Events({ params }) {
             {!rows.length && <p class="empty">No events yet{mode === 'connecting' ? '' : ' — waiting for new ones'}.</p>}
           </div>
         </section>
-        {selected && <Detail id={selected} onClose={() => go('events', withParams(params, { event: null }))} />}
+        {selected && (
+          <Detail
+            id={selected}
+            onClose={() => go('events', withParams(params, { event: null }))}
+            onFilter={(field, value) => go('events', addFilter(params, field, value))}
+          />
+        )}
       </div>
     </div>
   );

@@ -50,11 +50,10 @@ function SignIn({ onSignedIn }) {
       session.save(key);
       onSignedIn(who);
     } catch (err) {
-      setError(
-        err.status === 401 || err.status === 403
-          ? `That key was refused: ${err.message}. Use the project's secret key (ths_…), a share token or the admin token.`
-          : err.message,
-      );
+      const hint = "Use the project's secret key (ths_…), a share token (thr_…) or the admin token.";
+      if (err.status === 401) setError(`That key was refused: no project has it (or it was revoked). ${hint}`);
+      else if (err.status === 403) setError(`That key was refused: ${err.message}. ${hint}`);
+      else setError(err.message);
     } finally {
       setBusy(false);
     }

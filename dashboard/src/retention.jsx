@@ -43,10 +43,10 @@ export function Retention() {
               {rows.map((c) => (
                 <tr>
                   <th scope="row">{c.cohort}</th>
-                  <td class="num">{number(c.size)}</td>
+                  <td class="num">{c.size ? number(c.size) : '—'}</td>
                   {Array.from({ length: width }, (_, i) => {
                     const cell = c.returning[i];
-                    return cell ? (
+                    return cell && c.size ? (
                       <td class="num heat" style={`--heat:${cell.percentage / 100}`} title={`${cell.count} people`}>
                         {cell.percentage}%
                       </td>

@@ -258,6 +258,10 @@ def test_a_new_event_appears_in_the_feed_within_3_seconds(board, browser):
         "() => document.querySelector('.detail pre')?.textContent.includes('\"n\": 7')"
     )
     shoot(page, "events-desktop")
+    page.click(".detail .pick >> text='visitor-live'")  # a field's value filters the feed
+    page.wait_for_function("() => location.hash.includes('f=visitor_id%7Cvisitor-live')")
+    page.wait_for_function("() => document.querySelectorAll('.feed tbody tr').length === 1")
+    assert page.inner_text(".feed tbody").count(name) == 1
     page.set_viewport_size({"width": 375, "height": 800})
     shoot(page, "events-mobile")
     assert_local(page, board)
