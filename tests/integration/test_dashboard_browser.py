@@ -354,4 +354,16 @@ def test_screenshots_of_every_view(board, browser, width):
     admin.click("button >> text='Keys'")
     admin.wait_for_selector(".keys td code")
     shoot(admin, f"projects-{suffix}")
+    if suffix == "desktop":  # the admin's share link, opened in another browser
+        admin.click("button >> text='Create share link'")
+        link = admin.inner_text(".secret code")
+        assert link.startswith(f"{board.url}/#/overview?site=")
+        viewer = open_tab(browser)
+        viewer.goto(link + "&period=7d")
+        wait_kpi(viewer, "visitors", VISITORS)
+        assert viewer.inner_text(".badge") == "read-only"
+        viewer.context.close()
+        admin.click("nav >> text='Overview'")  # the admin sees any project's overview
+        admin.select_option("select >> nth=1", "7d")
+        wait_kpi(admin, "visitors", VISITORS)
     admin.context.close()
