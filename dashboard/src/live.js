@@ -1,4 +1,4 @@
-// The live event feed: GET /v1/stream (Server-Sent Events read through fetch, so the key goes in
+// The live event feed: the latest page of GET /v1/events, then GET /v1/stream (Server-Sent Events read through fetch, so the key goes in
 // a header, resumed with Last-Event-ID), or polling GET /v1/events every 2 s where the edge has
 // no stream (404).
 import { api, session } from './api.js';
@@ -63,7 +63,11 @@ export function follow(filters, onEvents, onMode) {
     }
   }
 
-  stream();
+  // the latest page first (the stream sends only events stored after it connects)
+  api('/v1/events', { query: { ...filters, limit: 50 }, signal: controller.signal })
+    .then((page) => onEvents(page.events))
+    .catch(() => {})
+    .finally(() => stopped || stream());
   return stop;
 }
 
