@@ -20,7 +20,7 @@ from pipeline.registry.policies import list_projects
 ROOT = Path(__file__).parent / "static" / "dashboard"
 TYPES = {".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
