@@ -13,12 +13,13 @@ export function Funnels({ params }) {
   const [window, setWindow] = useState('1d');
   const [state, setState] = useState({});
   const period = params.get('period') || '30d';
+  const range = period === 'custom' ? [params.get('from'), params.get('to')] : period === 'all' ? '12mo' : period;
   const change = (i, field, value) => setSteps(steps.map((s, j) => (j === i ? { ...s, [field]: value } : s)));
   async function run(event) {
     event.preventDefault();
     setState({ loading: true });
     try {
-      const body = { steps: steps.map((s) => ({ [s.kind]: s.value.trim() })), window, date_range: period === 'all' ? '12mo' : period };
+      const body = { steps: steps.map((s) => ({ [s.kind]: s.value.trim() })), window, date_range: range };
       setState({ data: await api('/v1/funnels', { method: 'POST', body }) });
     } catch (error) {
       setState({ error });

@@ -30,6 +30,7 @@ const PERIODS = [
   ['12mo', 'Last 12 months'],
   ['year', 'This year'],
   ['all', 'All time'],
+  ['custom', 'Custom range…'],
 ];
 const COMPARISONS = [
   ['previous_period', 'vs previous period'],
@@ -116,6 +117,13 @@ function Filters({ view, params }) {
   );
 }
 
+/** A new date range; a custom one starts as the last 30 days. */
+function periodChange(period, params) {
+  if (period !== 'custom') return { period, interval: null, from: null, to: null };
+  const day = (n) => new Date(Date.now() - n * 86400000).toISOString().slice(0, 10);
+  return { period, interval: null, from: params.get('from') || day(29), to: params.get('to') || day(0) };
+}
+
 function Controls({ view, params, who }) {
   const set = (changes) => go(view, withParams(params, changes));
   return (
@@ -132,12 +140,24 @@ function Controls({ view, params, who }) {
       )}
       <label>
         <span class="sr-only">Date range</span>
-        <select value={params.get('period') || '30d'} onChange={(e) => set({ period: e.currentTarget.value, interval: null })}>
+        <select value={params.get('period') || '30d'} onChange={(e) => set(periodChange(e.currentTarget.value, params))}>
           {PERIODS.map(([value, label]) => (
             <option value={value}>{label}</option>
           ))}
         </select>
       </label>
+      {params.get('period') === 'custom' && (
+        <>
+          <label>
+            From{' '}
+            <input type="date" value={params.get('from') || ''} max={params.get('to') || undefined} onChange={(e) => set({ from: e.currentTarget.value })} />
+          </label>
+          <label>
+            to{' '}
+            <input type="date" value={params.get('to') || ''} min={params.get('from') || undefined} onChange={(e) => set({ to: e.currentTarget.value })} />
+          </label>
+        </>
+      )}
       {view === 'overview' && (
         <label>
           <span class="sr-only">Comparison</span>

@@ -212,6 +212,18 @@ def test_overview_shows_the_fixture_figures_and_a_source_row_filters_them(board,
 
     page.click(".filters button")  # remove the filter
     wait_kpi(page, "visitors", expected["visitors"])
+    # a custom range holding the fixture's days, then one before them
+    page.get_by_label("Date range").select_option("custom")
+    today = datetime.now(UTC).date()
+    page.get_by_label("From").fill((today - timedelta(3)).isoformat())
+    page.get_by_label("to", exact=True).fill(today.isoformat())
+    page.wait_for_function("() => location.hash.includes('period=custom')")
+    wait_kpi(page, "visitors", expected["visitors"])
+    page.get_by_label("From").fill((today - timedelta(9)).isoformat())
+    page.get_by_label("to", exact=True).fill((today - timedelta(4)).isoformat())
+    wait_kpi(page, "visitors", 0)
+    page.get_by_label("Date range").select_option("7d")
+    wait_kpi(page, "visitors", expected["visitors"])
     page.click("[data-panel=Locations] [role=tab] >> text='Countries'")
     page.wait_for_selector("[data-panel=Locations] .row-pick >> text='United Kingdom'")
     assert_local(page, board)
