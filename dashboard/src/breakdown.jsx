@@ -7,6 +7,16 @@ import { queryBase } from './route.js';
 
 const HEADS = { visitors: 'Visitors', visits: 'Visits', pageviews: 'Pageviews', events: 'Events', conversion_rate: 'CR' };
 
+/** Left/Right/Home/End move between tabs (WAI-ARIA tabs pattern). */
+function arrows(event, count, index, setIndex) {
+  const moves = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: count - 1 };
+  if (!(event.key in moves)) return;
+  event.preventDefault();
+  const next = (moves[event.key] + count) % count;
+  setIndex(next);
+  event.currentTarget.children[next].focus();
+}
+
 export function Breakdown({ title, tabs, site, params, onPick, renderMap }) {
   const [index, setIndex] = useState(0);
   const tab = tabs[index];
@@ -23,9 +33,9 @@ export function Breakdown({ title, tabs, site, params, onPick, renderMap }) {
       <header class="card-head">
         <h2 id={`${id}-title`}>{title}</h2>
         {tabs.length > 1 && (
-          <div class="tabs" role="tablist" aria-label={`${title} by`}>
+          <div class="tabs" role="tablist" aria-label={`${title} by`} onKeyDown={(e) => arrows(e, tabs.length, index, setIndex)}>
             {tabs.map((t, i) => (
-              <button type="button" role="tab" aria-selected={i === index} aria-controls={id} onClick={() => setIndex(i)}>
+              <button type="button" role="tab" tabIndex={i === index ? 0 : -1} aria-selected={i === index} aria-controls={id} onClick={() => setIndex(i)}>
                 {t.label}
               </button>
             ))}

@@ -224,7 +224,11 @@ def test_overview_shows_the_fixture_figures_and_a_source_row_filters_them(board,
     wait_kpi(page, "visitors", 0)
     page.get_by_label("Date range").select_option("7d")
     wait_kpi(page, "visitors", expected["visitors"])
-    page.click("[data-panel=Locations] [role=tab] >> text='Countries'")
+    page.focus("[data-panel=Locations] [role=tab][aria-selected=true]")  # the map's tab
+    page.keyboard.press("ArrowRight")  # tabs follow the arrow keys
+    page.wait_for_selector(
+        "[data-panel=Locations] [role=tab][aria-selected=true] >> text='Countries'"
+    )
     page.wait_for_selector("[data-panel=Locations] .row-pick >> text='United Kingdom'")
     assert_local(page, board)
     page.context.close()
