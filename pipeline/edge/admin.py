@@ -138,6 +138,16 @@ def install(app: FastAPI, edge: Edge) -> None:
             raise ApiError(404, "not_found", "no such project", "project_id") from None
         return {"project_id": project_id, "kind": kind, "key": key, "revoked": len(revoked)}
 
+    @app.post(f"{ADMIN}/projects/{{project_id}}/share", status_code=201, include_in_schema=False)
+    async def share_token(project_id: str, request: Request) -> dict[str, Any]:
+        """A read-only share token (a public dashboard link): it reads the project, never writes
+        or changes it; listed and revoked like the project's keys."""
+        require_admin(request)
+        if not await run_in_threadpool(registry.keys, project_id):
+            raise ApiError(404, "not_found", "no such project", "project_id")
+        token = await run_in_threadpool(registry.issue_key, project_id, "share link", "read")
+        return {"project_id": project_id, "kind": "read", "token": token}
+
     @app.post(f"{ADMIN}/keys/revoke", include_in_schema=False)
     async def revoke_key(request: Request) -> dict[str, Any]:
         """Revoke a key given in full or by its listed prefix; effective at once here (other

@@ -44,6 +44,9 @@ class EdgeServices:
 
 
 UNAUTHORIZED = "missing or unknown API key (X-API-Key)"
+# The reads a read-only share token may POST (their bodies are queries); it may GET any read.
+READ_ONLY_POSTS = frozenset({"/api/v2/query", "/v1/funnels"})
+READ_ONLY = "a read-only share token can only read; use the secret key"
 # The API key the current request authenticated with (each request runs in its own task, so
 # its own context): the rate limit's bucket.
 _request_key: ContextVar[str] = ContextVar("trackhouse_request_key", default="")
@@ -69,11 +72,16 @@ class Edge:
 
     # --- who is asking -------------------------------------------------------------------------
 
-    def principal(self, key: str | None, message: str = UNAUTHORIZED) -> Principal:
-        """The key's principal, or 401 ``unauthorized`` (``message`` names where the key goes)."""
+    def principal(
+        self, key: str | None, message: str = UNAUTHORIZED, read: bool = False
+    ) -> Principal:
+        """The key's principal, or 401 ``unauthorized`` (``message`` names where the key goes);
+        a read-only share token only where ``read`` (403 elsewhere: it never writes)."""
         principal = self.services.registry.authenticate(key)
         if principal is None:
             raise ApiError(401, "unauthorized", message)
+        if principal.read_only and not read:
+            raise ApiError(403, "forbidden", READ_ONLY)
         _request_key.set(key or "")
         return principal
 
@@ -86,8 +94,12 @@ class Edge:
         return self.principal(key).project_id
 
     def authenticate_read(self, request: Request, key: str | None = None) -> str:
-        """The project a read may see: only a secret key reads (write keys are public)."""
-        principal = self.principal(key or api_key(request.headers))
+        """The project a read may see: only a secret key reads (write keys are public); a
+        read-only share token GETs, or POSTs a query (changes need the secret key)."""
+        principal = self.principal(key or api_key(request.headers), read=True)
+        reading = request.method in ("GET", "HEAD") or request.url.path in READ_ONLY_POSTS
+        if principal.read_only and not reading:
+            raise ApiError(403, "forbidden", READ_ONLY)
         if not principal.can_read:
             raise ApiError(
                 403, "forbidden", "a write key can only send events; read with the secret key"

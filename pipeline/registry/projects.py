@@ -21,8 +21,9 @@ from pipeline.sink.rows import Block
 log = structlog.get_logger(__name__)
 REFRESH_EVERY_SECONDS = 10.0  # so a key revoked by another process stops working soon
 REFRESH_AT_MOST_EVERY_SECONDS = 1.0  # an unknown key asks for a refresh; a flood of them too
-KeyKind = Literal["write", "secret"]
-KEY_PREFIXES: dict[str, str] = {"write": "thw_", "secret": "ths_"}
+# "read": a read-only share token (a public dashboard link): reads, never writes or changes.
+KeyKind = Literal["write", "secret", "read"]
+KEY_PREFIXES: dict[str, str] = {"write": "thw_", "secret": "ths_", "read": "thr_"}
 COLUMNS = ("key_hash", "project_id", "name", "key_kind", "key_prefix", "created_at", "revoked")
 SHOWN_PREFIX = 12
 
@@ -44,7 +45,11 @@ class Principal:
 
     @property
     def can_read(self) -> bool:
-        return self.kind == "secret"
+        return self.kind in ("secret", "read")
+
+    @property
+    def read_only(self) -> bool:
+        return self.kind == "read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +68,7 @@ def hash_key(key: str) -> str:
 
 
 def new_key(kind: KeyKind) -> str:
-    return KEY_PREFIXES[kind] + secrets.token_urlsafe(32 if kind == "secret" else 24)
+    return KEY_PREFIXES[kind] + secrets.token_urlsafe(24 if kind == "write" else 32)
 
 
 class ProjectRegistry:

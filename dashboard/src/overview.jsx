@@ -1,0 +1,176 @@
+// The web analytics overview (Plausible-class) on the stats API: figures with their change,
+// the time series, and breakdowns whose rows filter the whole view.
+import { useState } from 'preact/hooks';
+import { api, stats } from './api.js';
+import { Chart } from './chart.jsx';
+import { country, duration, money, number, percent } from './format.js';
+import { useAsync, useInterval } from './hooks.js';
+import { WorldMap } from './map.jsx';
+import { addFilter, go, queryBase, withParams } from './route.js';
+import { Breakdown } from './breakdown.jsx';
+
+export const METRICS = [
+  { key: 'visitors', label: 'Unique visitors', format: number },
+  { key: 'visits', label: 'Total visits', format: number },
+  { key: 'pageviews', label: 'Total pageviews', format: number },
+  { key: 'views_per_visit', label: 'Views per visit', format: (v) => (v ?? '—').toString() },
+  { key: 'bounce_rate', label: 'Bounce rate', format: percent, lowerIsBetter: true },
+  { key: 'visit_duration', label: 'Visit duration', format: duration },
+  { key: 'total_revenue', label: 'Revenue', format: (v) => money(v) },
+];
+
+function comparison(params) {
+  const mode = params.get('cmp') || 'previous_period';
+  return mode === 'off' ? undefined : { comparisons: { mode } };
+}
+
+function Change({ value, lowerIsBetter }) {
+  if (value === null || value === undefined) return null;
+  const good = lowerIsBetter ? value < 0 : value > 0;
+  const sign = value > 0 ? '↑' : value < 0 ? '↓' : '';
+  return (
+    <span class={`change ${value === 0 ? '' : good ? 'good' : 'bad'}`}>
+      {sign}
+      {Math.abs(value)}%
+    </span>
+  );
+}
+
+function Kpis({ site, params, metric, setMetric }) {
+  const base = queryBase(params);
+  const include = comparison(params) || { comparisons: { mode: 'previous_period' } };
+  const state = useAsync((signal) => stats(site, { ...base, metrics: METRICS.map((m) => m.key), include }, signal), [site, params.toString()]);
+  if (state.error) return <p class="error" role="alert">{state.error.message}</p>;
+  const row = state.data?.results?.[0];
+  const warnings = Object.fromEntries(Object.entries(state.data?.meta?.metric_warnings || {}).map(([k, w]) => [k, w.warning]));
+  return (
+    <div class="kpis" aria-busy={state.loading ? 'true' : 'false'}>
+      {METRICS.map((m, i) => (
+        <button
+          type="button"
+          class={`kpi ${metric === m.key ? 'active' : ''}`}
+          aria-pressed={metric === m.key}
+          data-metric={m.key}
+          onClick={() => setMetric(m.key)}
+        >
+          <span class="kpi-label">{m.label}</span>
+          <span class="kpi-value" data-testid={`kpi-${m.key}`} title={warnings[m.key]}>
+            {row ? m.format(row.metrics[i]) : '…'}
+          </span>
+          {row?.comparison && <Change value={row.comparison.change[i]} lowerIsBetter={m.lowerIsBetter} />}
+        </button>
+      ))}
+    </div>
+  );
+}
+
+const INTERVALS = ['hour', 'day', 'week', 'month'];
+
+function defaultInterval(period) {
+  return period === 'day' ? 'hour' : ['6mo', '12mo', 'year', 'all'].includes(period) ? 'month' : 'day';
+}
+
+function toSeconds(text) {
+  return Date.parse(text.length <= 10 ? `${text}T00:00:00Z` : `${text.replace(' ', 'T')}Z`) / 1000;
+}
+
+function Series({ site, params, metric }) {
+  const interval = params.get('interval') || defaultInterval(params.get('period') || '30d');
+  const info = METRICS.find((m) => m.key === metric) || METRICS[0];
+  const include = comparison(params);
+  const state = useAsync(
+    (signal) => stats(site, { ...queryBase(params), metrics: [info.key], dimensions: [`time:${interval}`], include }, signal),
+    [site, params.toString(), metric],
+  );
+  const rows = state.data?.results || [];
+  const xs = rows.map((r) => toSeconds(r.dimensions[0]));
+  const current = rows.map((r) => r.metrics[0] ?? 0);
+  const previous = include && rows.some((r) => r.comparison) ? rows.map((r) => r.comparison?.metrics?.[0] ?? null) : null;
+  return (
+    <section class="card wide" aria-labelledby="series-title">
+      <header class="card-head">
+        <h2 id="series-title">{info.label}</h2>
+        <div class="segmented" role="group" aria-label="Interval">
+          {INTERVALS.map((name) => (
+            <button type="button" aria-pressed={name === interval} onClick={() => go('overview', withParams(params, { interval: name }))}>
+              {name}
+            </button>
+          ))}
+        </div>
+      </header>
+      {state.error ? (
+        <p class="error" role="alert">{state.error.message}</p>
+      ) : rows.length ? (
+        <Chart xs={xs} current={current} previous={previous} label={info.label} format={info.format} hourly={interval === 'hour'} />
+      ) : (
+        <p class="empty">{state.loading ? 'Loading…' : 'No data in this period'}</p>
+      )}
+    </section>
+  );
+}
+
+function Realtime({ site }) {
+  const [tick, setTick] = useState(0);
+  useInterval(() => setTick((t) => t + 1), 30000);
+  const state = useAsync((signal) => api('/api/v1/stats/realtime/visitors', { query: { site_id: site }, signal }), [site, tick]);
+  return (
+    <span class="realtime" title="Visitors with an event in the last 5 minutes">
+      <span class="pulse" aria-hidden="true" />
+      <span data-testid="realtime">{state.data ?? '…'}</span> current visitors
+    </span>
+  );
+}
+
+const PAGES = [
+  { label: 'Top pages', dim: 'event:page', metrics: ['visitors', 'pageviews'] },
+  { label: 'Entry pages', dim: 'visit:entry_page', metrics: ['visitors', 'visits'] },
+  { label: 'Exit pages', dim: 'visit:exit_page', metrics: ['visitors', 'visits'] },
+];
+const SOURCES = [
+  { label: 'Sources', dim: 'visit:source', metrics: ['visitors', 'visits'] },
+  { label: 'Channels', dim: 'visit:channel', metrics: ['visitors', 'visits'] },
+  { label: 'Referrers', dim: 'visit:referrer', metrics: ['visitors', 'visits'] },
+  { label: 'UTM source', dim: 'visit:utm_source', metrics: ['visitors', 'visits'] },
+  { label: 'UTM medium', dim: 'visit:utm_medium', metrics: ['visitors', 'visits'] },
+  { label: 'UTM campaign', dim: 'visit:utm_campaign', metrics: ['visitors', 'visits'] },
+];
+const LOCATIONS = [
+  { label: 'Map', dim: 'visit:country', metrics: ['visitors'], map: true },
+  { label: 'Countries', dim: 'visit:country', metrics: ['visitors', 'visits'], name: country },
+  { label: 'Regions', dim: 'visit:region_name', metrics: ['visitors', 'visits'] },
+  { label: 'Cities', dim: 'visit:city_name', metrics: ['visitors', 'visits'] },
+];
+const DEVICES = [
+  { label: 'Devices', dim: 'visit:device', metrics: ['visitors', 'visits'] },
+  { label: 'Browsers', dim: 'visit:browser', metrics: ['visitors', 'visits'] },
+  { label: 'Operating systems', dim: 'visit:os', metrics: ['visitors', 'visits'] },
+];
+const GOALS = [{ label: 'Goals', dim: 'event:goal', metrics: ['visitors', 'events', 'conversion_rate'] }];
+
+export const LABELS = Object.fromEntries(
+  [...PAGES, ...SOURCES, ...LOCATIONS.slice(1), ...DEVICES, ...GOALS].map((t) => [t.dim, t.label.replace(/s$/, '')]),
+);
+
+export function Overview({ site, params }) {
+  const metric = params.get('metric') || 'visitors';
+  const pick = (dimension, value) => go('overview', addFilter(params, dimension, value));
+  const panel = (title, tabs) => (
+    <Breakdown title={title} tabs={tabs} site={site} params={params} onPick={pick} renderMap={(rows) => <WorldMap rows={rows} onPick={(c) => pick('visit:country', c)} />} />
+  );
+  return (
+    <div class="overview">
+      <div class="toolbar-line">
+        <Realtime site={site} />
+      </div>
+      <Kpis site={site} params={params} metric={metric} setMetric={(m) => go('overview', withParams(params, { metric: m }))} />
+      <Series site={site} params={params} metric={metric} />
+      <div class="grid">
+        {panel('Sources', SOURCES)}
+        {panel('Pages', PAGES)}
+        {panel('Locations', LOCATIONS)}
+        {panel('Devices', DEVICES)}
+        {panel('Goal conversions', GOALS)}
+      </div>
+    </div>
+  );
+}
