@@ -17,13 +17,19 @@ function arrows(event, count, index, setIndex) {
   event.currentTarget.children[next].focus();
 }
 
+/** The view's filters and a tab's own (e.g. top pages count page views only). */
+function withFilters(query, extra) {
+  if (!extra) return query;
+  return { ...query, filters: [...(query.filters || []), ...extra] };
+}
+
 export function Breakdown({ title, tabs, site, params, onPick, renderMap }) {
   const [index, setIndex] = useState(0);
   const tab = tabs[index];
   const id = `panel-${title.replace(/\W+/g, '-').toLowerCase()}`;
   const state = useAsync(
     (signal) =>
-      stats(site, { ...queryBase(params), metrics: tab.metrics, dimensions: [tab.dim], order_by: [[tab.metrics[0], 'desc']], pagination: { limit: tab.map ? 250 : 10 } }, signal),
+      stats(site, withFilters({ ...queryBase(params), metrics: tab.metrics, dimensions: [tab.dim], order_by: [[tab.metrics[0], 'desc']], pagination: { limit: tab.map ? 250 : 10 } }, tab.filters), signal),
     [site, params.toString(), tab.dim, tab.map],
   );
   const rows = state.data?.results || [];

@@ -122,7 +122,8 @@ function Realtime({ site }) {
 }
 
 const PAGES = [
-  { label: 'Top pages', dim: 'event:page', metrics: ['visitors', 'pageviews'] },
+  // page views only: a custom event sent without a page would show as "(not set)"
+  { label: 'Top pages', dim: 'event:page', metrics: ['visitors', 'pageviews'], filters: [['is', 'event:name', ['pageview']]] },
   { label: 'Entry pages', dim: 'visit:entry_page', metrics: ['visitors', 'visits'] },
   { label: 'Exit pages', dim: 'visit:exit_page', metrics: ['visitors', 'visits'] },
 ];
