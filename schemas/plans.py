@@ -67,7 +67,7 @@ class TrackingPlan(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=Tru
     traits: dict[str, PropertySpec] = {}
 
 
-class PlanViolation(msgspec.Struct, array_like=True):
+class PlanViolation(msgspec.Struct):
     """One rule one event broke (``plan_violations``). ``rule`` is one of ``RULES``;
     ``property`` is empty for rules about the event itself; ``at`` is when the event was
     received (epoch ms), so a replayed event's violations collapse into the same rows."""
