@@ -44,7 +44,10 @@ PROPERTIES = {
 }
 
 
-def plan_of_200(project_id: str) -> CompiledPlan:
+def plan_document(count: int = 200) -> dict[str, Any]:
+    """A plan of ``count`` events: the workload's ``clicked`` (3 properties) and its identify
+    trait, and ``count - 1`` others of five typed properties (what bench_embedded.py
+    ``--plan-events`` loads)."""
     clicked = {
         "name": "clicked",
         "properties": {
@@ -53,10 +56,13 @@ def plan_of_200(project_id: str) -> CompiledPlan:
             "test": {"type": "boolean"},
         },
     }
-    others = [{"name": f"Viewed Item {i}", "properties": PROPERTIES} for i in range(199)]
-    document = {"project_id": project_id, "events": [clicked, *others], "traits": {
-        "plan": {"type": "string", "enum": ["free", "pro"]}}}  # fmt: skip
-    return compile_plan(plan_from_object(document))
+    others = [{"name": f"Viewed Item {i}", "properties": PROPERTIES} for i in range(count - 1)]
+    traits = {"plan": {"type": "string", "enum": ["free", "pro"]}}
+    return {"events": [clicked, *others], "traits": traits}
+
+
+def plan_of_200(project_id: str) -> CompiledPlan:
+    return compile_plan(plan_from_object({**plan_document(200), "project_id": project_id}))
 
 
 def planned_events(template: Any, count: int) -> list[Any]:

@@ -48,9 +48,15 @@ class PlanBook:
         versions = store.latest_versions(self.clickhouse)
         plans = {p: c for p, c in self.plans.items() if versions.get(p) == c.version}
         for project, version in versions.items():
-            if project not in plans:
+            if project in plans:
+                continue
+            try:  # one unreadable plan keeps its project's previous one, not every project's
                 plan = store.load_plan(self.clickhouse, project, version)
                 if plan is not None:
                     plans[project] = compile_plan(plan)
                     log.info("plans.loaded", project_id=project, version=version, mode=plan.mode)
+            except Exception:
+                log.exception("plans.load_failed", project_id=project, version=version)
+                if project in self.plans:
+                    plans[project] = self.plans[project]
         self.plans = plans  # swapped at once: a reader sees the old dict or the new one

@@ -54,6 +54,12 @@ def test_the_book_compiles_only_changed_plans_and_keeps_them_when_the_read_fails
     table.fail = True
     book.refresh(force=True)
     assert set(book.plans) == {"a", "b"}
+    table.fail = False
+    table.stored["b"].append(b"not a plan")  # b's version 2 cannot be read
+    table.push("a", sample_plan("observe"))
+    book.refresh(force=True)
+    assert (book.plans["a"].version, book.plans["a"].mode) == (3, "observe")
+    assert (book.plans["b"].version, book.plans["b"].mode) == (1, "block_invalid")
 
 
 def test_diff_names_each_change():
