@@ -53,8 +53,8 @@ def install(app: FastAPI, edge: Edge) -> None:
         version and the lint findings (naming rules the plan breaks; they do not refuse it)."""
         project_id = edge.authenticate_read(request)
         body = await edge.read_body(request, PLAN_BODY_LIMIT, "the plan")
-        try:
-            plan = to_plan(parse_text(body))
+        try:  # off the event loop: a large YAML document takes a while
+            plan = await run_in_threadpool(lambda: to_plan(parse_text(body)))
         except PlanError as exc:
             raise ApiError(422, "invalid_plan", exc.message, exc.field) from None
         stored = await run_in_threadpool(store.save_plan, clickhouse, project_id, plan)

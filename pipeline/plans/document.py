@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import msgspec
+import orjson
 import yaml
 
 from pipeline.stages.validate import compile_plan
@@ -24,11 +25,17 @@ class PlanError(ValueError):
 
 
 def parse_text(text: str | bytes) -> Any:
-    """YAML (a superset of JSON) to Python objects; raises ``PlanError``."""
+    """JSON (a document that starts with ``{``) or YAML to Python objects; raises
+    ``PlanError``."""
+    if text.lstrip()[:1] in ("{", b"{"):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise PlanError(f"not JSON: {exc}") from None
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PlanError(f"not YAML or JSON: {exc}") from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise PlanError(f"not YAML: {str(exc)[:300]}") from None
 
 
 def to_plan(document: Any) -> TrackingPlan:
