@@ -28,8 +28,8 @@ from pipeline.plans.schema import plan_schema
 from schemas.plans import TrackingPlan
 
 Opener = Callable[[Path | None], AbstractContextManager[Any]]
-_SINCE = re.compile(r"^(\d+)([dhm])$")
-_UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000}
+_SINCE = re.compile(r"^(\d+)([dhms])$")
+_UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000}
 
 
 def _emit(document: Any) -> None:
@@ -47,7 +47,7 @@ def _read(path: Path) -> TrackingPlan:
 def _since_ms(text: str) -> int:
     match = _SINCE.match(text)
     if not match:
-        raise click.BadParameter("a duration such as 7d, 12h or 30m", param_hint="--since")
+        raise click.BadParameter("a duration such as 7d, 12h, 30m or 90s", param_hint="--since")
     return int(time.time() * 1000) - int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
@@ -173,7 +173,7 @@ def plan_group(open_clickhouse: Opener, data_dir_option: Callable[[Any], Any]) -
 
     @plan.command("report")
     @project
-    @click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m ...")
+    @click.option("--since", default="7d", show_default=True, help="7d, 12h, 30m, 90s")
     @click.option(
         "--format",
         "output",
