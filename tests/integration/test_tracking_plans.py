@@ -183,3 +183,28 @@ def test_each_mode_and_replay_in_the_kafka_runtime(kafka, tmp_path):
         assert worker.stop() == 0, worker.log()
     again = cli(data_dir, "dead", "list", "--stage", "validate", env=env)["dead_letters"]
     assert [d["project_id"] for d in again] == [projects[2]["project_id"]] * 2
+
+
+def test_erasing_a_user_erases_the_violations_of_its_events(tmp_path):
+    data_dir = tmp_path / "data"
+    project = cli(data_dir, "projects", "create", "erase")
+    visitor, user = f"vis_{uuid.uuid4().hex}", f"user_{uuid.uuid4().hex}"
+    server = Server(data_dir, env=RELOAD).start()
+    try:
+        put_plan(server, project, {"traits": {"email": {"type": "string", "pattern": "^$"}}})
+        time.sleep(2.0)
+        events = [
+            native_event(visitor, event="Clicked Thing"),
+            native_event(
+                visitor, type="identify", user_id=user, traits={"email": f"{user}@example.test"}
+            ),
+            native_event("vis_other", event="Clicked Thing"),
+        ]
+        assert post_batch(server, project, events).status_code == 202
+        assert wait_for(lambda: len(violations(server, project)) == 3, 60), server.log()[-2000:]
+    finally:
+        assert server.stop() == 0, server.log()
+    erased = cli(data_dir, "users", "delete", user, "--project", project["project_id"])
+    assert erased["plan_violations"] == 2
+    left = cli(data_dir, "sql", "SELECT got FROM trackhouse.plan_violations", "--format", "json")
+    assert left["rows"] == [["Clicked Thing"]]  # the other visitor's; no trace of the user
