@@ -136,12 +136,15 @@ def erase_user(
     warned = _mentions(
         ch, "ingestion_warnings", "details", "lower(hex(SHA256(details)))", project_id, needles
     )
-    # before the events: the violations of the user's events (their values may be personal)
-    violations = count_then_mutate(
-        ch,
-        "plan_violations",
-        f"{project} AND event_id IN (SELECT event_id FROM {ch.database}.events WHERE {owned})",
-    )
+    # before the events and dead letters: the tracking-plan violations of the user's stored
+    # and blocked events (their values may be personal)
+    of_events = f"event_id IN (SELECT event_id FROM {ch.database}.events WHERE {owned})"
+    if dead:
+        of_events += (
+            " OR event_id IN (SELECT JSONExtractString(record, 'event_id') "
+            f"FROM {ch.database}.dead_letters WHERE dead_id IN {_sql_list(dead)})"
+        )
+    violations = count_then_mutate(ch, "plan_violations", f"{project} AND ({of_events})")
     erased = Erased(
         visitors=visitors,
         plan_violations=violations,

@@ -185,13 +185,15 @@ def test_each_mode_and_replay_in_the_kafka_runtime(kafka, tmp_path):
     assert [d["project_id"] for d in again] == [projects[2]["project_id"]] * 2
 
 
-def test_erasing_a_user_erases_the_violations_of_its_events(tmp_path):
+def test_erasing_a_user_erases_the_violations_of_its_events_stored_or_blocked(tmp_path):
     data_dir = tmp_path / "data"
     project = cli(data_dir, "projects", "create", "erase")
     visitor, user = f"vis_{uuid.uuid4().hex}", f"user_{uuid.uuid4().hex}"
     server = Server(data_dir, env=RELOAD).start()
     try:
-        put_plan(server, project, {"traits": {"email": {"type": "string", "pattern": "^$"}}})
+        # unplanned events are blocked (dead letters); the identify call is stored
+        document = {"mode": "block_unplanned", "traits": {"email": {"pattern": "^$"}}}
+        put_plan(server, project, document)
         time.sleep(2.0)
         events = [
             native_event(visitor, event="Clicked Thing"),
