@@ -248,6 +248,20 @@ def peak_rss_mib(pid: int) -> float:
     return total
 
 
+def load_plan(server: Server, secret_key: str, events: int) -> None:
+    """PUT a plan of ``events`` events, then wait for the pipeline to load it."""
+    import httpx
+
+    from bench.bench_validate import plan_document
+
+    response = httpx.put(
+        f"{server.url}/v1/plan", json=plan_document(events), headers={"X-API-Key": secret_key}
+    )
+    response.raise_for_status()
+    time.sleep(3)  # TRACKHOUSE_PLAN_RELOAD_SECONDS is 1 here
+    print(f"tracking plan of {events} events loaded (observe)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60)
@@ -255,6 +269,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=200, help="events per POST")
     parser.add_argument("--workers", type=int, default=8, help="concurrent connections")
     parser.add_argument("--skip-floor", action="store_true")
+    parser.add_argument(
+        "--plan-events",
+        type=int,
+        default=0,
+        help="load a tracking plan of N events (observe mode) for the project first",
+    )
     args = parser.parse_args()
 
     if not args.skip_floor:
@@ -270,9 +290,12 @@ def main() -> None:
             "TRACKHOUSE_LOG_LEVEL": "warning",
             "TRACKHOUSE_SINK_FLUSH_SECONDS": "0.5",
             "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",  # one key offers the whole load
+            "TRACKHOUSE_PLAN_RELOAD_SECONDS": "1",
         },
     ).start()
     try:
+        if args.plan_events:
+            load_plan(server, project["secret_key"], args.plan_events)
         load = Load(server, project["secret_key"], args.rate, args.batch, args.seconds)
         result = asyncio.run(load.run(args.workers))
         rss = peak_rss_mib(server.process.pid)

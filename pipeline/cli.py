@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from pipeline.log_config import configure_logging
 from pipeline.mode_settings import warn_ignored
+from pipeline.plans.commands import plan_group
 from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
 from pipeline.settings import Settings
 
@@ -813,6 +816,17 @@ def dead_replay(data_dir: Path | None, **filters: Any) -> None:
         result = replay(clickhouse, settings, find(clickhouse, DeadFilter(**filters)))
     out = {"replayed": result.replayed, "skipped": result.skipped}
     sys.stdout.write(orjson.dumps(out).decode() + "\n")
+
+
+@contextlib.contextmanager
+def _locked_clickhouse(data_dir: Path | None) -> Iterator[Any]:
+    """The data dir's ClickHouse, migrated, with the data dir locked (embedded: stopped)."""
+    settings = _settings(data_dir=data_dir)
+    with _lock_data_dir(settings):
+        yield _clickhouse(settings)
+
+
+main.add_command(plan_group(_locked_clickhouse, data_dir_option))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,16 @@ SINK_FAILURES = Counter(
     "Failed flushes (retried from checkpoint).",
     registry=PROCESSOR_REGISTRY,
 )
+PLAN_VIOLATIONS = Counter(
+    "trackhouse_plan_violations",
+    "Tracking-plan rules broken by events (rows of plan_violations).",
+    registry=PROCESSOR_REGISTRY,
+)
+EVENTS_BLOCKED = Counter(
+    "trackhouse_events_blocked",
+    "Events a tracking plan's mode blocked (kept as dead letters of stage validate).",
+    registry=PROCESSOR_REGISTRY,
+)
 DEAD_LETTERS = Counter(
     "trackhouse_dead_letters",
     "Records a stage could not process (kept in dead_letters), by stage.",

@@ -198,6 +198,12 @@ class Settings(BaseSettings):
         "ClickHouse (an erased user's events re-delivered from Kafka are dropped).",
     )
     retention_check_seconds: float = 6 * 3600
+    plan_reload_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the pipeline checks for a new tracking plan version (one "
+        "query, not per event; a changed plan is compiled once).",
+    )
 
     # Embedded runtime
     sink_batch_size: int = 20_000

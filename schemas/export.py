@@ -15,6 +15,7 @@ from pydantic import TypeAdapter
 
 from schemas.batches import EnrichedBatch
 from schemas.events import BatchAccepted, ErrorBody, EventAccepted, EventBatch, NativeEvent
+from schemas.plans import PlanViolation, TrackingPlan
 from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, RawEvent, UserUpdate
 from schemas.sessions import Session
 
@@ -33,6 +34,8 @@ CONTRACTS: dict[str, Any] = {
     "record.user-update.v1": UserUpdate,
     "record.session.v1": Session,
     "record.dead-letter.v1": DeadLetter,
+    "record.plan-violations.v1": list[PlanViolation],
+    "plan.tracking-plan.v1": TrackingPlan,
 }
 
 

@@ -59,3 +59,49 @@ class MemoryStates:
         self.puts += 1
         self.sessions_by_key[key] = outcome.sessions_state
         self.identities[key] = outcome.identity_state
+
+
+def sample_plan(mode: str = "observe", **fields: Any):
+    """A small tracking plan: "Signed Up" (plan: enum, required; seats: integer 1..500),
+    "Viewed Pricing" (closed: only ``source``), "Exported Report" (deprecated); an ``email``
+    trait with a pattern."""
+    from schemas.plans import plan_from_object
+
+    document: dict[str, Any] = {
+        "mode": mode,
+        "events": [
+            {
+                "name": "Signed Up",
+                "owner": "growth",
+                "properties": {
+                    "plan": {"type": "string", "required": True, "enum": ["free", "pro"]},
+                    "seats": {"type": "integer", "minimum": 1, "maximum": 500},
+                    "referral_code": {"type": "string", "pattern": "^[A-Z]{3}-[0-9]+$"},
+                },
+            },
+            {
+                "name": "Viewed Pricing",
+                "additional_properties": False,
+                "properties": {"source": {"type": "string"}},
+            },
+            {"name": "Exported Report", "status": "deprecated"},
+        ],
+        "traits": {"email": {"type": "string", "pattern": "@"}},
+    }
+    document.update(fields)
+    return plan_from_object(document)
+
+
+def many_event_plan(count: int = 200):
+    """A plan of ``count`` events of five typed properties each ("Viewed Item 0", ...)."""
+    from schemas.plans import plan_from_object
+
+    properties = {
+        "item_id": {"type": "string", "required": True, "pattern": "^it_[0-9]+$"},
+        "price": {"type": "number", "minimum": 0},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": 99},
+        "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]},
+        "gift": {"type": "boolean"},
+    }
+    events = [{"name": f"Viewed Item {i}", "properties": properties} for i in range(count)]
+    return plan_from_object({"events": events})

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
-from pipeline.edge import admin, analytics, browser, dashboard, dialects, stats
+from pipeline.edge import admin, analytics, browser, dashboard, dialects, plans, stats
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import ascendkit, segment
@@ -261,6 +261,7 @@ def create_app(
     browser.install(app)
     app.add_middleware(RouteCors, origins=services.settings.cors_origins)
     admin.install(app, edge)
+    plans.install(app, edge)
     dialects.install(app, edge)
     stats.install(app, edge)
     analytics.install(app, edge)

@@ -26,7 +26,15 @@ from schemas.keys import USER_PREFIX
 log = structlog.get_logger(__name__)
 NO_LOG = " SETTINGS log_queries = 0"  # a read that names an id stays out of system.query_log
 MUTATE = " SETTINGS mutations_sync = 2"
-ERASED_TABLES = ("events", "sessions", "identities", "users", "dead_letters", "ingestion_warnings")
+ERASED_TABLES = (
+    "events",
+    "sessions",
+    "identities",
+    "users",
+    "dead_letters",
+    "ingestion_warnings",
+    "plan_violations",
+)
 # While erasing, replaced parts may go at once (ClickHouse keeps them 8 minutes by default).
 QUICK_CLEANUP = (
     "old_parts_lifetime = 0, cleanup_delay_period = 1, cleanup_delay_period_random_add = 0"
@@ -51,6 +59,7 @@ class Erased:
     users: int
     dead_letters: int = 0
     ingestion_warnings: int = 0
+    plan_violations: int = 0
     subjects: tuple[str, ...] = ()
 
 
@@ -127,8 +136,18 @@ def erase_user(
     warned = _mentions(
         ch, "ingestion_warnings", "details", "lower(hex(SHA256(details)))", project_id, needles
     )
+    # before the events and dead letters: the tracking-plan violations of the user's stored
+    # and blocked events (their values may be personal)
+    of_events = f"event_id IN (SELECT event_id FROM {ch.database}.events WHERE {owned})"
+    if dead:
+        of_events += (
+            " OR event_id IN (SELECT JSONExtractString(record, 'event_id') "
+            f"FROM {ch.database}.dead_letters WHERE dead_id IN {_sql_list(dead)})"
+        )
+    violations = count_then_mutate(ch, "plan_violations", f"{project} AND ({of_events})")
     erased = Erased(
         visitors=visitors,
+        plan_violations=violations,
         events=count_then_mutate(ch, "events", owned),
         sessions=count_then_mutate(ch, "sessions", owned),
         identities=count_then_mutate(ch, "identities", owned),

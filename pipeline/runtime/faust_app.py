@@ -26,6 +26,7 @@ import structlog
 from pipeline import metrics
 from pipeline.kafka import backoff, internals
 from pipeline.kafka.compression import use_fast_lz4
+from pipeline.plans.book import PlanBook
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
 from pipeline.runtime.faust_process import ProcessAgent
@@ -102,7 +103,12 @@ class TrackhouseWorker:
         self.sink: SinkAgent | None = None
         if role != "sink":
             self.process = ProcessAgent(
-                app, settings, enricher, self.tombstones, self._reload_tombstones
+                app,
+                settings,
+                enricher,
+                self.tombstones,
+                self._reload_tombstones,
+                PlanBook(clickhouse, settings.plan_reload_seconds),
             )
             app.agent(topic(settings.topic_raw), name="trackhouse.process")(self.process.run)
         app.timer(LAG_INTERVAL_SECONDS, name="trackhouse.lag")(self._report_lag)

@@ -19,6 +19,7 @@ from the same state, so they are published again identically and collapse downst
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -36,10 +37,17 @@ from pipeline.kafka import envelope, internals
 from pipeline.kafka.batches import OutRecord
 from pipeline.kafka.envelope import ENRICHED_BATCH
 from pipeline.kafka.topics import STATE_TABLE
+from pipeline.plans.book import PlanBook
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.core.step import EventStep
 from pipeline.runtime.faust_publish import BatchPublisher, Publishing
-from pipeline.runtime.faust_records import LINK, RECORD_HEADER, USER, acked_only_when_done
+from pipeline.runtime.faust_records import (
+    LINK,
+    RECORD_HEADER,
+    USER,
+    VIOLATIONS,
+    acked_only_when_done,
+)
 from pipeline.runtime.faust_records import dead_letter as raw_dead_letter
 from pipeline.runtime.state_cache import StateCache
 from pipeline.settings import Settings
@@ -47,7 +55,9 @@ from pipeline.stages.chain import Outcome
 from pipeline.stages.enrich import Enricher
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import StitchResult, VisitorIdentity
+from pipeline.stages.validate import BlockedByPlan
 from schemas.keys import state_key
+from schemas.plans import PlanViolation
 from schemas.records import RawEvent, decode_record, encode_record
 from schemas.sessions import Session
 
@@ -133,6 +143,12 @@ class Outputs:
     def add(self, topic: str, key: bytes | None, value: bytes) -> None:
         self._others.append(OutRecord(topic, key, value))
 
+    def add_violations(self, violations: Sequence[PlanViolation]) -> None:
+        """To the sink through the identities topic (``VIOLATIONS`` header)."""
+        value = encode_record(violations)
+        headers = [(RECORD_HEADER, VIOLATIONS)]
+        self._others.append(OutRecord(self.settings.topic_identities, None, value, headers))
+
     def add_outcome(self, key: bytes, outcome: Outcome) -> None:
         assert outcome.event is not None
         s = self.settings
@@ -190,12 +206,14 @@ class ProcessAgent:
         enricher: Enricher,
         tombstones: Tombstones,
         before_batch: Callable[[], Awaitable[None]],
+        plans: PlanBook | None = None,
     ) -> None:
         self.settings = settings
         self.enricher = enricher
         self.tombstones = tombstones
         self.before_batch = before_batch  # re-reads the tombstones now and then
-        self.step = EventStep(settings.session_timeout_seconds * 1000)
+        self.plans = plans if plans is not None else PlanBook()
+        self.step = EventStep(settings.session_timeout_seconds * 1000, self.plans)
         self.publisher = BatchPublisher(app)
         self.state = app.Table(
             STATE_TABLE,
@@ -226,6 +244,8 @@ class ProcessAgent:
     async def process_batch(self, stream: faust.StreamT, events: Sequence[EventT]) -> None:
         s, cache, step = self.settings, self.state_cache, self.step
         await self.before_batch()
+        if self.plans.due:  # a version check every plan_reload_seconds, off the loop
+            await asyncio.get_running_loop().run_in_executor(None, self.plans.refresh)
         tombstones, erased = self.tombstones, {}
         generation = cache.generation
         states = TableStates(stream, self.state.data, cache)
@@ -258,6 +278,9 @@ class ProcessAgent:
                     step.run(key, enriched_event, states, outputs)
                 except Exception as exc:
                     dead += 1
+                    if isinstance(exc, BlockedByPlan):
+                        stage = "validate"
+                        metrics.EVENTS_BLOCKED.inc()
                     arrayed = index if len(elements) > 1 else None
                     letter = raw_dead_letter(value, reason_of(exc), stage, message, raw, arrayed)
                     outputs.add(s.topic_dead, message.key, encode_record(letter))

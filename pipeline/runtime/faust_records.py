@@ -16,6 +16,7 @@ from schemas.records import DeadLetter, RawEvent
 RECORD_HEADER = "trackhouse-record"
 SESSION_HEADER = "trackhouse-session"
 LINK, USER = b"identity-link", b"user-update"
+VIOLATIONS = b"plan-violations"  # on the identities topic: one event's PlanViolation rows
 
 
 def dead_letter(

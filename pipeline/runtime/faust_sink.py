@@ -29,11 +29,13 @@ from pipeline.runtime.faust_records import (
     RECORD_HEADER,
     SESSION_HEADER,
     USER,
+    VIOLATIONS,
     acked_only_when_done,
     stored_dead_letter,
 )
 from pipeline.settings import Settings
 from schemas.batches import EnrichedBatch
+from schemas.plans import PlanViolation
 from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, UserUpdate, decode_record
 from schemas.sessions import Session
 
@@ -82,6 +84,8 @@ class SinkAgent:
                         batch.sessions.append(decode_record(session, Session))
                 elif message.topic == s.topic_dead:
                     batch.dead.append(stored_dead_letter(decode_record(value, DeadLetter)))
+                elif headers.get(RECORD_HEADER) == VIOLATIONS:
+                    batch.violations.extend(decode_record(value, list[PlanViolation]))
                 elif headers.get(RECORD_HEADER) == USER:
                     batch.users.append(decode_record(value, UserUpdate))
                 else:

@@ -292,6 +292,7 @@ def owner_main(
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
+    from pipeline.plans.book import PlanBook
     from pipeline.privacy.retention import Policy, RetentionJob
     from pipeline.privacy.tombstones import Tombstones
     from pipeline.runtime.processor import Processor
@@ -320,6 +321,7 @@ def owner_main(
         settings,
         on_inserted=report_inserted,
         tombstones=Tombstones().load(clickhouse),
+        plans=PlanBook(clickhouse, settings.plan_reload_seconds),
     )
     handlers = {
         "query": clickhouse.query,

@@ -16,6 +16,7 @@ from rocksdict import WriteBatch
 
 from pipeline import metrics
 from pipeline.deadletter.letters import spool_dead_letter
+from pipeline.plans.book import PlanBook
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.core.batch import RowBatch
 from pipeline.runtime.core.ports import BlockWriter
@@ -65,12 +66,14 @@ class Processor:
         settings: Settings,
         on_inserted: Callable[[int], None] = lambda _offset: None,
         tombstones: Tombstones | None = None,
+        plans: PlanBook | None = None,
     ) -> None:
         self.on_inserted = on_inserted
         self.tombstones = tombstones if tombstones is not None else Tombstones()
         self.spool = spool
         self.settings = settings
-        self.step = EventStep(settings.session_timeout_seconds * 1000)
+        self.plans = plans if plans is not None else PlanBook()
+        self.step = EventStep(settings.session_timeout_seconds * 1000, self.plans)
         self.sink = RowSink(clickhouse)
         self.state = CachedStates(store)
         self.offset = store.checkpoint()
@@ -112,6 +115,7 @@ class Processor:
             if read_offset >= self.spool.end_offset and not stopping:
                 self.spool.wait_for_data(read_offset, flush_every / 2)
             records, read_offset = self._next_records(read_offset)
+            self.plans.refresh()  # a version check every plan_reload_seconds
             for record in records:
                 if isinstance(record, EnrichedEvent):
                     self._process_guarded(record, batch)

@@ -60,7 +60,8 @@ def test_users_delete_erases_events_sessions_identities_profile_and_state(tmp_pa
     erased = cli(data_dir, "users", "delete", user, "--project", project["project_id"])
     assert erased == {
         "user_id": user, "visitors": 1, "events": 3, "sessions": 2, "identities": 1, "users": 1,
-        "dead_letters": 0, "ingestion_warnings": 0, "spool_records": 3, "outdated_parts_left": 0,
+        "dead_letters": 0, "ingestion_warnings": 0, "plan_violations": 0, "spool_records": 3,
+        "outdated_parts_left": 0,
     }  # fmt: skip
     db = "trackhouse"
     for table, column in (("events", "user_id"), ("sessions", "user_id"), ("users", "user_id"),

@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from pipeline import metrics
+from pipeline.plans.store import violation_block
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.core.ports import Clock
 from pipeline.sink import rows
 from pipeline.stages.chain import Outcome
+from schemas.plans import PlanViolation
 from schemas.records import DeadLetter, EnrichedEvent, IdentityLink, UserUpdate
 from schemas.sessions import Session
 
 
 class RowBatch:
-    """Events, sessions, identity links, user updates and dead letters to insert together
-    (``blocks``). It is the core's ``ports.Outputs``: ``add_outcome`` takes an event's rows."""
+    """Events, sessions, identity links, user updates, dead letters and plan violations to
+    insert together (``blocks``). It is the core's ``ports.Outputs``: ``add_outcome`` takes
+    an event's rows."""
 
-    __slots__ = ("dead", "events", "links", "sessions", "started", "undecodable", "users")
+    __slots__ = (
+        "dead",
+        "events",
+        "links",
+        "sessions",
+        "started",
+        "undecodable",
+        "users",
+        "violations",
+    )
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.events: list[EnrichedEvent] = []
@@ -25,6 +38,7 @@ class RowBatch:
         self.links: list[IdentityLink] = []
         self.users: list[UserUpdate] = []
         self.dead: list[DeadLetter] = []
+        self.violations: list[PlanViolation] = []
         self.undecodable = 0  # records a sink could not read (logged and skipped)
         self.started = clock()
 
@@ -36,10 +50,16 @@ class RowBatch:
             self.links.extend(outcome.stitched.links)
             self.users.extend(outcome.stitched.user_updates)
 
+    def add_violations(self, violations: Sequence[PlanViolation]) -> None:
+        self.violations.extend(violations)
+
     def blocks(self) -> list[rows.InsertBlock]:
         """The column blocks to insert, in order (build them before the states they came
         from change again: a session is updated in place by its next event)."""
-        return rows.batch_blocks(self.events, self.sessions, self.links, self.users, self.dead)
+        blocks = rows.batch_blocks(self.events, self.sessions, self.links, self.users, self.dead)
+        if self.violations:
+            blocks.append(violation_block(self.violations))
+        return blocks
 
     def marks(self) -> tuple[int, int, int, int]:
         return len(self.events), len(self.sessions), len(self.links), len(self.users)

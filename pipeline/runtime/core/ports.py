@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from pipeline.sink.rows import InsertBlock
 from pipeline.stages.chain import Outcome
 from pipeline.stages.sessionize import VisitorSessions
 from pipeline.stages.stitch import VisitorIdentity
+from schemas.plans import PlanViolation
 from schemas.records import EnrichedEvent
 
 
@@ -32,6 +34,10 @@ class Outputs(Protocol):
 
     def add_outcome(self, key: bytes, outcome: Outcome) -> None:
         """An event that is not a duplicate (``outcome.event`` is set)."""
+        ...
+
+    def add_violations(self, violations: Sequence[PlanViolation]) -> None:
+        """The tracking-plan rules an event broke (rows of ``plan_violations``)."""
         ...
 
 
