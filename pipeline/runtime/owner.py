@@ -277,6 +277,7 @@ def owner_main(
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
+    from pipeline.notify.service import Notifications
     from pipeline.privacy.retention import Policy, RetentionJob
     from pipeline.privacy.tombstones import Tombstones
     from pipeline.runtime.processor import Processor
@@ -297,6 +298,7 @@ def owner_main(
         with send_lock, contextlib.suppress(OSError):
             control.send((kind, offset))
 
+    notifications = Notifications(clickhouse, settings)
     processor = Processor(
         reader,
         store,
@@ -304,11 +306,13 @@ def owner_main(
         settings,
         on_inserted=report_inserted,
         tombstones=Tombstones().load(clickhouse),
+        notices=notifications.outbox,
     )
     threading.Thread(
         target=_serve_requests, args=(requests, clickhouse), name="storage-requests", daemon=True
     ).start()
     keep_collector_off_hot_path()
+    notifications.start()  # resends what the outbox holds pending (a crash, a replay)
     processor.start()
     retention = RetentionJob(
         clickhouse,
@@ -331,6 +335,7 @@ def owner_main(
         reader.advance(message[1])
     retention.stop()
     processor.stop()
+    notifications.stop()
     store.close()
     clickhouse.close()
     log.info("storage.stopped")

@@ -18,7 +18,7 @@ from pipeline import metrics
 from pipeline.deadletter.letters import spool_dead_letter
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.core.batch import RowBatch
-from pipeline.runtime.core.ports import BlockWriter
+from pipeline.runtime.core.ports import BlockWriter, Notices
 from pipeline.runtime.core.sink import RowSink
 from pipeline.runtime.core.step import EventStep
 from pipeline.runtime.spool import SpoolReader
@@ -65,13 +65,14 @@ class Processor:
         settings: Settings,
         on_inserted: Callable[[int], None] = lambda _offset: None,
         tombstones: Tombstones | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.on_inserted = on_inserted
         self.tombstones = tombstones if tombstones is not None else Tombstones()
         self.spool = spool
         self.settings = settings
         self.step = EventStep(settings.session_timeout_seconds * 1000)
-        self.sink = RowSink(clickhouse)
+        self.sink = RowSink(clickhouse, notices)
         self.state = CachedStates(store)
         self.offset = store.checkpoint()
         self.inserted_offset = self.offset
