@@ -100,3 +100,113 @@ def test_every_notify_event_arrives_signed_through_failures_throttling_and_a_dea
     metrics = httpx.get(f"{server.url}/metrics").text
     assert "trackhouse_notifications_sent_total" in metrics
     receiver.kill()
+    remove_destinations(server, project)
+
+
+def remove_destinations(server, project) -> None:
+    """Delete every destination of the project (tests sharing the server stay apart)."""
+    base = f"/projects/{project['project_id']}/notifications/destinations"
+    for d in admin(server, "GET", base).json()["destinations"]:
+        assert admin(server, "DELETE", f"{base}/{d['destination_id']}").status_code == 200
+
+
+def add_rule(server, project, **document) -> dict:
+    answer = admin(
+        server, "POST", f"/projects/{project['project_id']}/notifications/rules", json=document
+    )
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def test_a_4xx_stops_at_once_and_the_dead_letter_is_listed_and_replayed(notify_server, tmp_path):
+    server, [project] = notify_server, notify_server.projects
+    base = f"/projects/{project['project_id']}/notifications"
+    receiver = Receiver(tmp_path, SECRET, "--status", "410").start()
+    destination = add_destination(
+        server, project, kind="webhook", url=receiver.url, secret=SECRET, all_notify=False
+    )
+    add_rule(server, project, kind="notify", channel="gone",
+             destination_id=destination["destination_id"])  # fmt: skip
+    wait_for(lambda: False, 1.0)
+    [event_id] = send(server, project, notify_events(1, "refused", channel="gone"))
+    dead = wait_for(lambda: admin(server, "GET", base + "/dead").json()["dead"], 30)
+    assert [d["event_id"] for d in dead] == [event_id]
+    assert len(receiver.requests()) == 1  # a 410 is not tried again
+    receiver.kill()
+    receiver.options = ()  # the receiver is fixed: it answers 200 now
+    receiver.start()
+    replayed = admin(server, "POST", base + "/replay", json={}).json()["replayed"]
+    assert replayed == [dead[0]["delivery_id"]]
+    assert wait_for(lambda: receiver.delivered(), 20)
+    assert [r["key"] for r in receiver.delivered()] == [event_id]
+    assert wait_for(lambda: not admin(server, "GET", base + "/dead").json()["dead"], 10)
+    attempts = admin(server, "GET", base + "/deliveries", params={"limit": 1000}).json()
+    mine = [
+        a for a in attempts["deliveries"] if a["destination_id"] == destination["destination_id"]
+    ]
+    assert sorted(a["status"] for a in mine) == ["dead", "failed", "sent"]
+    assert {a["response_code"] for a in mine} >= {410, 200}
+    receiver.kill()
+    remove_destinations(server, project)
+
+
+def test_slack_and_discord_get_their_payload_shapes_for_events_a_filter_picks(
+    notify_server, tmp_path
+):
+    server, [project] = notify_server, notify_server.projects
+    slack, discord = Receiver(tmp_path).start(), Receiver(tmp_path).start()
+    for receiver, kind in ((slack, "slack"), (discord, "discord")):
+        destination = add_destination(
+            server, project, kind=kind, url=receiver.url, all_notify=False
+        )
+        add_rule(server, project, kind="match", event_pattern="purchase*",
+                 filter="revenue_amount > 100",
+                 destination_id=destination["destination_id"])  # fmt: skip
+    wait_for(lambda: False, 1.0)
+    base = {"type": "track", "visitor_id": "buyer", "channel": "shop", "icon": "💰",
+            "description": "a big one", "revenue_currency": "EUR"}  # fmt: skip
+    send(server, project, [
+        {**base, "event": "purchase_small", "revenue_amount": 50},
+        {**base, "event": "purchase_big", "revenue_amount": 150},
+        {**base, "event": "refund", "revenue_amount": 500},
+    ])  # fmt: skip
+    assert wait_for(lambda: slack.delivered() and discord.delivered(), 20)
+    wait_for(lambda: False, 1.5)  # nothing else comes
+    [s], [d] = slack.delivered(), discord.delivered()
+    assert s["body"]["text"] == "💰 purchase_big"
+    [attachment] = s["body"]["attachments"]
+    assert attachment["text"] == "a big one"
+    fields = {f["title"]: f["value"] for f in attachment["fields"]}
+    assert fields["channel"] == "shop" and fields["revenue_amount"] == "150.0"
+    assert d["body"]["content"] == "💰 purchase_big"
+    [embed] = d["body"]["embeds"]
+    assert embed["title"] == "💰 purchase_big" and embed["description"] == "a big one"
+    assert {f["name"]: f["value"] for f in embed["fields"]}["revenue_currency"] == "EUR"
+    slack.kill()
+    discord.kill()
+    remove_destinations(server, project)
+
+
+def test_a_threshold_rule_fires_once_per_cool_down(notify_server, tmp_path):
+    server, [project] = notify_server, notify_server.projects
+    receiver = Receiver(tmp_path, SECRET).start()
+    destination = add_destination(
+        server, project, kind="webhook", url=receiver.url, secret=SECRET, all_notify=False
+    )
+    rule = add_rule(server, project, kind="threshold", event_pattern="error_*", threshold=3,
+                    window_seconds=300, cooldown_seconds=3600,
+                    destination_id=destination["destination_id"])  # fmt: skip
+    errors = [{"type": "track", "event": f"error_{i}", "visitor_id": "e"} for i in range(3)]
+    send(server, project, errors)
+    wait_for(lambda: False, 2.0)
+    assert receiver.delivered() == []  # 3 is not more than 3
+    send(server, project, errors)
+    assert wait_for(lambda: receiver.delivered(), 20)
+    send(server, project, errors)
+    wait_for(lambda: False, 2.0)  # within the cool-down: no second alert
+    [alert] = receiver.delivered()
+    assert alert["body"]["rule_id"] == rule["rule_id"]
+    assert alert["body"]["event"]["alert"] is True
+    assert alert["body"]["event"]["count"] >= 4 and alert["body"]["event"]["threshold"] == 3
+    receiver.kill()
+    remove_destinations(server, project)
