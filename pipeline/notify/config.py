@@ -9,7 +9,10 @@ from typing import Any
 
 KINDS = ("webhook", "slack", "discord", "email")
 RULE_KINDS = ("notify", "match", "threshold")
-FILTER = re.compile(r"^\s*([A-Za-z_$][\w.$]*)\s*(>=|<=|!=|=|>|<)\s*(.+?)\s*$")
+FILTER = re.compile(
+    r"^\s*([A-Za-z_$][\w.$]*)\s*(>=|<=|!=|=|>|<)\s*"
+    r"(-?\d+(?:\.\d+)?|'[^']*'|\"[^\"]*\"|[\w.@-]+)\s*$"
+)
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 

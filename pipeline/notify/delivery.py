@@ -153,6 +153,11 @@ class DeliveryWorker:
         self._loop.run_forever()
 
     async def _drain(self) -> None:
+        """Write what was recorded; deliveries still in flight are sent again at the next
+        start (they are pending in the outbox)."""
+        for task in asyncio.all_tasks(self._loop):
+            if task is not asyncio.current_task():
+                task.cancel()
         await self._record()
         if self._deliverer is not None:
             await self._deliverer.close()
