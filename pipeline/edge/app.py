@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
-from pipeline.edge import admin, browser, dialects, notify_api
+from pipeline.edge import admin, browser, dialects, notify_api, stream
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import ascendkit, segment
@@ -258,6 +258,7 @@ def create_app(
     app.add_middleware(RouteCors, origins=services.settings.cors_origins)
     admin.install(app, edge)
     notify_api.install(app, edge)
+    stream.install(app, edge)
     dialects.install(app, edge)
 
     return app

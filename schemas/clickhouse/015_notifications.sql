@@ -66,3 +66,6 @@ CREATE TABLE IF NOT EXISTS {db}.notification_deliveries
 )
 ENGINE = MergeTree
 ORDER BY (project_id, at, delivery_id);
+
+-- The live stream (GET /v1/stream) reads the newest events by arrival time.
+ALTER TABLE {db}.events ADD INDEX IF NOT EXISTS idx_received_at received_at TYPE minmax GRANULARITY 1

@@ -145,3 +145,68 @@ class Receiver:
     def delivered(self) -> list[dict]:
         """The requests answered 2xx."""
         return [r for r in self.requests() if r["status"] < 300]
+
+
+class StreamReader:
+    """``GET /v1/stream`` read in a thread: ``events`` collects ``(id, data)`` as they come,
+    with the monotonic time each arrived (``arrived``)."""
+
+    def __init__(self, url: str, params: dict | None = None, headers: dict | None = None):
+        import threading
+
+        self.url, self.params, self.headers = url, params or {}, headers or {}
+        self.events: list[tuple[str, dict]] = []
+        self.arrived: dict[str, float] = {}
+        self.status = 0
+        self._stop = threading.Event()
+        self._answer: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        wait_for(lambda: self.status, 20)
+
+    def _read(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(httpx.HTTPError, RuntimeError, AttributeError):
+            self._read_events()
+
+    def _read_events(self) -> None:
+        import json
+        import time
+
+        with (
+            httpx.Client(timeout=httpx.Timeout(30, read=60)) as client,
+            client.stream("GET", self.url, params=self.params, headers=self.headers) as answer,
+        ):
+            self._answer = answer
+            self.status = answer.status_code
+            if answer.status_code != 200:
+                return
+            event_id, data = "", ""
+            for line in answer.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("data: "):
+                    data = line[6:]
+                elif line == "" and data:
+                    document = json.loads(data)
+                    self.arrived.setdefault(document["id"], time.monotonic())
+                    self.events.append((event_id, document))
+                    event_id, data = "", ""
+
+    def ids(self) -> set[str]:
+        return {document["id"] for _, document in self.events}
+
+    def close(self) -> None:
+        """Hang up."""
+        import contextlib
+        import socket
+
+        self._stop.set()
+        if self._answer is not None:
+            stream = self._answer.extensions["network_stream"]
+            with contextlib.suppress(OSError):
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
