@@ -104,7 +104,15 @@ def _serve_http(app: Any, settings: Settings) -> None:
     )
     from pipeline.edge.http_server import uvicorn_options
 
-    uvicorn.run(
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # open live streams would hold the graceful shutdown for its 30 s: end them first
+            close_streams = getattr(getattr(app, "state", None), "close_streams", None)
+            if close_streams is not None:
+                close_streams()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -112,6 +120,7 @@ def _serve_http(app: Any, settings: Settings) -> None:
         timeout_graceful_shutdown=30,
         **uvicorn_options(settings),
     )
+    Server(config).run()
 
 
 @main.command()

@@ -108,7 +108,8 @@ def notify_async(
 ) -> AsyncRetrying:
     """Deliver one notification until it is in, or ``give_up_after`` seconds have passed (the
     caller then makes it a dead letter); honours ``retry_after``."""
-    wait = _wait_at_least_retry_after(wait_exponential_jitter(multiplier=base, max=cap, jitter=base))
+    backoff = wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
+    wait = _wait_at_least_retry_after(backoff)
     return AsyncRetrying(
         wait=wait,
         stop=stop_after_delay(give_up_after),

@@ -170,6 +170,14 @@ class Streams:
             feed.task = asyncio.get_running_loop().create_task(feed.run())
         return feed
 
+    def close_all(self) -> None:
+        """The server stops: end every stream (clients reconnect with their cursor)."""
+        for feed in self.feeds.values():
+            for client in feed.clients:
+                client.closed = True
+                if client.queue.empty():
+                    client.queue.put_nowait(b"")
+
     def leave(self, project_id: str, client: Client) -> None:
         feed = self.feeds.get(project_id)
         if feed is not None:
@@ -189,6 +197,7 @@ async def _catch_up(feed: Feed, client: Client, since_ms: int) -> AsyncIterator[
 
 def install(app: FastAPI, edge: Edge) -> None:
     streams = Streams(edge)
+    app.state.close_streams = streams.close_all  # the HTTP server calls it when it stops
 
     @app.get("/v1/stream", include_in_schema=False)
     async def stream(request: Request) -> StreamingResponse:
@@ -223,6 +232,8 @@ def install(app: FastAPI, edge: Edge) -> None:
                             yield b": heartbeat\n\n"
                         continue
                     quiet_since = time.monotonic()
+                    if not message:  # the server stops
+                        return
                     if seen and message.split(b"\n", 1)[0] in seen:
                         continue
                     yield message
