@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import httpx
+import aiohttp
 import structlog
 
 from pipeline import metrics, retries
@@ -63,10 +63,11 @@ class Deliverer:
     """Sends one delivery once: raises ``DeliveryError`` (retry) or ``Refused`` (stop)."""
 
     def __init__(self, settings: Settings) -> None:
+        """In the event loop that sends (the session belongs to it)."""
         self.settings = settings
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.notify_timeout_seconds),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        self.client = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.notify_timeout_seconds),
+            connector=aiohttp.TCPConnector(limit=500, limit_per_host=0),
         )
 
     async def send(self, destination: Destination, pending: Pending) -> int:
@@ -75,15 +76,17 @@ class Deliverer:
             return 250
         headers, body = payloads.http_request(destination, pending)
         try:
-            answer = await self.client.post(destination.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+            async with self.client.post(destination.url, data=body, headers=headers) as answer:
+                code = answer.status
+                text = "" if code < 300 else (await answer.text(errors="replace"))[:120]
+                retry_after = answer.headers.get("retry-after")
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise DeliveryError(0, f"{type(exc).__name__}: {exc}"[:200]) from None
-        code = answer.status_code
         if code < 300:
             return code
-        error = f"HTTP {code}: {answer.text[:120]}"
+        error = f"HTTP {code}: {text}"
         if code in (408, 429) or code >= 500:
-            raise DeliveryError(code, error, retry_after_of(answer.headers.get("retry-after")))
+            raise DeliveryError(code, error, retry_after_of(retry_after))
         raise Refused(code, error)
 
     def _email(self, destination: Destination, pending: Pending) -> None:
@@ -104,7 +107,7 @@ class Deliverer:
             raise DeliveryError(0, f"{type(exc).__name__}: {exc}"[:200]) from None
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.client.close()
 
 
 class DeliveryWorker:
@@ -147,10 +150,13 @@ class DeliveryWorker:
     # on the loop
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._loop.create_task(self._begin())
+        self._loop.run_forever()
+
+    async def _begin(self) -> None:
         self._deliverer = Deliverer(self.settings)
         self._loop.create_task(self._rescan_forever())
         self._loop.create_task(self._record_forever())
-        self._loop.run_forever()
 
     async def _drain(self) -> None:
         """Write what was recorded; deliveries still in flight are sent again at the next
@@ -265,5 +271,8 @@ class DeliveryWorker:
 
     def _write(self, attempts: list[Attempt], finished: list[tuple[Pending, str]]) -> None:
         self.store.record(attempts)
+        for pending, status in finished:
+            if status == "sent":  # nothing will send it again: its payload need not be kept
+                pending.payload = ""
         for status in ("sent", "dead"):
             self.store.set_status([p for p, s in finished if s == status], status)
