@@ -236,6 +236,8 @@ def worker(
         http=bool(services),
     )
     keep_collector_off_hot_path()
+    if app.notifications is not None:
+        app.notifications.start()  # resends what the outbox holds pending
     try:
         Worker(
             app.app,
@@ -245,6 +247,8 @@ def worker(
             redirect_stdouts=False,
         ).execute_from_commandline()
     finally:
+        if app.notifications is not None:
+            app.notifications.stop()
         if clickhouse is not None:
             # chDB's engine stops with its last connection, while the interpreter still runs;
             # left to the process's exit it crashed there now and then (SIGSEGV after "Exception

@@ -72,8 +72,8 @@ KAFKA_ONLY = (
     | {"kafka_bootstrap", "topic_raw", "kafka_publish_timeout_seconds"}
 ) - {"sink_flush_seconds", "retention_check_seconds", "session_timeout_seconds", "geo_database"}
 
-# Notification delivery runs in the embedded storage process (the Kafka worker does not
-# deliver yet: docs/notifications.md); the live stream is the edge's.
+# Notification delivery runs where the rows are stored (the embedded storage process, a Kafka
+# worker with the sink agent); the live stream is the edge's.
 NOTIFY_DELIVERY = frozenset(
     {
         "notify_retry_base_seconds",
@@ -100,7 +100,7 @@ IGNORED: dict[Mode, frozenset[str]] = {
     | TOPIC_CREATION
     | NOTIFY_DELIVERY
     | {"bootstrap_project"},
-    "kafka-worker": EMBEDDED_ONLY | NOTIFY_DELIVERY | STREAM | {"storage_timeout_seconds"},
+    "kafka-worker": EMBEDDED_ONLY | {"storage_timeout_seconds"},
 }
 
 

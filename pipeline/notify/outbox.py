@@ -33,7 +33,10 @@ class Directory:
         self.destinations: dict[str, Destination] = {}
         self.rules: list[Rule] = []
         self._stop = threading.Event()
-        self.reload()
+        try:
+            self.reload()
+        except Exception as exc:  # ClickHouse not answering yet: the reload thread tries again
+            log.warning("notify.reload_failed", error=str(exc))
 
     def reload(self) -> None:
         destinations, rules = self.store.destinations(), self.store.rules()

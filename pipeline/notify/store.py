@@ -87,7 +87,10 @@ class NotifyStore:
 
     def __init__(self, clickhouse: Any) -> None:
         self.clickhouse = clickhouse
-        self.db = clickhouse.database
+
+    @property
+    def db(self) -> str:
+        return self.clickhouse.database
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
         if rows:
