@@ -189,12 +189,21 @@ class DeliveryWorker:
             self._senders[destination_id] -= 1
 
     async def _rescan_forever(self) -> None:
+        first = True
         while not self._stopping:
             try:
                 self._done_during_scan = set()
-                found = await asyncio.to_thread(self.store.outbox, "pending")
+                # after the first (full) scan, only rows changed within the retries' give-up
+                # time (plus an hour): newer pending rows, replayed dead letters
+                since = (
+                    0
+                    if first
+                    else now_ms() - int((self.settings.notify_give_up_seconds + 3600) * 1000)
+                )
+                found = await asyncio.to_thread(self.store.outbox, "pending", None, 100_000, since)
                 done, self._done_during_scan = self._done_during_scan, None
                 self._enqueue([p for p in found if p.delivery_id not in done])
+                first = False
             except Exception as exc:
                 log.warning("notify.rescan_failed", error=str(exc))
             await asyncio.sleep(RESCAN_SECONDS)

@@ -138,14 +138,21 @@ class NotifyStore:
 
     # the outbox
     def outbox(
-        self, status: str, project_id: str | None = None, limit: int = 100_000
+        self,
+        status: str,
+        project_id: str | None = None,
+        limit: int = 100_000,
+        changed_since_ms: int = 0,
     ) -> list[Pending]:
+        """Deliveries of a ``status``, oldest first; ``changed_since_ms`` skips those whose
+        status last changed before (cheap: the ``updated_at`` index skips old parts)."""
         where = "AND project_id = {p:String}" if project_id else ""
         _, rows = self.clickhouse.query(
             f"SELECT {', '.join(OUTBOX_COLUMNS[:7])}, attempts FROM {self.db}.notification_outbox"
-            f" FINAL WHERE status = {{s:String}} {where} ORDER BY created_at, delivery_id"
-            f" LIMIT {int(limit)}",
-            {"s": status, "p": project_id or ""},
+            f" FINAL WHERE status = {{s:String}} {where}"
+            " AND updated_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
+            f" ORDER BY created_at, delivery_id LIMIT {int(limit)}",
+            {"s": status, "p": project_id or "", "since": changed_since_ms},
         )
         return [Pending(*row[:5], _ms(row[5]), row[6], int(row[7])) for row in rows]
 
@@ -184,11 +191,12 @@ class NotifyStore:
         self.set_status(dead, "pending")
         return dead
 
-    def last_fired(self, rule_id: str) -> int:
-        """When a threshold rule last fired (epoch ms, 0 = never)."""
+    def last_fired(self, rule_id: str, within_ms: int) -> int:
+        """When a threshold rule last fired within ``within_ms`` (epoch ms, 0 = not then)."""
         _, rows = self.clickhouse.query(
             f"SELECT max(created_at) FROM {self.db}.notification_outbox"
-            " WHERE rule_id = {r:String}",
-            {"r": rule_id},
+            " WHERE rule_id = {r:String}"
+            " AND updated_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')",
+            {"r": rule_id, "since": now_ms() - within_ms},
         )
         return _ms(rows[0][0]) if rows and rows[0][0] else 0

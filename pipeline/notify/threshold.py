@@ -67,7 +67,8 @@ class ThresholdJob:
             if rule.kind != "threshold":
                 continue
             now = now_ms()
-            if now - self.store.last_fired(rule.rule_id) < rule.cooldown_seconds * 1000:
+            cooldown_ms = rule.cooldown_seconds * 1000
+            if now - self.store.last_fired(rule.rule_id, cooldown_ms + 60_000) < cooldown_ms:
                 continue
             count = self.count(rule, now - rule.window_seconds * 1000)
             if count <= rule.threshold:

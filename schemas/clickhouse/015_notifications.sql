@@ -46,10 +46,13 @@ CREATE TABLE IF NOT EXISTS {db}.notification_outbox
     payload        String,
     status         LowCardinality(String),
     attempts       UInt32,
-    updated_at     DateTime64(3, 'UTC')
+    updated_at     DateTime64(3, 'UTC'),
+    -- a row's newest version has its newest updated_at: skipping older granules never hides it
+    INDEX idx_updated_at updated_at TYPE minmax GRANULARITY 1
 )
 ENGINE = ReplacingMergeTree(updated_at)
-ORDER BY (project_id, destination_id, delivery_id);
+ORDER BY (project_id, destination_id, delivery_id)
+TTL toDateTime(updated_at) + INTERVAL 30 DAY;
 
 CREATE TABLE IF NOT EXISTS {db}.notification_deliveries
 (
@@ -65,7 +68,8 @@ CREATE TABLE IF NOT EXISTS {db}.notification_deliveries
     error          String
 )
 ENGINE = MergeTree
-ORDER BY (project_id, at, delivery_id);
+ORDER BY (project_id, at, delivery_id)
+TTL toDateTime(at) + INTERVAL 30 DAY;
 
 -- The live stream (GET /v1/stream) reads the newest events by arrival time.
 ALTER TABLE {db}.events ADD INDEX IF NOT EXISTS idx_received_at received_at TYPE minmax GRANULARITY 1

@@ -27,7 +27,7 @@ class MemoryStore:
         self.attempts: list = []
         self.status: dict[str, str] = {}
 
-    def outbox(self, status: str) -> list[Pending]:
+    def outbox(self, status: str, _project=None, _limit=0, _since=0) -> list[Pending]:
         return [p for p in self.pending if self.status.get(p.delivery_id, "pending") == status]
 
     def record(self, attempts) -> None:
