@@ -40,6 +40,10 @@ def _ms(value: Any) -> int:
     return int(value)
 
 
+def _received(event: dict[str, Any]) -> int:
+    return _ms(datetime.fromisoformat(event["received_at"].replace("Z", "+00:00")))
+
+
 def cursor_of(received_ms: int, event_id: str) -> str:
     return f"{received_ms}_{event_id}"
 
@@ -89,9 +93,20 @@ class Feed:
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
-    async def fetch(self, since_ms: int, clients: list[Client]) -> list[tuple[dict, list[bool]]]:
-        """Rows from ``since_ms`` on, in arrival order, each with which clients it matches."""
+    async def fetch(
+        self, since_ms: int, clients: list[Client], after: tuple[int, str] | None = None
+    ) -> list[tuple[dict, list[bool]]]:
+        """Rows from ``since_ms`` on (past ``after``, a page's last row, when given), in arrival
+        order, each with which clients it matches."""
         selects, parameters = [], {"tenant": self.project_id, "since": since_ms}
+        page = ""
+        if after is not None:
+            page = (
+                " AND (received_at > fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC')"
+                " OR (received_at = fromUnixTimestamp64Milli({after_ms:Int64}, 'UTC')"
+                " AND toString(event_id) > {after_id:String}))"
+            )
+            parameters |= {"after_ms": after[0], "after_id": after[1]}
         for index, client in enumerate(clients):
             where, values = _renamed(client.query, f"c{index}_")
             selects.append(f", ({where}) AS __m{index}")
@@ -100,7 +115,7 @@ class Feed:
             f"SELECT *{''.join(selects)} FROM {self.edge.database}.events"
             " WHERE project_id = {tenant:String}"
             " AND received_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
-            f" ORDER BY received_at, event_id LIMIT {POLL_ROWS}"
+            f"{page} ORDER BY received_at, toString(event_id) LIMIT {POLL_ROWS}"
         )
         columns, rows = await self.edge.query(sql, parameters)
         width = len(columns) - len(clients)
@@ -118,16 +133,23 @@ class Feed:
         except Exception as exc:
             log.warning("stream.poll_failed", project_id=self.project_id, error=str(exc))
         self.ready.set()
+        after: tuple[int, str] | None = None  # a full page was read: the next one at once
         while self.clients:
-            await asyncio.sleep(self.poll_seconds)
+            if after is None:
+                await asyncio.sleep(self.poll_seconds)
             clients = [c for c in self.clients if not c.closed]
             if not clients:
                 continue
             try:
-                rows = await self.fetch(self.since_ms, clients)
+                rows = await self.fetch(self.since_ms, clients, after)
             except Exception as exc:  # storage busy or down: try again next round
                 log.warning("stream.poll_failed", project_id=self.project_id, error=str(exc))
+                after = None
                 continue
+            after = None
+            if len(rows) == POLL_ROWS:  # more than a page since the cursor: page through
+                last = rows[-1][0]
+                after = (_received(last), last["id"])
             for event, matches in rows:
                 if event["id"] in self.sent:
                     continue
@@ -138,7 +160,7 @@ class Feed:
                         client.offer(message)
 
     def _sent(self, event: dict[str, Any]) -> int:
-        received = _ms(datetime.fromisoformat(event["received_at"].replace("Z", "+00:00")))
+        received = _received(event)
         self.sent[event["id"]] = received
         self.since_ms = max(self.since_ms, received - LOOKBACK_MS)
         while self.sent and next(iter(self.sent.values())) < self.since_ms:
@@ -189,10 +211,17 @@ class Streams:
 async def _catch_up(feed: Feed, client: Client, since_ms: int) -> AsyncIterator[bytes]:
     """Events from a resumed cursor's time (minus the look-back) up to the live feed."""
     await feed.ready.wait()
-    for event, [matched] in await feed.fetch(since_ms - LOOKBACK_MS, [client]):
-        if matched:
-            received = _ms(datetime.fromisoformat(event["received_at"].replace("Z", "+00:00")))
-            yield sse(cursor_of(received, event["id"]), event)
+    after: tuple[int, str] | None = None
+    sent: set[str] = set()  # (rows replayed after a crash are there twice until merged)
+    while True:
+        rows = await feed.fetch(since_ms - LOOKBACK_MS, [client], after)
+        for event, [matched] in rows:
+            if matched and event["id"] not in sent:
+                sent.add(event["id"])
+                yield sse(cursor_of(_received(event), event["id"]), event)
+        if len(rows) < POLL_ROWS:
+            return
+        after = (_received(rows[-1][0]), rows[-1][0]["id"])
 
 
 def install(app: FastAPI, edge: Edge) -> None:
