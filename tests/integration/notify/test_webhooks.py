@@ -210,3 +210,27 @@ def test_a_threshold_rule_fires_once_per_cool_down(notify_server, tmp_path):
     assert alert["body"]["event"]["count"] >= 4 and alert["body"]["event"]["threshold"] == 3
     receiver.kill()
     remove_destinations(server, project)
+
+
+def test_the_admin_api_refuses_bad_input_with_the_field_named(notify_server):
+    server, [project] = notify_server, notify_server.projects
+    base = f"/projects/{project['project_id']}/notifications"
+    wrong = httpx.get(f"{server.url}/admin/v1{base}/rules", headers={"Authorization": "Bearer x"})
+    assert wrong.status_code == 401
+    assert admin(server, "GET", "/projects/prj_nope/notifications/rules").status_code == 404
+    for path, document, field in [
+        ("/destinations", {"kind": "pager"}, "kind"),
+        ("/destinations", {"kind": "webhook", "url": "ftp://x"}, "url"),
+        ("/destinations", {"kind": "email", "email_to": "nobody"}, "email_to"),
+        ("/rules", {"kind": "match", "filter": "amount >> 3"}, "filter"),
+        ("/rules", {"kind": "threshold", "threshold": 0}, "threshold"),
+        ("/rules", {"kind": "match", "destination_id": "dst_unknown"}, "destination_id"),
+    ]:
+        answer = admin(server, "POST", base + path, json=document)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["field"] == field
+    assert admin(server, "DELETE", base + "/rules/rul_nope").status_code == 404
+    bad = admin(server, "GET", base + "/deliveries", params={"status": "odd"})
+    assert bad.status_code == 400 and bad.json()["field"] == "status"
+    reads = httpx.get(f"{server.url}/v1/notifications/deliveries", headers=key_headers(project))
+    assert reads.status_code == 403  # the write key cannot read
