@@ -89,6 +89,29 @@ SPOOL_LAG_BYTES = Gauge(
     "trackhouse_spool_lag_bytes", "Spool bytes not yet in ClickHouse.", registry=PROCESSOR_REGISTRY
 )
 
+NOTIFY_SENT = Counter(
+    "trackhouse_notifications_sent",
+    "Notification deliveries the destination accepted (2xx, or the SMTP server).",
+    registry=PROCESSOR_REGISTRY,
+)
+NOTIFY_FAILED = Counter(
+    "trackhouse_notifications_failed",
+    "Failed delivery attempts (each retry counts), by kind: retried | dead.",
+    ["kind"],
+    registry=PROCESSOR_REGISTRY,
+)
+NOTIFY_PENDING = Gauge(
+    "trackhouse_notifications_pending",
+    "Deliveries waiting or in flight (in the delivery worker).",
+    registry=PROCESSOR_REGISTRY,
+)
+NOTIFY_LAG = Histogram(
+    "trackhouse_notifications_lag_seconds",
+    "From the event's arrival at the edge to its delivery.",
+    buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+    registry=PROCESSOR_REGISTRY,
+)
+
 
 def edge_text() -> bytes:
     return generate_latest(REGISTRY)

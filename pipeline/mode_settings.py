@@ -72,9 +72,34 @@ KAFKA_ONLY = (
     | {"kafka_bootstrap", "topic_raw", "kafka_publish_timeout_seconds"}
 ) - {"sink_flush_seconds", "retention_check_seconds", "session_timeout_seconds", "geo_database"}
 
+# Notification delivery runs where the rows are stored (the embedded storage process, a Kafka
+# worker with the sink agent); the live stream is the edge's.
+NOTIFY_DELIVERY = frozenset(
+    {
+        "notify_retry_base_seconds",
+        "notify_retry_max_seconds",
+        "notify_give_up_seconds",
+        "notify_timeout_seconds",
+        "notify_concurrency",
+        "notify_reload_seconds",
+        "notify_threshold_check_seconds",
+        "smtp_host",
+        "smtp_port",
+        "smtp_from",
+        "smtp_username",
+        "smtp_password",
+        "smtp_starttls",
+    }
+)
+STREAM = frozenset({"stream_max_clients", "stream_poll_seconds"})
+
 IGNORED: dict[Mode, frozenset[str]] = {
     "embedded": frozenset(KAFKA_ONLY),
-    "kafka-edge": EMBEDDED_ONLY | WORKER_ONLY | TOPIC_CREATION | {"bootstrap_project"},
+    "kafka-edge": EMBEDDED_ONLY
+    | WORKER_ONLY
+    | TOPIC_CREATION
+    | NOTIFY_DELIVERY
+    | {"bootstrap_project"},
     "kafka-worker": EMBEDDED_ONLY | {"storage_timeout_seconds"},
 }
 

@@ -8,6 +8,11 @@
   changelog). Waits 0.2 s doubling to 10 s; forever, until the broker acknowledged every record.
 - ``write``: occasional ClickHouse writes (registry, tombstones, dead-letter replays). Waits
   0.2 s doubling to 10 s (plus up to 1 s of jitter); 8 attempts, then the error is raised.
+- ``notify_async``: one notification delivery to its destination. Waits ``base`` seconds
+  doubling to ``cap`` (plus up to ``base`` of jitter), or what the destination's
+  ``Retry-After`` asked if longer; for ``give_up_after`` seconds (24 h by default), then the
+  delivery is a dead letter. Only ``RetryableError`` is retried (a ``4xx`` other than
+  408/429 is not).
 
 A ``CancelledError`` (or any ``BaseException`` that is not an ``Exception``) is never retried: it
 goes through at once. Each failed attempt calls the caller's ``on_failure`` (metrics, logs)
@@ -26,6 +31,7 @@ from tenacity import (
     retry,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_after_delay,
     stop_never,
     wait_exponential,
     wait_exponential_jitter,
@@ -80,3 +86,34 @@ write = retry(
     retry=retry_if_exception_type(Exception),
     reraise=True,
 )
+
+
+class RetryableError(Exception):
+    """A failure worth another attempt; ``retry_after``: what the other side asked (seconds)."""
+
+    retry_after: float = 0.0
+
+
+def _wait_at_least_retry_after(base: Any) -> Callable[[RetryCallState], float]:
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        asked = getattr(exc, "retry_after", 0.0) or 0.0
+        return max(float(base(state)), asked)
+
+    return wait
+
+
+def notify_async(
+    on_failure: OnFailure, base: float, cap: float, give_up_after: float
+) -> AsyncRetrying:
+    """Deliver one notification until it is in, or ``give_up_after`` seconds have passed (the
+    caller then makes it a dead letter); honours ``retry_after``."""
+    backoff = wait_exponential_jitter(multiplier=base, max=cap, jitter=base)
+    wait = _wait_at_least_retry_after(backoff)
+    return AsyncRetrying(
+        wait=wait,
+        stop=stop_after_delay(give_up_after),
+        retry=retry_if_exception_type(RetryableError),
+        before_sleep=_before_sleep(on_failure),
+        reraise=True,
+    )

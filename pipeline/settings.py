@@ -231,6 +231,41 @@ class Settings(BaseSettings):
         description="Spool bytes not yet in ClickHouse past which the edge answers 503.",
     )
 
+    # Notifications (docs/notifications.md)
+    notify_retry_base_seconds: float = Field(
+        default=1.0, description="First wait before a failed delivery is retried (doubling)."
+    )
+    notify_retry_max_seconds: float = Field(
+        default=600.0, description="Longest wait between two delivery attempts."
+    )
+    notify_give_up_seconds: float = Field(
+        default=24 * 3600.0, description="A delivery failing this long becomes a dead letter."
+    )
+    notify_timeout_seconds: float = Field(
+        default=10.0, description="One delivery attempt (connect + answer) must end within this."
+    )
+    notify_concurrency: int = Field(
+        default=8, description="Deliveries in flight per destination (1 = strictly in order)."
+    )
+    notify_reload_seconds: float = Field(
+        default=2.0, description="How often the delivery side re-reads destinations and rules."
+    )
+    notify_threshold_check_seconds: float = Field(
+        default=30.0, description="How often threshold rules are evaluated on the stored events."
+    )
+    smtp_host: str = Field(default="", description="SMTP server of email destinations.")
+    smtp_port: int = 25
+    smtp_from: str = "trackhouse@localhost"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    stream_max_clients: int = Field(
+        default=20, description="Live stream (GET /v1/stream) connections per project (429)."
+    )
+    stream_poll_seconds: float = Field(
+        default=0.5, description="How often the live stream asks for newly stored events."
+    )
+
     bootstrap_project: str = Field(
         default="default",
         description="Name of a project created (key logged once) when none exists; '' disables.",

@@ -40,20 +40,23 @@ def _key_json(info: KeyInfo) -> dict[str, Any]:
     }
 
 
+def check_admin(token: str, request: Request) -> None:
+    """404 while no admin token is set, 401 for a missing or wrong one."""
+    if not token:
+        raise ApiError(404, "not_found", "the admin API is off (set TRACKHOUSE_ADMIN_TOKEN)")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not same_secret(given.strip(), token):
+        raise ApiError(401, "unauthorized", "admin token missing or wrong (Bearer)")
+
+
 def install(app: FastAPI, edge: Edge) -> None:
     token = edge.settings.admin_token.get_secret_value()
     registry = edge.services.registry
     clickhouse = edge.services.clickhouse
-    default_policy = Policy(
-        edge.settings.anonymous_retention_days, edge.settings.retention_days
-    )
+    default_policy = Policy(edge.settings.anonymous_retention_days, edge.settings.retention_days)
 
     def require_admin(request: Request) -> None:
-        if not token:
-            raise ApiError(404, "not_found", "the admin API is off (set TRACKHOUSE_ADMIN_TOKEN)")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not same_secret(given.strip(), token):
-            raise ApiError(401, "unauthorized", "admin token missing or wrong (Bearer)")
+        check_admin(token, request)
 
     async def json_body(request: Request) -> dict[str, Any]:
         document = jsonbody.loads(await edge.read_body(request, 4096, "the request") or b"{}")

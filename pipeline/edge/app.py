@@ -20,7 +20,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from pipeline import metrics
-from pipeline.edge import admin, analytics, browser, dashboard, dialects, plans, stats
+from pipeline.edge import (
+    admin,
+    analytics,
+    browser,
+    dashboard,
+    dialects,
+    notify_api,
+    plans,
+    stats,
+    stream,
+)
 from pipeline.edge.context import Edge, EdgeServices
 from pipeline.edge.cors import RouteCors
 from pipeline.edge.dialects import ascendkit, segment
@@ -262,6 +272,8 @@ def create_app(
     app.add_middleware(RouteCors, origins=services.settings.cors_origins)
     admin.install(app, edge)
     plans.install(app, edge)
+    notify_api.install(app, edge)
+    stream.install(app, edge)
     dialects.install(app, edge)
     stats.install(app, edge)
     analytics.install(app, edge)

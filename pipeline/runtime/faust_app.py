@@ -8,7 +8,9 @@ partition, and the worker publishes each batch's enriched events per partition a
 - ``faust_process.ProcessAgent`` (on ``events.raw``): decode, enrich, the core's sessionize +
   stitch with state in a Faust table, publish, then write the states.
 - ``faust_sink.SinkAgent`` (on ``events.enriched`` + ``identities`` + ``events.dead``): the
-  core's rows and sink; the records are acked once their rows are in ClickHouse.
+  core's rows and sink; the records are acked once their rows are in ClickHouse, with the
+  pending notification deliveries of their events (``pipeline.notify``: the worker's delivery
+  thread sends them, as the embedded storage process does).
 - ``faust_service``: log levels, the ``faust.Worker`` subclass, the HTTP API service.
 
 Here: the app built from ``Settings``, the agents of the worker's role, and the housekeeping
@@ -26,6 +28,7 @@ import structlog
 from pipeline import metrics
 from pipeline.kafka import backoff, internals
 from pipeline.kafka.compression import use_fast_lz4
+from pipeline.notify.service import Notifications
 from pipeline.plans.book import PlanBook
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.faust_consumer import use_at_least_once_consumer
@@ -101,6 +104,7 @@ class TrackhouseWorker:
 
         self.process: ProcessAgent | None = None
         self.sink: SinkAgent | None = None
+        self.notifications: Notifications | None = None
         if role != "sink":
             self.process = ProcessAgent(
                 app,
@@ -116,7 +120,14 @@ class TrackhouseWorker:
             app.timer(settings.retention_check_seconds, on_leader=True, name="trackhouse.purge")(
                 self._purge_anonymous
             )
-            self.sink = SinkAgent(settings, clickhouse, self.tombstones, self._reload_tombstones)
+            self.notifications = Notifications(clickhouse, settings)
+            self.sink = SinkAgent(
+                settings,
+                clickhouse,
+                self.tombstones,
+                self._reload_tombstones,
+                self.notifications.outbox,
+            )
             sink_topic = topic(
                 settings.topic_enriched, settings.topic_identities, settings.topic_dead
             )

@@ -5,8 +5,10 @@ Per ``take_events`` batch of ``sink_take_records`` records within ``sink_flush_s
 the records into a ``RowBatch`` (dropping the rows of users erased after a record was written: a
 re-delivery), flush it through a ``RowSink`` (ClickHouse; retried until it is in, never
 skipped), and only then return from the loop body, which is the commit: ``take_events`` acks
-the records then. Re-deliveries collapse in the ReplacingMergeTree tables (events by
-``event_id``, sessions by ``version``). It also reads single ``record.enriched-event.v1``
+the records then. The pending notification deliveries of the batch's events (``notices``) are
+inserted in the same flush, so they are recorded before the records are acked.
+Re-deliveries collapse in the ReplacingMergeTree tables (events by ``event_id``, sessions by
+``version``). It also reads single ``record.enriched-event.v1``
 records (session in the ``trackhouse-session`` header), as written before batches.
 """
 
@@ -23,7 +25,7 @@ from pipeline.deadletter.letters import reason_of
 from pipeline.kafka.envelope import ENRICHED_BATCH
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.core.batch import RowBatch
-from pipeline.runtime.core.ports import BlockWriter
+from pipeline.runtime.core.ports import BlockWriter, Notices
 from pipeline.runtime.core.sink import RowSink
 from pipeline.runtime.faust_records import (
     RECORD_HEADER,
@@ -51,8 +53,10 @@ class SinkAgent:
         clickhouse: BlockWriter,
         tombstones: Tombstones,
         before_batch: Callable[[], Awaitable[None]],
+        notices: Notices | None = None,
     ) -> None:
         self.settings = settings
+        self.notices = notices  # notifications: pending deliveries go in with the events
         self.clickhouse = clickhouse
         self.tombstones = tombstones
         self.before_batch = before_batch  # re-reads the tombstones now and then
@@ -100,7 +104,8 @@ class SinkAgent:
 
     async def insert(self, batch: RowBatch) -> None:
         """Insert the batch; returns only once it is in ClickHouse (retried until then)."""
-        sink = RowSink(self.clickhouse)  # one a batch: a cancelled flush leaves nothing behind
+        # one a batch: a cancelled flush leaves nothing behind
+        sink = RowSink(self.clickhouse, self.notices)
         sink.add(batch)
         if sink.pending:
             await sink.flush_async()

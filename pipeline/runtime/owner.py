@@ -292,6 +292,7 @@ def owner_main(
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
+    from pipeline.notify.service import Notifications
     from pipeline.plans.book import PlanBook
     from pipeline.privacy.retention import Policy, RetentionJob
     from pipeline.privacy.tombstones import Tombstones
@@ -314,6 +315,7 @@ def owner_main(
         with send_lock, contextlib.suppress(OSError):
             control.send((kind, offset))
 
+    notifications = Notifications(clickhouse, settings)
     processor = Processor(
         reader,
         store,
@@ -321,6 +323,7 @@ def owner_main(
         settings,
         on_inserted=report_inserted,
         tombstones=Tombstones().load(clickhouse),
+        notices=notifications.outbox,
         plans=PlanBook(clickhouse, settings.plan_reload_seconds),
     )
     handlers = {
@@ -343,6 +346,7 @@ def owner_main(
             daemon=True,
         ).start()
     keep_collector_off_hot_path()
+    notifications.start()  # resends what the outbox holds pending (a crash, a replay)
     processor.start()
     retention = RetentionJob(
         clickhouse,
@@ -365,6 +369,7 @@ def owner_main(
         reader.advance(message[1])
     retention.stop()
     processor.stop()
+    notifications.stop()
     store.close()
     if raw is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
         raw.close()

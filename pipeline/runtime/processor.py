@@ -19,7 +19,7 @@ from pipeline.deadletter.letters import spool_dead_letter
 from pipeline.plans.book import PlanBook
 from pipeline.privacy.tombstones import Tombstones
 from pipeline.runtime.core.batch import RowBatch
-from pipeline.runtime.core.ports import BlockWriter
+from pipeline.runtime.core.ports import BlockWriter, Notices
 from pipeline.runtime.core.sink import RowSink
 from pipeline.runtime.core.step import EventStep
 from pipeline.runtime.spool import SpoolReader
@@ -67,6 +67,7 @@ class Processor:
         on_inserted: Callable[[int], None] = lambda _offset: None,
         tombstones: Tombstones | None = None,
         plans: PlanBook | None = None,
+        notices: Notices | None = None,
     ) -> None:
         self.on_inserted = on_inserted
         self.tombstones = tombstones if tombstones is not None else Tombstones()
@@ -74,7 +75,7 @@ class Processor:
         self.settings = settings
         self.plans = plans if plans is not None else PlanBook()
         self.step = EventStep(settings.session_timeout_seconds * 1000, self.plans)
-        self.sink = RowSink(clickhouse)
+        self.sink = RowSink(clickhouse, notices)
         self.state = CachedStates(store)
         self.offset = store.checkpoint()
         self.inserted_offset = self.offset

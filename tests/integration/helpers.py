@@ -77,3 +77,136 @@ def files_containing(data_dir: Path, *needles: str) -> list[str]:
                 continue
             found += [f"{path} ({n})" for n in needles if n.encode() in data]
     return found
+
+
+ADMIN_TOKEN = "test-admin-token"
+NOTIFY_ENV = {  # short retry waits and quick reloads, so tests do not wait minutes
+    "TRACKHOUSE_ADMIN_TOKEN": ADMIN_TOKEN,
+    "TRACKHOUSE_NOTIFY_RETRY_BASE_SECONDS": "0.2",
+    "TRACKHOUSE_NOTIFY_RETRY_MAX_SECONDS": "1",
+    "TRACKHOUSE_NOTIFY_RELOAD_SECONDS": "0.3",
+    "TRACKHOUSE_NOTIFY_THRESHOLD_CHECK_SECONDS": "0.5",
+}
+
+
+def admin(server: Server, method: str, path: str, **kwargs) -> httpx.Response:
+    """An admin API call (``/admin/v1`` + ``path``) with the tests' admin token."""
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    return httpx.request(method, f"{server.url}/admin/v1{path}", headers=headers, **kwargs)
+
+
+class Receiver:
+    """``tests/integration/notify_receiver.py`` as a process: a webhook receiver that logs
+    every request (``requests``), and can be killed and started again on its port."""
+
+    def __init__(self, directory: Path, secret: str = "", *options: str) -> None:
+        from tests.integration.server import free_port
+
+        self.port = free_port()
+        self.log = directory / f"receiver-{self.port}.jsonl"
+        self.secret = secret
+        self.options = options
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> Receiver:
+        import subprocess
+        import sys
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.notify_receiver", str(self.port),
+             str(self.log), self.secret, *self.options],
+        )  # fmt: skip
+        assert wait_for(self._answers, 20), "the receiver did not start"
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            httpx.get(f"http://127.0.0.1:{self.port}/", timeout=0.5)
+            return True
+        except httpx.TransportError:
+            return False
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def requests(self) -> list[dict]:
+        import json
+
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line]
+
+    def delivered(self) -> list[dict]:
+        """The requests answered 2xx."""
+        return [r for r in self.requests() if r["status"] < 300]
+
+
+class StreamReader:
+    """``GET /v1/stream`` read in a thread: ``events`` collects ``(id, data)`` as they come,
+    with the monotonic time each arrived (``arrived``)."""
+
+    def __init__(self, url: str, params: dict | None = None, headers: dict | None = None):
+        import threading
+
+        self.url, self.params, self.headers = url, params or {}, headers or {}
+        self.events: list[tuple[str, dict]] = []
+        self.arrived: dict[str, float] = {}
+        self.status = 0
+        self._stop = threading.Event()
+        self._answer: httpx.Response | None = None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        wait_for(lambda: self.status, 20)
+
+    def _read(self) -> None:
+        import contextlib
+
+        with contextlib.suppress(httpx.HTTPError, RuntimeError, AttributeError):
+            self._read_events()
+
+    def _read_events(self) -> None:
+        import json
+        import time
+
+        with (
+            httpx.Client(timeout=httpx.Timeout(30, read=60)) as client,
+            client.stream("GET", self.url, params=self.params, headers=self.headers) as answer,
+        ):
+            self._answer = answer
+            self.status = answer.status_code
+            if answer.status_code != 200:
+                return
+            event_id, data = "", ""
+            for line in answer.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith("id: "):
+                    event_id = line[4:]
+                elif line.startswith("data: "):
+                    data = line[6:]
+                elif line == "" and data:
+                    document = json.loads(data)
+                    self.arrived.setdefault(document["id"], time.monotonic())
+                    self.events.append((event_id, document))
+                    event_id, data = "", ""
+
+    def ids(self) -> set[str]:
+        return {document["id"] for _, document in self.events}
+
+    def close(self) -> None:
+        """Hang up."""
+        import contextlib
+        import socket
+
+        self._stop.set()
+        if self._answer is not None:
+            stream = self._answer.extensions["network_stream"]
+            with contextlib.suppress(OSError):
+                stream.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)

@@ -12,7 +12,9 @@ ClickHouse, then what may be committed.
   ``ports.BlockWriter`` (ClickHouse), retried by ``pipeline.retries.insert`` until they are
   in — never skipped — then records the metrics. Only after a flush returns does a driver
   commit (``ports.Committer``): the embedded runtime checkpoints state and spool offset, the
-  Kafka sink agent lets ``take_events`` ack the records.
+  Kafka sink agent lets ``take_events`` ack the records. With ``ports.Notices``
+  (``pipeline.notify.outbox``), the pending notification deliveries of a batch's events go
+  into ClickHouse in the same flush (so before the commit), and to the delivery worker once in.
 
 The drivers: ``runtime.processor`` (embedded: the spool) and ``runtime.faust_process`` /
 ``runtime.faust_sink`` (Kafka: Faust agents). The core knows neither spool nor Kafka.

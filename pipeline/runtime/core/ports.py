@@ -61,6 +61,19 @@ class Committer(Protocol):
     def commit(self, position: object) -> None: ...
 
 
+class Notices(Protocol):
+    """Notifications (``pipeline.notify.outbox.Outbox``): a batch's events that rules pick
+    become pending deliveries, inserted with the batch's rows, then handed on once in."""
+
+    def block(self, events: list[EnrichedEvent]) -> tuple[InsertBlock | None, list[object]]:
+        """The rows to insert with the batch (None: none), and what ``stored`` gets later."""
+        ...
+
+    def stored(self, pending: list[object]) -> None:
+        """They are in ClickHouse (the driver commits afterwards)."""
+        ...
+
+
 class Clock(Protocol):
     def __call__(self) -> float:
         """Monotonic seconds."""

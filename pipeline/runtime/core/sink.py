@@ -12,7 +12,7 @@ from tenacity import stop_never
 from pipeline import metrics, retries
 from pipeline.deadletter.letters import reason_of
 from pipeline.runtime.core.batch import RowBatch
-from pipeline.runtime.core.ports import BlockWriter
+from pipeline.runtime.core.ports import BlockWriter, Notices
 from pipeline.sink.rows import InsertBlock
 
 log = structlog.get_logger(__name__)
@@ -30,8 +30,10 @@ class RowSink:
     attempts. Not thread-safe: ``add`` and ``flush`` of one sink take turns.
     """
 
-    def __init__(self, writer: BlockWriter) -> None:
+    def __init__(self, writer: BlockWriter, notices: Notices | None = None) -> None:
         self.writer = writer
+        self.notices = notices
+        self._notices: list[object] = []
         self._blocks: list[InsertBlock] = []
         self._events = self._sessions = 0
         self._dead_stages: list[str] = []
@@ -44,6 +46,12 @@ class RowSink:
 
     def add(self, batch: RowBatch, position: Any = None) -> None:
         self._blocks.extend(block for block in batch.blocks() if block.row_count)
+        if self.notices is not None and batch.events:
+            # pending deliveries go in with the events, before the driver commits
+            block, pending = self.notices.block(batch.events)
+            if block is not None:
+                self._blocks.append(block)
+                self._notices.extend(pending)
         self._events += len(batch.events)
         self._sessions += len(batch.sessions)
         self._dead_stages.extend(letter.stage for letter in batch.dead)
@@ -88,6 +96,9 @@ class RowSink:
         metrics.SINK_BATCH_SECONDS.observe(elapsed)
         log.debug("sink.flushed", events=events, sessions=sessions, seconds=round(elapsed, 4))
         position, self._position = self._position, None
+        if self._notices:
+            notices, self._notices = self._notices, []
+            self.notices.stored(notices)  # type: ignore[union-attr]
         self._events = self._sessions = 0
         self._dead_stages = []
         return position
