@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", default="", help="substring of the query names")
     parser.add_argument("--show-sql", action="store_true")
+    parser.add_argument("--show-result", action="store_true", help="the answer's rows (checks)")
     args = parser.parse_args()
     described = orjson.loads((args.data_dir / MARKER).read_bytes())
     project_id = described["project"]["project_id"]
@@ -66,7 +67,7 @@ def main() -> None:
         for run in range(args.runs + 1):
             recorder.seen.clear()
             started, cpu = time.perf_counter(), time.process_time()
-            service.query(project_id, parse(body))
+            answer = service.query(project_id, parse(body))
             if run:  # the first run warms caches
                 walls.append((time.perf_counter() - started) * 1000)
                 cpus.append((time.process_time() - cpu) * 1000)
@@ -74,6 +75,8 @@ def main() -> None:
             f"{q.name:<32} wall p50 {statistics.median(walls):7.0f} ms  max {max(walls):7.0f}"
             f"   cpu p50 {statistics.median(cpus):7.0f} ms   ({len(recorder.seen)} statements)"
         )
+        if args.show_result:
+            print("   ", orjson.dumps(answer["results"]).decode()[:600])
         if args.show_sql:
             for sql, params in recorder.seen:
                 print("   ", sql, params)
