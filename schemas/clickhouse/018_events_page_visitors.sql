@@ -8,8 +8,9 @@
 -- part ('rebuild' modes below), a merge that drops a re-delivered event's copy rebuilds it too,
 -- and uniq counts a visitor once however many copies an event has. Parts written before this
 -- file are read without it until `ClickHouse.migrate` has materialized it (a background
--- mutation, started once when a part lacks it). Cost: ~1 µs per inserted event (measured in
--- docs/benchmarks.md). Needs ClickHouse >= 24.8 (the two settings); chDB ships 26.9.
+-- mutation, started once when a part lacks it). Cost: ~0.3 µs per inserted row plus a few ms
+-- per insert (measured in docs/stats-api.md, "Speed"). Needs ClickHouse >= 24.8 (the two
+-- settings); chDB ships 26.9.
 ALTER TABLE {db}.events MODIFY SETTING
     deduplicate_merge_projection_mode = 'rebuild',
     lightweight_mutation_projection_mode = 'rebuild';
