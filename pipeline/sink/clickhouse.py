@@ -39,6 +39,8 @@ EPOCH_MS_TYPE = "DateTime64(3, 'UTC')"
 # Reads: a FINAL read need not merge rows across partitions, since only ``events`` is
 # partitioned (by the month of ``timestamp``) and a duplicate has the original's timestamp.
 # A probe-sized FINAL read of recent events over 1.2M rows: 118 ms without, 33 ms with.
+# Projections a data dir from before their DDL file gets for its older parts (migrate).
+PROJECTIONS = (("events", "page_visitors"),)
 READ_SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
 _lines_encoder = msgspec.json.Encoder()
 
@@ -123,8 +125,25 @@ class ClickHouse:
             self._client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
             for _, statement in statements:
                 self._client.command(statement)
+            self._materialize_projections()
         log.info("clickhouse.migrated", statements=len(statements), database=self.database)
         return len(statements)
+
+    def _materialize_projections(self) -> None:
+        """Backfill: a projection added to a table with data covers the parts written since;
+        older parts get it from a background mutation, started only when a part lacks it (a
+        query reads such parts as they are meanwhile, with the same answers)."""
+        for table, projection in PROJECTIONS:
+            lacking = self._client.query(
+                "SELECT count() FROM system.parts WHERE database = {d:String} "
+                "AND table = {t:String} AND active AND NOT has(projections, {p:String})",
+                parameters={"d": self.database, "t": table, "p": projection},
+            ).result_rows[0][0]
+            if lacking:
+                log.info("clickhouse.materialize_projection", table=table, parts=lacking)
+                self._client.command(
+                    f"ALTER TABLE {self.database}.{table} MATERIALIZE PROJECTION {projection}"
+                )
 
     @retries.write
     def insert(self, block: InsertBlock, as_columns: bool = False) -> None:

@@ -85,6 +85,11 @@ def goal_condition(goal: Goal, params: Params) -> str:
     return f"(e.type = 'page' AND match(e.path, {params.add(wildcard_regex(goal.page_path))}))"
 
 
+def any_goal(goals: list[Goal], params: Params) -> str:
+    """Whether an event completes one of ``goals`` (none: false, so nothing is read)."""
+    return "(" + " OR ".join(goal_condition(g, params) for g in goals) + ")" if goals else "0"
+
+
 def goal_names(goals: list[Goal], params: Params) -> str:
     """The names of the goals an event completes, as an array (``event:goal`` joins it)."""
     if not goals:

@@ -30,9 +30,10 @@ def test_visit_figures_read_the_sessions_that_started_in_the_range():
 
 
 def test_event_figures_read_the_events_of_the_range():
-    text, _ = build(dimensions=("event:page",))
+    text, _ = build(dimensions=("event:page",), columns=("visitors", "pageviews"))
     assert text.startswith("SELECT if(e.path = '', '(not set)', e.path) AS d0, uniq(e.visitor_id)")
     assert "FROM db.events AS e FINAL  WHERE e.project_id = {v0:String}" in text
+    assert "AND e.timestamp >= fromUnixTimestamp64Milli({v1:Int64}, 'UTC')" in text
     assert "NOT e.is_bot" in text and "JOIN" not in text
     assert build(events_only=True)[0].startswith(
         "SELECT uniq(e.visitor_id) AS visitors FROM db.events"
@@ -78,3 +79,25 @@ def test_goals_order_and_pages():
 def test_behavioural_filters_search_the_visit():
     text, _ = build(filters=(["has_not_done", ["is", "event:name", ["Logout"]]],))
     assert "NOT (e.session_id IN (SELECT e.session_id FROM db.events AS e FINAL WHERE" in text
+
+
+def test_uniq_only_figures_read_events_without_final_by_the_hour():
+    """Copies of a re-delivered event cannot change a uniq, so FINAL goes; whole-hour ends
+    compare the hour, which the page_visitors projection answers."""
+    text, _ = build(dimensions=("event:page",))
+    assert "FROM db.events AS e  WHERE" in text and "FINAL" not in text
+    assert "AND toStartOfHour(e.timestamp) >= fromUnixTimestamp64Milli({v1:Int64}, 'UTC')" in text
+    assert "FINAL" in build(dimensions=("event:page",), columns=("visitors", "events"))[0]
+    ctx = Context("db", "prj_1", "Asia/Kolkata", GOALS, Params(), "2024-01-01")
+    half_hour = days(date(2024, 1, 1), date(2024, 1, 7), "Asia/Kolkata")  # starts 18:30 UTC
+    select = sql.Select(dimensions=("event:page",), columns=("visitors",), filters=())
+    text = sql.build(select, ctx, half_hour)
+    assert "AND e.timestamp >= " in text and "toStartOfHour(e.timestamp) >=" not in text
+
+
+def test_goal_rows_read_only_the_events_that_complete_a_goal():
+    text, _ = build(dimensions=("event:goal",), columns=("visitors", "events"))
+    assert "AND ((e.type != 'page' AND e.event = " in text
+    ctx = Context("db", "prj_1", "UTC", [], Params(), "2024-01-01")
+    select = sql.Select(dimensions=("event:goal",), columns=("visitors",), filters=())
+    assert "NOT e.is_bot AND e.type != 'identify' AND 0 " in sql.build(select, ctx, RANGE)
