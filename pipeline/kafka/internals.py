@@ -85,6 +85,13 @@ PRIVATE: tuple[Private, ...] = (
     Private("faust.transport.consumer:Consumer", "_acked", "attribute", None,
             "acknowledged offsets not committed yet, per partition",
             "faust/transport/consumer.py:479"),
+    Private("faust.transport.consumer:Consumer", "_acked_index", "attribute", None,
+            "offsets acknowledged since the last commit: a record fetched again at one of them "
+            "is not handed to the streams again", "faust/transport/consumer.py:480 (set), "
+            ":843 (ack adds), :1148 (commit removes)"),
+    Private("faust.transport.consumer:Consumer", "getmany", "method", ("self", "timeout"),
+            "overridden: records acknowledged since the last commit are not delivered again",
+            "faust/transport/consumer.py:693; bound once by the fetch loop at :1177"),
     Private("faust.transport.consumer:Consumer", "_unacked_messages", "attribute", None,
             "records a stream holds: never sought back under it",
             "faust/transport/consumer.py:483"),
@@ -161,6 +168,11 @@ def committed_offsets(consumer: Any) -> dict[Any, int | None]:
 def acked_offsets(consumer: Any) -> dict[Any, list[int]]:
     """A Faust consumer's acknowledged, not yet committed offsets per partition (live)."""
     return consumer._acked
+
+
+def acked_index(consumer: Any) -> dict[Any, set[int]]:
+    """A Faust consumer's offsets acknowledged since the last commit, per partition (live)."""
+    return consumer._acked_index
 
 
 def unacked_messages(consumer: Any) -> Any:

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import faust
+import faust.transport.consumer
 from faust.types import TP
 
 from pipeline.runtime.faust_consumer import (
@@ -162,6 +163,29 @@ def test_a_paused_partition_is_left_alone_while_tables_are_recovered():
     assert not c.left_paused(PARTITION)
     c.app.in_recovery = False
     assert c.left_paused(PARTITION)
+
+
+def test_records_acknowledged_since_the_last_commit_are_not_delivered_again(monkeypatch):
+    # A lost head fetched again brings the later records too: those already acknowledged (so
+    # processed) must not be processed twice — a replay longer than sessionize's window of
+    # recent event ids counted them again.
+    c = consumer()
+    other = TP("events.enriched", 3)
+    fetched = [(PARTITION, HeldMessage(PARTITION, n)) for n in range(5, 11)]
+    fetched.append((other, HeldMessage(other, 7)))
+
+    async def base_getmany(self, timeout):  # what Faust's fetch loop would yield
+        for tp, message in fetched:
+            yield tp, message
+
+    monkeypatch.setattr(faust.transport.consumer.Consumer, "getmany", base_getmany)
+    c._acked_index[PARTITION].update({6, 7, 9})
+
+    async def delivered() -> list[tuple[TP, int]]:
+        return [(tp, m.offset) async for tp, m in c.getmany(timeout=0.1)]
+
+    got = asyncio.get_event_loop().run_until_complete(delivered())
+    assert got == [(PARTITION, 5), (PARTITION, 8), (PARTITION, 10), (other, 7)]
 
 
 NEVER_COMMITTED = TP("events.enriched", 1)
