@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import aiohttp
 import structlog
+import uvloop
 
 from pipeline import metrics, retries
 from pipeline.notify import payloads
@@ -127,7 +128,7 @@ class DeliveryWorker:
         self._senders: dict[str, int] = {}
         self._attempts: list[Attempt] = []
         self._finished: list[tuple[Pending, str]] = []
-        self._loop = asyncio.new_event_loop()
+        self._loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._run, name="notify-delivery", daemon=True)
         self._stopping = False
         self._done_during_scan: set[str] | None = None
@@ -210,17 +211,11 @@ class DeliveryWorker:
 
     async def _deliver(self, pending: Pending) -> None:
         destination = self.destinations().get(pending.destination_id)
-        s = self.settings
-        policy = retries.notify_async(
-            lambda _exc: None,
-            s.notify_retry_base_seconds,
-            s.notify_retry_max_seconds,
-            s.notify_give_up_seconds,
-        )
         try:
-            async for attempt in policy:
-                with attempt:
-                    await self._attempt(destination, pending)
+            try:  # the first try without the retry machinery: most deliveries need no other
+                await self._attempt(destination, pending)
+            except DeliveryError as exc:
+                await self._retry(destination, pending, exc)
         except (DeliveryError, Refused) as exc:
             self._note(pending, "dead", exc.code, exc.error, 0.0)
             self._finished.append((pending, "dead"))
@@ -228,6 +223,26 @@ class DeliveryWorker:
             log.warning("notify.dead_letter", delivery_id=pending.delivery_id, error=exc.error)
             return
         self._finished.append((pending, "sent"))
+
+    async def _retry(
+        self, destination: Destination | None, pending: Pending, failure: DeliveryError
+    ) -> None:
+        """Attempts after a first ``failure`` (the policy's first attempt: it waits what that
+        asks, ``Retry-After`` included), until one is in or the policy gives up."""
+        s = self.settings
+        policy = retries.notify_async(
+            lambda _exc: None,
+            s.notify_retry_base_seconds,
+            s.notify_retry_max_seconds,
+            s.notify_give_up_seconds,
+        )
+        first: DeliveryError | None = failure
+        async for attempt in policy:
+            with attempt:
+                if first is not None:
+                    failed, first = first, None
+                    raise failed
+                await self._attempt(destination, pending)
 
     async def _attempt(self, destination: Destination | None, pending: Pending) -> None:
         pending.attempts += 1
