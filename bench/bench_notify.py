@@ -1,5 +1,5 @@
 """Notification benchmark: a real ``trackhouse serve`` delivering ``notify: true`` events to a
-local webhook receiver (in this process, aiohttp).
+local webhook receiver (a lean raw-asyncio server in a process of its own).
 
 Offers ``--rate`` notify events/s for ``--seconds`` (batches of ``--batch``), and prints the
 events accepted, the deliveries received, and p50/p99/max from ``POST`` to the receiver having
@@ -14,15 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import aiohttp
+import httptools
 import orjson
-from aiohttp import web
+import uvloop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -30,29 +33,75 @@ sys.path.insert(0, str(ROOT))
 from tests.integration.server import Server, cli, free_port  # noqa: E402
 
 
-class Receiver:
-    """The webhook: notes each event's delay from its send time (first delivery only)."""
+class Receiver(asyncio.Protocol):
+    """The webhook, as cheap as a remote receiver would be to us: raw asyncio + httptools on
+    uvloop, in a process of its own (it shares the machine's cores with the server). Notes each
+    event's delay from its send time (first delivery only) and answers 200 at once."""
 
-    def __init__(self) -> None:
-        self.delays: dict[str, float] = {}
-        self.requests = 0
-        self.port = free_port()
+    delays: dict[str, float] = {}
+    requests = 0
 
-    async def receive(self, request: web.Request) -> web.Response:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.parser = httptools.HttpRequestParser(self)
+        self.body: list[bytes] = []
+
+    def data_received(self, data: bytes) -> None:
+        self.parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
         now = time.time()
-        body = orjson.loads(await request.read())
-        self.requests += 1
-        event = body["event"]
-        self.delays.setdefault(event["event_id"], now - event["properties"]["sent_at"])
-        return web.Response(text="ok")
+        event = orjson.loads(b"".join(self.body))["event"]
+        self.body.clear()
+        Receiver.requests += 1
+        Receiver.delays.setdefault(event["event_id"], now - event["properties"]["sent_at"])
+        self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")  # type: ignore[attr-defined]
 
-    async def start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/hook", self.receive)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        return runner
+
+def receive(port: int, results: Connection) -> None:
+    """The receiver process: serves, answers "count" (events received) and "report" (the
+    delays and the number of requests, then it stops)."""
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(Receiver, "127.0.0.1", port)
+        results.send("ready")
+        while await loop.run_in_executor(None, results.recv) == "count":
+            results.send(len(Receiver.delays))
+        results.send((Receiver.delays, Receiver.requests))
+        server.close()
+
+    uvloop.run(serve())
+
+
+class ReceiverProcess:
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._results, child = multiprocessing.get_context("spawn").Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=receive, args=(self.port, child), daemon=True
+        )
+
+    def start(self) -> ReceiverProcess:
+        self._process.start()
+        assert self._results.recv() == "ready"
+        return self
+
+    def report(self) -> tuple[dict[str, float], int]:
+        """The delays by event id and the number of requests (the receiver stops)."""
+        self._results.send("report")
+        return self._results.recv()
+
+    def stop(self) -> None:
+        self._process.kill()
+
+    def count(self) -> int:
+        """How many distinct events arrived so far."""
+        self._results.send("count")
+        return self._results.recv()
 
 
 async def offer(url: str, key: str, rate: int, seconds: float, batch: int) -> int:
@@ -95,10 +144,9 @@ def quantile(values: list[float], q: float) -> float:
 async def main(args: argparse.Namespace) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-notify-")) / "data"
     project = cli(data_dir, "projects", "create", "bench")
-    receiver = Receiver()
+    receiver = ReceiverProcess().start()
     cli(data_dir, "notify", "destinations", "add", project["project_id"], "--kind", "webhook",
         "--url", f"http://127.0.0.1:{receiver.port}/hook")  # fmt: skip
-    runner = await receiver.start()
     env = {"TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0", "TRACKHOUSE_LOG_LEVEL": "warning"}
     server = Server(data_dir, env=env).start()
     try:
@@ -106,14 +154,15 @@ async def main(args: argparse.Namespace) -> None:
             server.url, project["write_key"], args.rate, args.seconds, args.batch
         )
         deadline = time.monotonic() + args.drain
-        while len(receiver.delays) < accepted and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        while receiver.count() < accepted and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+        received, requests = receiver.report()
     finally:
         server.stop()
-        await runner.cleanup()
-    delays = sorted(receiver.delays.values())
+        receiver.stop()
+    delays = sorted(received.values())
     print(f"offered {args.rate} notify events/s for {args.seconds:g} s (batches of {args.batch})")
-    print(f"accepted {accepted}, delivered {len(delays)} ({receiver.requests} requests)")
+    print(f"accepted {accepted}, delivered {len(delays)} ({requests} requests)")
     if delays:
         print(
             f"POST -> webhook: p50 {quantile(delays, 0.5):.3f} s, p99 {quantile(delays, 0.99):.3f}"

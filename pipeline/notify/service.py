@@ -1,12 +1,13 @@
 """Notifications in a process that owns the data: the directory of destinations and rules, the
-outbox (the core's notices port), the delivery worker and the threshold job, together."""
+outbox (the core's notices port), the threshold job, and the delivery worker (in a process of
+its own: ``process.DeliveryProcess``), together."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.notify.delivery import DeliveryWorker
 from pipeline.notify.outbox import Directory, Outbox
+from pipeline.notify.process import DeliveryProcess
 from pipeline.notify.store import NotifyStore
 from pipeline.notify.threshold import ThresholdJob
 from pipeline.settings import Settings
@@ -16,7 +17,7 @@ class Notifications:
     def __init__(self, clickhouse: Any, settings: Settings) -> None:
         self.store = NotifyStore(clickhouse)
         self.directory = Directory(self.store, settings.notify_reload_seconds)
-        self.worker = DeliveryWorker(self.store, lambda: self.directory.destinations, settings)
+        self.worker = DeliveryProcess(clickhouse, settings, lambda: self.directory.destinations)
         self.outbox = Outbox(self.directory, self.worker.submit)
         self.threshold = ThresholdJob(
             self.store, self.directory, self.worker.submit, settings.notify_threshold_check_seconds
