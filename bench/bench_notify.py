@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -63,7 +64,7 @@ class Receiver(asyncio.Protocol):
 
 def receive(port: int, results: Connection) -> None:
     """The receiver process: serves, answers "count" (events received) and "report" (the
-    delays and the number of requests, then it stops)."""
+    delays, the number of requests and its CPU seconds, then it stops)."""
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -71,7 +72,7 @@ def receive(port: int, results: Connection) -> None:
         results.send("ready")
         while await loop.run_in_executor(None, results.recv) == "count":
             results.send(len(Receiver.delays))
-        results.send((Receiver.delays, Receiver.requests))
+        results.send((Receiver.delays, Receiver.requests, time.process_time()))
         server.close()
 
     uvloop.run(serve())
@@ -90,8 +91,9 @@ class ReceiverProcess:
         assert self._results.recv() == "ready"
         return self
 
-    def report(self) -> tuple[dict[str, float], int]:
-        """The delays by event id and the number of requests (the receiver stops)."""
+    def report(self) -> tuple[dict[str, float], int, float]:
+        """The delays by event id, the number of requests, and the receiver's CPU seconds
+        (then it stops)."""
         self._results.send("report")
         return self._results.recv()
 
@@ -137,6 +139,33 @@ async def offer(url: str, key: str, rate: int, seconds: float, batch: int) -> in
     return accepted
 
 
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the server's processes so far, by role: the edge, the
+    storage process (its child), the delivery process (the storage process's child)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+
+    def walk(pid: int, roles: tuple[str, ...]) -> None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            children = [
+                child
+                for task in Path(f"/proc/{pid}/task").iterdir()
+                for child in (task / "children").read_text().split()
+            ]  # a child belongs to the thread that started it
+            spawned = "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()
+        except OSError:  # gone
+            return
+        if roles and (spawned or roles[0] == "edge"):
+            out[roles[0]] = (int(fields[11]) + int(fields[12])) / ticks
+            roles = roles[1:]
+        for child in children:
+            walk(int(child), roles)
+
+    walk(pid, ("edge", "storage", "delivery"))
+    return out
+
+
 def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000)[int(q * 1000) - 1] if len(values) > 1 else 0.0
 
@@ -150,13 +179,16 @@ async def main(args: argparse.Namespace) -> None:
     env = {"TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0", "TRACKHOUSE_LOG_LEVEL": "warning"}
     server = Server(data_dir, env=env).start()
     try:
+        await asyncio.sleep(2)  # the delivery process starts
+        cpu_before = cpu_seconds(server.process.pid)  # type: ignore[union-attr]
         accepted = await offer(
             server.url, project["write_key"], args.rate, args.seconds, args.batch
         )
         deadline = time.monotonic() + args.drain
         while receiver.count() < accepted and time.monotonic() < deadline:
             await asyncio.sleep(0.5)
-        received, requests = receiver.report()
+        cpu = cpu_seconds(server.process.pid)  # type: ignore[union-attr]
+        received, requests, receiver_cpu = receiver.report()
     finally:
         server.stop()
         receiver.stop()
@@ -168,6 +200,14 @@ async def main(args: argparse.Namespace) -> None:
             f"POST -> webhook: p50 {quantile(delays, 0.5):.3f} s, p99 {quantile(delays, 0.99):.3f}"
             f" s, max {delays[-1]:.3f} s (target p99 <= 2 s)"
         )
+    used = {role: cpu[role] - cpu_before.get(role, 0.0) for role in cpu}
+    print(
+        "server CPU: "
+        + ", ".join(f"{role} {seconds:.1f} s" for role, seconds in used.items())
+        + f" (receiver {receiver_cpu:.1f} s, bench sender {time.process_time():.1f} s)"
+        + (f"; delivery {used['delivery'] / requests * 1e6:.0f} us per request" if requests
+           and "delivery" in used else "")
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -245,7 +245,7 @@ class Settings(BaseSettings):
         default=10.0, description="One delivery attempt (connect + answer) must end within this."
     )
     notify_concurrency: int = Field(
-        default=8, description="Deliveries in flight per destination (1 = strictly in order)."
+        default=32, description="Deliveries in flight per destination (1 = strictly in order)."
     )
     notify_reload_seconds: float = Field(
         default=2.0, description="How often the delivery side re-reads destinations and rules."

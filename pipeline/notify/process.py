@@ -44,6 +44,7 @@ QUEUE_LIMIT = 200_000  # deliveries waiting for the child; more are left to its 
 CALL_TIMEOUT_SECONDS = 120.0  # a read or write of the child not answered by then: it restarts
 METRICS_SECONDS = 1.0
 RESTART_SECONDS = 1.0
+STOP_SECONDS = 15.0
 NOTIFY_METRICS = (
     metrics.NOTIFY_SENT, metrics.NOTIFY_FAILED, metrics.NOTIFY_PENDING, metrics.NOTIFY_LAG,
 )  # fmt: skip
@@ -163,13 +164,13 @@ class DeliveryProcess:
                 log.warning("notify.queue_full", queued=len(self._queue))
         self._wake.set()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Hand on what is queued, let the child write its records, and wait for it."""
+    def stop(self) -> None:
+        """Hand on what is queued, let the child write its records, and wait for it (at most
+        ``STOP_SECONDS``; then it is killed, and what it had not recorded is sent again at the
+        next start)."""
         self._stopping = True
         self._wake.set()
-        if not self._stopped.wait(timeout) and self._process is not None:
-            log.error("notify.process_stop_timeout")
-            self._process.kill()
+        self._stopped.wait(STOP_SECONDS + 5)
 
     # the supervising thread
     def _supervise(self) -> None:
@@ -190,8 +191,9 @@ class DeliveryProcess:
                 self._send()
                 with contextlib.suppress(OSError):
                     self._work.send(("stop", None))  # type: ignore[union-attr]
-                self._process.join(self.settings.notify_timeout_seconds + 5)
+                self._process.join(STOP_SECONDS)
                 if self._process.exitcode is None:
+                    log.error("notify.process_stop_timeout")
                     self._process.kill()
                     self._process.join()
         finally:

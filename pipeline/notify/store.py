@@ -143,22 +143,36 @@ class NotifyStore:
         project_id: str | None = None,
         limit: int = 100_000,
         changed_since_ms: int = 0,
+        *,
+        created_before_ms: int = 0,
+        repended: bool = False,
     ) -> list[Pending]:
         """Deliveries of a ``status``, oldest first; ``changed_since_ms`` skips those whose
-        status last changed before (cheap: the ``updated_at`` index skips old parts)."""
+        status last changed before (cheap: the ``updated_at`` index skips old parts),
+        ``created_before_ms`` newer ones, and ``repended`` keeps only those set to ``status``
+        after they were stored (replayed dead letters)."""
         where = "AND project_id = {p:String}" if project_id else ""
+        if created_before_ms:
+            where += " AND created_at < fromUnixTimestamp64Milli({before:Int64}, 'UTC')"
+        if repended:
+            where += " AND updated_at > created_at"
         _, rows = self.clickhouse.query(
             f"SELECT {', '.join(OUTBOX_COLUMNS[:7])}, attempts FROM {self.db}.notification_outbox"
             f" FINAL WHERE status = {{s:String}} {where}"
             " AND updated_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')"
             f" ORDER BY created_at, delivery_id LIMIT {int(limit)}",
-            {"s": status, "p": project_id or "", "since": changed_since_ms},
-        )
+            {"s": status, "p": project_id or "", "since": changed_since_ms,
+             "before": created_before_ms},
+        )  # fmt: skip
         return [Pending(*row[:5], _ms(row[5]), row[6], int(row[7])) for row in rows]
 
     def set_status(self, deliveries: list[Pending], status: str) -> None:
+        self.set_statuses([(d, status) for d in deliveries])
+
+    def set_statuses(self, changes: list[tuple[Pending, str]]) -> None:
+        """Each delivery's new status, in one insert."""
         at = now_ms()
-        self._insert("notification_outbox", OUTBOX_COLUMNS, [d.row(status, at) for d in deliveries])
+        self._insert("notification_outbox", OUTBOX_COLUMNS, [d.row(s, at) for d, s in changes])
 
     def add_pending(self, deliveries: list[Pending]) -> None:
         self.set_status(deliveries, "pending")

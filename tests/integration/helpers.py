@@ -147,6 +147,41 @@ class Receiver:
         return [r for r in self.requests() if r["status"] < 300]
 
 
+def spawned_children(pid: int) -> list[int]:
+    """The multiprocessing children of a process (any of its threads may have started them):
+    a server's storage process; the storage process's delivery process."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:  # the thread ended
+            continue
+        for child in children:
+            try:
+                if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+            except OSError:  # the child ended
+                continue
+    return found
+
+
+def delivery_pid(server: Server) -> int | None:
+    """The embedded server's delivery process (the storage process's child), if it runs."""
+    assert server.process is not None
+    for storage in spawned_children(server.process.pid):
+        for child in spawned_children(storage):
+            return child
+    return None
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class StreamReader:
     """``GET /v1/stream`` read in a thread: ``events`` collects ``(id, data)`` as they come,
     with the monotonic time each arrived (``arrived``)."""

@@ -139,10 +139,15 @@ def test_a_4xx_stops_at_once_and_the_dead_letter_is_listed_and_replayed(notify_s
     assert wait_for(lambda: receiver.delivered(), 20)
     assert [r["key"] for r in receiver.delivered()] == [event_id]
     assert wait_for(lambda: not admin(server, "GET", base + "/dead").json()["dead"], 10)
-    attempts = admin(server, "GET", base + "/deliveries", params={"limit": 1000}).json()
-    mine = [
-        a for a in attempts["deliveries"] if a["destination_id"] == destination["destination_id"]
-    ]
+
+    def attempts() -> list[dict]:  # written in batches (every 0.5 s): wait for the last
+        listed = admin(server, "GET", base + "/deliveries", params={"limit": 1000}).json()
+        return [
+            a for a in listed["deliveries"] if a["destination_id"] == destination["destination_id"]
+        ]
+
+    assert wait_for(lambda: len(attempts()) >= 3, 10), attempts()
+    mine = attempts()
     assert sorted(a["status"] for a in mine) == ["dead", "failed", "sent"]
     assert {a["response_code"] for a in mine} >= {410, 200}
     receiver.kill()

@@ -27,14 +27,14 @@ class MemoryStore:
         self.attempts: list = []
         self.status: dict[str, str] = {}
 
-    def outbox(self, status: str, _project=None, _limit=0, _since=0) -> list[Pending]:
+    def outbox(self, status: str, _project=None, _limit=0, _since=0, **_scan) -> list[Pending]:
         return [p for p in self.pending if self.status.get(p.delivery_id, "pending") == status]
 
     def record(self, attempts) -> None:
         self.attempts.extend(attempts)
 
-    def set_status(self, deliveries, status) -> None:
-        for d in deliveries:
+    def set_statuses(self, changes) -> None:
+        for d, status in changes:
             self.status[d.delivery_id] = status
 
 
