@@ -20,6 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -106,8 +107,11 @@ class ReceiverProcess:
         return self._results.recv()
 
 
-async def offer(url: str, key: str, rate: int, seconds: float, batch: int) -> int:
-    """Send ``rate`` events/s for ``seconds``; returns how many were accepted."""
+async def offer(
+    url: str, key: str, rate: int, seconds: float, batch: int, refused: Counter[int]
+) -> int:
+    """Send ``rate`` events/s for ``seconds``; returns how many were accepted (``refused``
+    counts the batches answered otherwise, by status)."""
     accepted, counter = 0, itertools.count()
     interval = batch / rate
     headers = {"X-API-Key": key, "Content-Type": "application/json"}
@@ -120,6 +124,8 @@ async def offer(url: str, key: str, rate: int, seconds: float, batch: int) -> in
             async with client.post(f"{url}/v1/batch", data=body, headers=headers) as answer:
                 if answer.status == 202:
                     accepted += (await answer.json())["accepted"]
+                else:
+                    refused[answer.status] += 1
 
         for tick in itertools.count():
             due = start + tick * interval
@@ -181,8 +187,9 @@ async def main(args: argparse.Namespace) -> None:
     try:
         await asyncio.sleep(2)  # the delivery process starts
         cpu_before = cpu_seconds(server.process.pid)  # type: ignore[union-attr]
+        refused: Counter[int] = Counter()
         accepted = await offer(
-            server.url, project["write_key"], args.rate, args.seconds, args.batch
+            server.url, project["write_key"], args.rate, args.seconds, args.batch, refused
         )
         deadline = time.monotonic() + args.drain
         while receiver.count() < accepted and time.monotonic() < deadline:
@@ -194,7 +201,10 @@ async def main(args: argparse.Namespace) -> None:
         receiver.stop()
     delays = sorted(received.values())
     print(f"offered {args.rate} notify events/s for {args.seconds:g} s (batches of {args.batch})")
-    print(f"accepted {accepted}, delivered {len(delays)} ({requests} requests)")
+    print(
+        f"accepted {accepted}, delivered {len(delays)} ({requests} requests)"
+        + (f"; batches refused by status: {dict(refused)}" if refused else "")
+    )
     if delays:
         print(
             f"POST -> webhook: p50 {quantile(delays, 0.5):.3f} s, p99 {quantile(delays, 0.99):.3f}"

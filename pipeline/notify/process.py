@@ -104,13 +104,13 @@ def _answer_store(connection: Connection, clickhouse: Any) -> None:
 
 
 class _Mirror(Collector):
-    """The child's notification metrics, as it last reported them."""
+    """The child's notification metrics, as it last reported them (zeros before)."""
 
     def __init__(self) -> None:
         self.families: list[Any] = []
 
     def collect(self) -> list[Any]:
-        return self.families
+        return self.families or [f for metric in NOTIFY_METRICS for f in metric.collect()]
 
 
 _mirror: _Mirror | None = None
