@@ -18,12 +18,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import aiohttp
 import structlog
 import uvloop
 
 from pipeline import metrics, retries
-from pipeline.notify import payloads
+from pipeline.notify import http, payloads
 from pipeline.notify.config import Destination
 from pipeline.notify.store import Attempt, NotifyStore, Pending, now_ms
 from pipeline.settings import Settings
@@ -67,12 +66,9 @@ class Deliverer:
     """Sends one delivery once: raises ``DeliveryError`` (retry) or ``Refused`` (stop)."""
 
     def __init__(self, settings: Settings) -> None:
-        """In the event loop that sends (the session belongs to it)."""
+        """In the event loop that sends (the connections belong to it)."""
         self.settings = settings
-        self.client = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=settings.notify_timeout_seconds),
-            connector=aiohttp.TCPConnector(limit=500, limit_per_host=0),
-        )
+        self.client = http.Client(settings.notify_timeout_seconds)
 
     async def send(self, destination: Destination, pending: Pending) -> int:
         if destination.kind == "email":
@@ -80,17 +76,17 @@ class Deliverer:
             return 250
         headers, body = payloads.http_request(destination, pending)
         try:
-            async with self.client.post(destination.url, data=body, headers=headers) as answer:
-                code = answer.status
-                text = "" if code < 300 else (await answer.text(errors="replace"))[:120]
-                retry_after = answer.headers.get("retry-after")
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            answer = await self.client.post(destination.url, headers, body)
+        except (TimeoutError, OSError) as exc:
             raise DeliveryError(0, f"{type(exc).__name__}: {exc}"[:200]) from None
+        except ValueError as exc:  # nothing to send it with: it would not work later either
+            raise Refused(0, f"{type(exc).__name__}: {exc}"[:200]) from None
+        code = answer.status
         if code < 300:
             return code
-        error = f"HTTP {code}: {text}"
+        error = f"HTTP {code}: {answer.body[:120].decode(errors='replace')}"
         if code in (408, 429) or code >= 500:
-            raise DeliveryError(code, error, retry_after_of(retry_after))
+            raise DeliveryError(code, error, retry_after_of(answer.retry_after))
         raise Refused(code, error)
 
     def _email(self, destination: Destination, pending: Pending) -> None:
@@ -111,7 +107,7 @@ class Deliverer:
             raise DeliveryError(0, f"{type(exc).__name__}: {exc}"[:200]) from None
 
     async def close(self) -> None:
-        await self.client.close()
+        self.client.close()
 
 
 class DeliveryWorker:
