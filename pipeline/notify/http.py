@@ -148,22 +148,26 @@ class Client:
         async with asyncio.timeout(self.timeout):
             connection, reused = await self._connection(target)
             try:
-                answer = await connection.exchange(request)
+                answer = await self._exchange(connection, request)
             except HttpError:
-                connection.close()
                 if not reused:
                     raise
                 # the server had closed the idle connection: once more on a new one
                 connection, _ = await self._connection(target, fresh=True)
-                answer = await connection.exchange(request)
-            except BaseException:  # a timeout or cancellation: the answer may still come
-                connection.close()
-                raise
+                answer = await self._exchange(connection, request)
         if connection.keep_alive and not connection.closed:
             self._idle.setdefault((target.tls, target.host, target.port), []).append(connection)
         else:
             connection.close()
         return answer
+
+    @staticmethod
+    async def _exchange(connection: _Connection, request: bytes) -> Answer:
+        try:
+            return await connection.exchange(request)
+        except BaseException:  # failed, timed out or cancelled: an answer may still come
+            connection.close()
+            raise
 
     async def _connection(self, target: Target, fresh: bool = False) -> tuple[_Connection, bool]:
         idle = self._idle.get((target.tls, target.host, target.port))
