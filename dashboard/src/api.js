@@ -16,7 +16,7 @@ export class ApiError extends Error {
 }
 
 /** fetch() a JSON API with the session's key as a Bearer token; errors as ApiError. */
-export async function api(path, { method = 'GET', body, query, key, signal } = {}) {
+export async function api(path, { method = 'GET', body, query, key, signal, priority } = {}) {
   const headers = {};
   const secret = key || session.key();
   if (secret) headers.Authorization = `Bearer ${secret}`;
@@ -28,6 +28,7 @@ export async function api(path, { method = 'GET', body, query, key, signal } = {
       method,
       headers,
       signal,
+      priority,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   } catch (error) {
@@ -50,6 +51,74 @@ export async function api(path, { method = 'GET', body, query, key, signal } = {
   return data;
 }
 
-/** POST /api/v2/query for the site. */
-export const stats = (site, body, signal) =>
-  api('/api/v2/query', { method: 'POST', body: { site_id: site, ...body }, signal });
+// Request order. A browser opens at most 6 connections to a host (HTTP/1.1), and the server
+// answers heavy reads in the order they arrive: the top stats and the chart (FIRST) are sent at
+// once; the cards (LATER) wait until no FIRST request is in flight, then go at most CARD_SLOTS at a
+// time, so a filter click's FIRST requests always find a free connection. A card request
+// aborted while it waits is never sent.
+export const FIRST = 0;
+export const LATER = 1;
+const CARD_SLOTS = 4;
+let first = 0;
+let cards = 0;
+const waiting = [];
+
+/** Is any stats request in flight or waiting? (A refresh then waits for its next turn.) */
+export const busy = () => first + cards + waiting.length > 0;
+
+function pump() {
+  while (first === 0 && cards < CARD_SLOTS && waiting.length) {
+    cards += 1;
+    waiting.shift().start();
+  }
+}
+
+function scheduled(priority, task, signal) {
+  if (priority === FIRST) {
+    first += 1;
+    return task().finally(() => {
+      first -= 1;
+      pump();
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const entry = {
+      start: () =>
+        task()
+          .then(resolve, reject)
+          .finally(() => {
+            cards -= 1;
+            pump();
+          }),
+    };
+    signal?.addEventListener('abort', () => {
+      const at = waiting.indexOf(entry);
+      if (at < 0) return;
+      waiting.splice(at, 1);
+      reject(new DOMException('stale request', 'AbortError'));
+    });
+    waiting.push(entry);
+    pump();
+  });
+}
+
+// Answers of the last few seconds, by request: a tab clicked back, or a filter removed, shows
+// again at once; the refresh asks with ``fresh`` and so always reaches the server.
+const recent = new Map();
+const RECENT_MS = 5000;
+
+/** POST /api/v2/query for the site, in its turn (``priority``); ``fresh`` skips the short cache. */
+export async function stats(site, body, signal, { priority = LATER, fresh = false } = {}) {
+  const request = { site_id: site, ...body };
+  const key = JSON.stringify(request);
+  const kept = recent.get(key);
+  if (!fresh && kept && performance.now() - kept.at < RECENT_MS) return kept.data;
+  const data = await scheduled(
+    priority,
+    () => api('/api/v2/query', { method: 'POST', body: request, signal, priority: priority === FIRST ? 'high' : 'low' }),
+    signal,
+  );
+  recent.set(key, { at: performance.now(), data });
+  if (recent.size > 200) recent.delete(recent.keys().next().value);
+  return data;
+}
