@@ -46,16 +46,30 @@ function Change({ value, lowerIsBetter }) {
 }
 
 // The figures come in two requests: the six core ones first (the first meaningful paint), revenue
-// after, with the cards (at 10M events it costs seconds where the six cost ~0.1 s).
+// after, with the cards (at 10M events it costs seconds where the six cost ~0.1 s), and only when
+// the project has a revenue goal (a goal with a currency); without one it shows "—".
 const CORE = METRICS.filter((m) => m.key !== 'total_revenue').map((m) => m.key);
 const LATE = ['total_revenue'];
+const NO_REVENUE = { results: [{ metrics: [null] }], meta: { metric_warnings: { total_revenue: { warning: 'No revenue goal: add a goal with a currency under Goals' } } } };
 
-function useFigures(site, params, metrics, priority, tick) {
+function useFigures(site, params, metrics, priority, tick, wanted = true) {
   const include = comparison(params) || { comparisons: { mode: 'previous_period' } };
   return useAsync(
-    (signal) => stats(site, { ...queryBase(params), metrics, include }, signal, { priority, fresh: tick > 0 }),
-    [site, params.toString(), tick],
+    (signal) =>
+      wanted === undefined
+        ? new Promise(() => {})
+        : wanted
+          ? stats(site, { ...queryBase(params), metrics, include }, signal, { priority, fresh: tick > 0 })
+          : Promise.resolve(NO_REVENUE),
+    [site, params.toString(), tick, wanted],
   );
+}
+
+/** Has the project a revenue goal? undefined while the (cheap, registry-only) list loads. */
+function useRevenueGoal(site) {
+  const goals = useAsync((signal) => api('/api/v1/goals', { query: { site_id: site }, signal }), [site]);
+  if (goals.error) return true; // unknown: ask for revenue anyway
+  return goals.data ? goals.data.goals.some((g) => g.currency) : undefined;
 }
 
 /** ``{metric: {value, change, warning}}`` from the answers of ``useFigures``. */
@@ -74,10 +88,10 @@ function figuresOf(states, lists) {
 
 function Kpis({ site, params, metric, setMetric, tick }) {
   const core = useFigures(site, params, CORE, FIRST, tick);
-  const late = useFigures(site, params, LATE, LATER, tick);
+  const late = useFigures(site, params, LATE, LATER, tick, useRevenueGoal(site));
   const shown = figuresOf([core, late], [CORE, LATE]);
   const coreReady = Boolean(core.data?.results?.[0]);
-  const allReady = coreReady && Boolean(late.data?.results?.[0]);
+  const allReady = coreReady && Boolean(late.data?.results?.[0] || late.error);
   useEffect(() => {
     if (coreReady) markOnce('trackhouse:top-stats');
     if (allReady) cardReady('kpis', CARDS);
@@ -196,9 +210,13 @@ const DEVICES = [
 ];
 const GOALS = [{ label: 'Goals', dim: 'event:goal', metrics: ['visitors', 'events', 'conversion_rate'] }];
 
-export const LABELS = Object.fromEntries(
-  [...PAGES, ...SOURCES, ...LOCATIONS.slice(1), ...DEVICES, ...GOALS].map((t) => [t.dim, t.label.replace(/s$/, '')]),
-);
+/** A dimension's name in a filter ("Source is Google"), for every breakdown tab. */
+export const LABELS = {
+  ...Object.fromEntries([...PAGES, ...SOURCES, ...LOCATIONS.slice(1), ...DEVICES, ...GOALS].map((t) => [t.dim, t.label.replace(/s$/, '')])),
+  'event:page': 'Page',
+  'visit:country': 'Country',
+  'visit:city_name': 'City',
+};
 
 /** Does the view's range reach today (so new events can change it)? */
 function live(params) {
