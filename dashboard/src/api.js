@@ -1,10 +1,23 @@
 // The edge's public APIs, with the key of this browser session (sessionStorage only).
 const STORE = 'trackhouse.key';
+const WHO = 'trackhouse.who';
 
 export const session = {
   key: () => sessionStorage.getItem(STORE),
   save: (key) => sessionStorage.setItem(STORE, key),
-  clear: () => sessionStorage.removeItem(STORE),
+  /** The last ``GET /v1/dashboard/session`` answer for this key (not a secret), or null. */
+  who: () => {
+    try {
+      return JSON.parse(sessionStorage.getItem(WHO));
+    } catch {
+      return null;
+    }
+  },
+  remember: (who) => sessionStorage.setItem(WHO, JSON.stringify(who)),
+  clear: () => {
+    sessionStorage.removeItem(STORE);
+    sessionStorage.removeItem(WHO);
+  },
 };
 
 export class ApiError extends Error {

@@ -196,19 +196,43 @@ function Shell({ who, signOut }) {
   );
 }
 
+/** Who the key is, as this tab last heard: a reload shows the dashboard at once (its requests
+ * start without waiting for the session check, which runs alongside and signs out a key that is
+ * no longer accepted). A share link's token replaces whatever the tab had. */
+function remembered() {
+  const shared = new URLSearchParams(location.hash.split('?')[1] || '').get('auth');
+  if (shared && shared !== session.key()) {
+    session.clear();
+    session.save(shared);
+  }
+  return session.key() ? session.who() : null;
+}
+
 function App() {
-  const [who, setWho] = useState(null);
-  const [checking, setChecking] = useState(true);
+  const [who, setWho] = useState(remembered);
+  const [checking, setChecking] = useState(() => !who && Boolean(session.key()));
   useEffect(() => {
-    const shared = new URLSearchParams(location.hash.split('?')[1] || '').get('auth');
-    if (shared) session.save(shared);
-    if (!session.key()) return setChecking(false);
+    if (!session.key()) return;
     api('/v1/dashboard/session')
-      .then(setWho, () => session.clear())
+      .then(
+        (answer) => {
+          session.remember(answer);
+          setWho((old) => (JSON.stringify(old) === JSON.stringify(answer) ? old : answer));
+        },
+        (error) => {
+          if (error.status !== 401 && error.status !== 403) return;
+          session.clear();
+          setWho(null);
+        },
+      )
       .finally(() => setChecking(false));
   }, []);
   if (checking) return <p class="boot">Loading Trackhouse…</p>;
-  if (!who) return <SignIn onSignedIn={setWho} />;
+  const signedIn = (answer) => {
+    session.remember(answer);
+    setWho(answer);
+  };
+  if (!who) return <SignIn onSignedIn={signedIn} />;
   const signOut = () => {
     session.clear();
     setWho(null);

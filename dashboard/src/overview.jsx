@@ -86,9 +86,9 @@ function figuresOf(states, lists) {
   return out;
 }
 
-function Kpis({ site, params, metric, setMetric, tick }) {
+function Kpis({ site, params, metric, setMetric, tick, cardTick }) {
   const core = useFigures(site, params, CORE, FIRST, tick);
-  const late = useFigures(site, params, LATE, LATER, tick, useRevenueGoal(site));
+  const late = useFigures(site, params, LATE, LATER, cardTick, useRevenueGoal(site));
   const shown = figuresOf([core, late], [CORE, LATE]);
   const coreReady = Boolean(core.data?.results?.[0]);
   const allReady = coreReady && Boolean(late.data?.results?.[0] || late.error);
@@ -254,7 +254,7 @@ export function Overview({ site, params }) {
       <div class="toolbar-line">
         <Realtime site={site} />
       </div>
-      <Kpis site={site} params={params} tick={tick} metric={metric} setMetric={(m) => go('overview', withParams(params, { metric: m }))} />
+      <Kpis site={site} params={params} tick={tick} cardTick={cardTick} metric={metric} setMetric={(m) => go('overview', withParams(params, { metric: m }))} />
       <Series site={site} params={params} tick={tick} metric={metric} />
       <div class="grid">
         {panel('Sources', SOURCES)}

@@ -151,6 +151,7 @@ def wait_kpi(page, metric: str, value: int) -> None:
 def shoot(page, name: str) -> Path:
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
+    page.evaluate("scrollTo(0, 0)")  # else the sticky header shows mid-page in a full-page shot
     page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)
     print(f"screenshot: {path}")

@@ -129,7 +129,6 @@ def test_show_more_pages_past_the_top_10(board, browser, many_pages):
         shown = [cells(page, f"{rows} >> nth={k}") for k in range(13)]
         assert [(r[0], int(r[1])) for r in shown] == [(f"/p{k}", 13 - k) for k in range(13)]
         assert page.query_selector("[data-panel=Pages] button.more") is None  # nothing left
-        page.locator("[data-panel=Pages]").scroll_into_view_if_needed()
         suffix = "desktop" if width > 1000 else "mobile"
         shoot(page, f"show-more-{suffix}")
         page.context.close()
