@@ -241,4 +241,6 @@ function App() {
   return <Shell who={who} signOut={signOut} />;
 }
 
-render(<App />, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the page's "Loading" line: Preact would keep it beside a first render of another shape
+render(<App />, root);

@@ -186,7 +186,9 @@ def test_goals_are_added_shown_and_deleted(board, browser):
         for v in board.visits
         for e in v["events"]
     )
-    page.goto(f"{board.url}/#/overview?period=7d")
+    page.goto(f"{board.url}/#/overview?period=7d")  # a new load, signed in: shown at once
+    wait_kpi(page, "visitors", VISITORS)
+    assert page.locator(".boot").count() == 0  # no "Loading" line left beside it
     goal_row = "[data-panel='Goal conversions'] tr:has-text('Saw pricing')"
     page.wait_for_selector(goal_row)
     shown = cells(page, goal_row)
