@@ -206,3 +206,34 @@ def test_goals_are_added_shown_and_deleted(board, browser):
     assert [g["display_name"] for g in listed.json()["goals"]] == ["Signup"]
     assert_local(page, board)
     page.context.close()
+
+
+def test_the_figures_and_chart_are_asked_before_the_cards(board, browser):
+    """The cards wait until the figures and the chart are answered, then go 4 at a time."""
+    page = open_tab(browser)
+    log: list[tuple[str, str]] = []
+
+    def what(request) -> str:
+        body = request.post_data_json
+        return ",".join(body.get("dimensions") or []) or ",".join(body["metrics"])
+
+    def seen(kind: str, request) -> None:
+        if request.method == "POST" and request.url.endswith("/api/v2/query"):
+            log.append((kind, what(request)))
+
+    page.on("request", lambda r: seen("sent", r))
+    page.on("requestfinished", lambda r: seen("done", r))
+    sign_in(page, board, board.project["secret_key"])
+    page.wait_for_function("() => performance.getEntriesByName('trackhouse:cards').length")
+    first = {"time:day", "visitors,visits,pageviews,views_per_visit,bounce_rate,visit_duration"}
+    assert [w for kind, w in log[:2]] and {w for _, w in log[:2]} == first
+    assert all(kind == "sent" for kind, _ in log[:2])
+    answered = max(log.index(("done", w)) for w in first)
+    cards = [i for i, (kind, w) in enumerate(log) if kind == "sent" and w not in first]
+    assert len(cards) >= 5 and min(cards) > answered, log
+    in_flight = most = 0
+    for kind, _ in log[answered + 1 :]:
+        in_flight += 1 if kind == "sent" else -1
+        most = max(most, in_flight)
+    assert most <= 4, log
+    page.context.close()
