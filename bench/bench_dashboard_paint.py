@@ -76,7 +76,13 @@ def sign_in(browser: Any, url: str, key: str, route: str, timeout_s: float) -> f
 
 
 def one_load(
-    browser: Any, url: str, key: str, who: dict[str, Any], route: str, timeout_s: float
+    browser: Any,
+    url: str,
+    key: str,
+    who: dict[str, Any],
+    route: str,
+    timeout_s: float,
+    shot: Path | None = None,
 ) -> dict[str, Any]:
     """A signed-in load in a fresh context (the tab's sessionStorage holding the key and the
     session answer, as after a sign-in); the marks and the requests."""
@@ -96,6 +102,13 @@ def one_load(
         lambda r: done.append((describe(r), r.timing["startTime"], r.timing["responseEnd"])),
     )
     page.goto(f"{url}/{route}")
+    if shot:  # the page at its first meaningful paint, the cards still loading
+        page.wait_for_function(
+            "() => performance.getEntriesByName('trackhouse:top-stats').length",
+            timeout=timeout_s * 1000,
+        )
+        page.screenshot(path=str(shot))
+        print(f"screenshot at the first meaningful paint: {shot}")
     try:
         page.wait_for_function(
             "() => performance.getEntriesByName('trackhouse:cards').length",
@@ -137,6 +150,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--period", default="30d", help="the overview's date range")
     parser.add_argument("--timeout", type=float, default=180, help="seconds for every card")
+    parser.add_argument(
+        "--screenshot", type=Path, default=None, help="a PNG of the last load at its figures"
+    )
     args = parser.parse_args()
     args.visitors = args.visitors or max(1, args.events // 20)
     args.sessions = args.sessions or max(1, int(args.events * 0.15))
@@ -155,7 +171,8 @@ def main() -> None:
             print(f"sign-in through the form -> figures: {signed * 1000:.0f} ms")
             loads = []
             for run in range(args.runs):
-                found = one_load(browser, server.url, key, who, route, args.timeout)
+                shot = args.screenshot if run == args.runs - 1 else None
+                found = one_load(browser, server.url, key, who, route, args.timeout, shot)
                 loads.append(found)
                 print(
                     f"run {run + 1}: FCP {found['fcp']:.0f} ms, figures {found['top']:.0f} ms, "

@@ -115,6 +115,11 @@ function scheduled(priority, task, signal) {
   });
 }
 
+/** ``api(path, options)`` in the cards' turn: for reads the first paint does not need (the
+ * current-visitor count, the goal list, a session re-check), which would otherwise reach the
+ * server before the figures. */
+export const later = (path, options = {}) => scheduled(LATER, () => api(path, options), options.signal);
+
 // Answers of the last few seconds, by request: a tab clicked back, or a filter removed, shows
 // again at once; the refresh asks with ``fresh`` and so always reaches the server.
 const recent = new Map();

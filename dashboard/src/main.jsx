@@ -2,7 +2,7 @@
 // comparison and filters of the URL, and the theme.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, session } from './api.js';
+import { api, later, session } from './api.js';
 import { Events } from './events.jsx';
 import { Funnels } from './funnels.jsx';
 import { Goals } from './goals.jsx';
@@ -213,7 +213,7 @@ function App() {
   const [checking, setChecking] = useState(() => !who && Boolean(session.key()));
   useEffect(() => {
     if (!session.key()) return;
-    api('/v1/dashboard/session')
+    (who ? later : api)('/v1/dashboard/session')
       .then(
         (answer) => {
           session.remember(answer);

@@ -1,7 +1,7 @@
 // The web analytics overview (Plausible-class) on the stats API: figures with their change,
 // the time series, and breakdowns whose rows filter the whole view.
 import { useEffect, useState } from 'preact/hooks';
-import { FIRST, LATER, api, busy, stats } from './api.js';
+import { FIRST, LATER, busy, later, stats } from './api.js';
 import { Chart } from './chart.jsx';
 import { country, duration, money, number, percent } from './format.js';
 import { useAsync, useInterval } from './hooks.js';
@@ -67,7 +67,7 @@ function useFigures(site, params, metrics, priority, tick, wanted = true) {
 
 /** Has the project a revenue goal? undefined while the (cheap, registry-only) list loads. */
 function useRevenueGoal(site) {
-  const goals = useAsync((signal) => api('/api/v1/goals', { query: { site_id: site }, signal }), [site]);
+  const goals = useAsync((signal) => later('/api/v1/goals', { query: { site_id: site }, signal }), [site]);
   if (goals.error) return true; // unknown: ask for revenue anyway
   return goals.data ? goals.data.goals.some((g) => g.currency) : undefined;
 }
@@ -174,7 +174,7 @@ function Series({ site, params, metric, tick }) {
 function Realtime({ site }) {
   const [tick, setTick] = useState(0);
   useInterval(() => setTick((t) => t + 1), 30000);
-  const state = useAsync((signal) => api('/api/v1/stats/realtime/visitors', { query: { site_id: site }, signal }), [site, tick]);
+  const state = useAsync((signal) => later('/api/v1/stats/realtime/visitors', { query: { site_id: site }, signal }), [site, tick]);
   return (
     <span class="realtime" title="Visitors with an event in the last 5 minutes">
       <span class="pulse" aria-hidden="true" />
