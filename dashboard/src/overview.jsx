@@ -68,7 +68,9 @@ function useFigures(site, params, metrics, priority, tick, wanted = true) {
 /** Has the project a revenue goal? undefined while the (cheap, registry-only) list loads. */
 function useRevenueGoal(site) {
   const goals = useAsync((signal) => later('/api/v1/goals', { query: { site_id: site }, signal }), [site]);
-  if (goals.error) return true; // unknown: ask for revenue anyway
+  // a key that may not list goals: ask for revenue anyway; a server that failed to list them
+  // (busy storage) is spared the heaviest figure
+  if (goals.error) return goals.error.status === 401 || goals.error.status === 403;
   return goals.data ? goals.data.goals.some((g) => g.currency) : undefined;
 }
 
