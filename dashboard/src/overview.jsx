@@ -52,7 +52,8 @@ const CORE = METRICS.filter((m) => m.key !== 'total_revenue').map((m) => m.key);
 const LATE = ['total_revenue'];
 const NO_REVENUE = { results: [{ metrics: [null] }], meta: { metric_warnings: { total_revenue: { warning: 'No revenue goal: add a goal with a currency under Goals' } } } };
 
-function useFigures(site, params, metrics, priority, tick, wanted = true) {
+/** The figures ``metrics`` (``wanted``: true; false answers NO_REVENUE; undefined waits). */
+function useFigures(site, params, metrics, priority, tick, wanted) {
   const include = comparison(params) || { comparisons: { mode: 'previous_period' } };
   return useAsync(
     (signal) =>
@@ -89,7 +90,7 @@ function figuresOf(states, lists) {
 }
 
 function Kpis({ site, params, metric, setMetric, tick, cardTick }) {
-  const core = useFigures(site, params, CORE, FIRST, tick);
+  const core = useFigures(site, params, CORE, FIRST, tick, true);
   const late = useFigures(site, params, LATE, LATER, cardTick, useRevenueGoal(site));
   const shown = figuresOf([core, late], [CORE, LATE]);
   const coreReady = Boolean(core.data?.results?.[0]);
