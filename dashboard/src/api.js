@@ -111,7 +111,8 @@ function scheduled(priority, task, signal) {
       reject(new DOMException('stale request', 'AbortError'));
     });
     waiting.push(entry);
-    pump();
+    // after the rest of this render's effects: a FIRST request they make goes before this one
+    queueMicrotask(pump);
   });
 }
 
