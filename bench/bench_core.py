@@ -45,7 +45,10 @@ def embedded_pass(enriched: list[Any], data: Path) -> float:
     settings = Settings(data_dir=data)
     store = StateStore(data / "state")
     processor = processor_module.Processor(
-        SpoolReader(settings.spool_dir, 0), store, None, settings  # type: ignore[arg-type]
+        SpoolReader(settings.spool_dir, 0),
+        store,
+        None,
+        settings,  # type: ignore[arg-type]
     )
     batch_class = getattr(processor_module, "_SpoolBatch", None) or processor_module._Batch
     batch, step = batch_class(), processor._process_guarded

@@ -1,9 +1,14 @@
-// A card of tabs, each a top-10 breakdown by one dimension; a row's button filters the view.
-import { useState } from 'preact/hooks';
+// A card of tabs, each a top-10 breakdown by one dimension ("Show more" pages further); a row's
+// button filters the view.
+import { useEffect, useState } from 'preact/hooks';
 import { stats } from './api.js';
 import { number, percent } from './format.js';
 import { useAsync } from './hooks.js';
+import { cardReady } from './paint.js';
 import { queryBase } from './route.js';
+
+const FIRST_PAGE = 10;
+const MORE_PAGE = 25;
 
 const HEADS = { visitors: 'Visitors', visits: 'Visits', pageviews: 'Pageviews', events: 'Events', conversion_rate: 'CR' };
 
@@ -23,19 +28,50 @@ function withFilters(query, extra) {
   return { ...query, filters: [...(query.filters || []), ...extra] };
 }
 
-export function Breakdown({ title, tabs, site, params, onPick, renderMap }) {
+/** Skeleton rows while a card's first answer loads. */
+export function Skeleton({ rows = 5 }) {
+  return (
+    <div class="skeleton-rows" aria-hidden="true">
+      {Array.from({ length: rows }, (_, i) => (
+        <span class="skeleton" style={`width:${90 - i * 12}%`} />
+      ))}
+    </div>
+  );
+}
+
+export function Breakdown({ title, tabs, site, params, onPick, renderMap, tick = 0, cards = 1 }) {
   const [index, setIndex] = useState(0);
+  const [more, setMore] = useState({ rows: [], full: false, loading: false, error: null });
   const tab = tabs[index];
   const id = `panel-${title.replace(/\W+/g, '-').toLowerCase()}`;
-  const state = useAsync(
-    (signal) =>
-      stats(site, withFilters({ ...queryBase(params), metrics: tab.metrics, dimensions: [tab.dim], order_by: [[tab.metrics[0], 'desc']], pagination: { limit: tab.map ? 250 : 10 } }, tab.filters), signal),
-    [site, params.toString(), tab.dim, tab.map],
-  );
-  const rows = state.data?.results || [];
+  const page = (limit, offset, signal, fresh) =>
+    stats(
+      site,
+      withFilters({ ...queryBase(params), metrics: tab.metrics, dimensions: [tab.dim], order_by: [[tab.metrics[0], 'desc']], pagination: { limit, offset } }, tab.filters),
+      signal,
+      { fresh },
+    );
+  const state = useAsync((signal) => page(tab.map ? 250 : FIRST_PAGE, 0, signal, tick > 0), [site, params.toString(), tab.dim, tab.map, tick]);
+  useEffect(() => setMore({ rows: [], full: false, loading: false, error: null }), [site, params.toString(), tab.dim]);
+  useEffect(() => {
+    if (state.data) cardReady(title, cards);
+  }, [state.data]);
+  async function showMore() {
+    const shown = (state.data?.results || []).length + more.rows.length;
+    setMore({ ...more, loading: true });
+    try {
+      const next = (await page(MORE_PAGE, shown)).results || [];
+      setMore({ rows: [...more.rows, ...next], full: next.length === MORE_PAGE, loading: false, error: null });
+    } catch (error) {
+      setMore({ ...more, loading: false, error });
+    }
+  }
+  const first = state.data?.results || [];
+  const rows = [...first, ...more.rows];
+  const moreLeft = !tab.map && (more.rows.length ? more.full : first.length === FIRST_PAGE);
   const top = Math.max(1, ...rows.map((r) => r.metrics[0]));
   return (
-    <section class="card" aria-labelledby={`${id}-title`} data-panel={title}>
+    <section class="card" aria-labelledby={`${id}-title`} aria-busy={state.loading ? 'true' : 'false'} data-panel={title}>
       <header class="card-head">
         <h2 id={`${id}-title`}>{title}</h2>
         {tabs.length > 1 && (
@@ -52,7 +88,7 @@ export function Breakdown({ title, tabs, site, params, onPick, renderMap }) {
         {state.error ? (
           <p class="error" role="alert">{state.error.message}</p>
         ) : !rows.length ? (
-          <p class="empty">{state.loading ? 'Loading…' : 'No data yet'}</p>
+          state.loading ? <Skeleton /> : <p class="empty">No data yet</p>
         ) : tab.map ? (
           renderMap(rows)
         ) : (
@@ -85,6 +121,12 @@ export function Breakdown({ title, tabs, site, params, onPick, renderMap }) {
               })}
             </tbody>
           </table>
+        )}
+        {more.error && <p class="error" role="alert">{more.error.message}</p>}
+        {moreLeft && !state.error && (
+          <button type="button" class="more" onClick={showMore} disabled={more.loading}>
+            {more.loading ? 'Loading…' : 'Show more'}
+          </button>
         )}
       </div>
     </section>

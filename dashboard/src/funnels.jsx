@@ -1,7 +1,56 @@
-// Funnels: ordered steps (an event name or a page pattern) -> POST /v1/funnels.
+// Funnels: ordered steps (an event name or a page pattern) -> POST /v1/funnels, optionally
+// broken down by a dimension (each value's own funnel, a person counted under the value of
+// their first step-1 event).
 import { useState } from 'preact/hooks';
 import { api } from './api.js';
-import { number } from './format.js';
+import { country, number } from './format.js';
+
+export const BREAKDOWNS = [
+  ['', 'No breakdown'],
+  ['source', 'Source'],
+  ['channel', 'Channel'],
+  ['utm_source', 'UTM source'],
+  ['utm_campaign', 'UTM campaign'],
+  ['country', 'Country'],
+  ['device', 'Device'],
+  ['browser', 'Browser'],
+  ['os', 'Operating system'],
+];
+
+/** One row per value: each step's count, and the whole funnel's conversion. */
+function BreakdownTable({ data }) {
+  const names = data.results[0]?.steps.map((s) => s.name) || [];
+  const label = BREAKDOWNS.find(([key]) => key === data.breakdown)?.[1] || data.breakdown;
+  if (!data.results.length) return <p class="empty">Nobody did step 1 in this period</p>;
+  return (
+    <div class="table-scroll">
+      <table class="breakdown funnel-breakdown">
+        <thead>
+          <tr>
+            <th scope="col">{label}</th>
+            {names.map((name, i) => (
+              <th scope="col" class="num" title={name}>
+                {i + 1}. {name}
+              </th>
+            ))}
+            <th scope="col" class="num">Conversion</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.results.map((row) => (
+            <tr data-value={row.value}>
+              <th scope="row">{row.value === '' || row.value === null ? '(none)' : data.breakdown === 'country' ? country(row.value) : row.value}</th>
+              {row.steps.map((s) => (
+                <td class="num">{number(s.count)}</td>
+              ))}
+              <td class="num">{row.steps[row.steps.length - 1].conversion_rate}%</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 const BLANK = [
   { kind: 'page', value: '/' },
@@ -11,6 +60,7 @@ const BLANK = [
 export function Funnels({ params }) {
   const [steps, setSteps] = useState(BLANK);
   const [window, setWindow] = useState('1d');
+  const [breakdown, setBreakdown] = useState('');
   const [state, setState] = useState({});
   const period = params.get('period') || '30d';
   const range = period === 'custom' ? [params.get('from'), params.get('to')] : period === 'all' ? '12mo' : period;
@@ -20,6 +70,7 @@ export function Funnels({ params }) {
     setState({ loading: true });
     try {
       const body = { steps: steps.map((s) => ({ [s.kind]: s.value.trim() })), window, date_range: range };
+      if (breakdown) body.breakdown = breakdown;
       setState({ data: await api('/v1/funnels', { method: 'POST', body }) });
     } catch (error) {
       setState({ error });
@@ -65,12 +116,28 @@ export function Funnels({ params }) {
               ))}
             </select>
           </label>
+          <label>
+            Breakdown{' '}
+            <select value={breakdown} onChange={(e) => setBreakdown(e.currentTarget.value)}>
+              {BREAKDOWNS.map(([value, label]) => (
+                <option value={value}>{label}</option>
+              ))}
+            </select>
+          </label>
           <button type="submit" class="primary" disabled={state.loading}>
             {state.loading ? 'Running…' : 'Run funnel'}
           </button>
         </div>
       </form>
       {state.error && <p class="error" role="alert">{state.error.message}</p>}
+      {state.data?.results && (
+        <section class="card" aria-labelledby="funnel-result">
+          <h2 id="funnel-result">
+            {state.data.date_range.join(' – ')} · {state.data.counting} · by {BREAKDOWNS.find(([key]) => key === state.data.breakdown)?.[1].toLowerCase()}
+          </h2>
+          <BreakdownTable data={state.data} />
+        </section>
+      )}
       {result.length > 0 && (
         <section class="card" aria-labelledby="funnel-result">
           <h2 id="funnel-result">

@@ -2,14 +2,15 @@
 // comparison and filters of the URL, and the theme.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, session } from './api.js';
+import { api, later, session } from './api.js';
 import { Events } from './events.jsx';
 import { Funnels } from './funnels.jsx';
-import { country } from './format.js';
-import { LABELS, Overview } from './overview.jsx';
+import { Goals } from './goals.jsx';
+import { Filters } from './filters.jsx';
+import { Overview } from './overview.jsx';
 import { Projects } from './projects.jsx';
 import { Retention } from './retention.jsx';
-import { filtersOf, go, href, removeFilter, useRoute, withParams } from './route.js';
+import { go, href, useRoute, withParams } from './route.js';
 import { Users } from './users.jsx';
 import './style.css';
 
@@ -18,6 +19,7 @@ const VIEWS = [
   ['events', 'Events'],
   ['funnels', 'Funnels'],
   ['retention', 'Retention'],
+  ['goals', 'Goals'],
   ['users', 'Users'],
   ['projects', 'Projects'],
 ];
@@ -98,25 +100,6 @@ function ThemeToggle() {
   );
 }
 
-function Filters({ view, params }) {
-  const filters = filtersOf(params);
-  if (!filters.length) return null;
-  return (
-    <ul class="filters" aria-label="Active filters">
-      {filters.map(([dimension, value]) => (
-        <li class="chip">
-          <span>
-            {LABELS[dimension] || dimension} is <strong>{dimension === 'visit:country' ? country(value) : value}</strong>
-          </span>
-          <button type="button" aria-label={`Remove filter ${dimension}`} onClick={() => go(view, removeFilter(params, dimension))}>
-            ×
-          </button>
-        </li>
-      ))}
-    </ul>
-  );
-}
-
 /** A new date range; a custom one starts as the last 30 days. */
 function periodChange(period, params) {
   if (period !== 'custom') return { period, interval: null, from: null, to: null };
@@ -179,7 +162,7 @@ function Shell({ who, signOut }) {
   for (const name of ['site', 'period']) if (params.get(name)) keep.set(name, params.get(name));
   const views = VIEWS.filter(([name]) => (name === 'projects' ? who.role === 'admin' : who.role !== 'admin' || ['overview'].includes(name)));
   const shown = views.some(([name]) => name === view) ? view : 'overview';
-  const pages = { overview: Overview, events: Events, funnels: Funnels, retention: Retention, users: Users, projects: Projects };
+  const pages = { overview: Overview, events: Events, funnels: Funnels, retention: Retention, goals: Goals, users: Users, projects: Projects };
   const Page = pages[shown];
   return (
     <>
@@ -206,26 +189,50 @@ function Shell({ who, signOut }) {
       </header>
       <main id="main" tabIndex={-1}>
         {(shown === 'overview' || shown === 'funnels') && <Controls view={shown} params={params} who={who} />}
-        {(shown === 'overview' || shown === 'events') && <Filters view={shown} params={params} />}
+        {(shown === 'overview' || shown === 'events') && <Filters view={shown} params={params} editable={shown === 'overview'} />}
         {site || shown === 'projects' ? <Page site={site} params={params} who={who} /> : <p class="empty">No project yet: create one under Projects.</p>}
       </main>
     </>
   );
 }
 
+/** Who the key is, as this tab last heard: a reload shows the dashboard at once (its requests
+ * start without waiting for the session check, which runs alongside and signs out a key that is
+ * no longer accepted). A share link's token replaces whatever the tab had. */
+function remembered() {
+  const shared = new URLSearchParams(location.hash.split('?')[1] || '').get('auth');
+  if (shared && shared !== session.key()) {
+    session.clear();
+    session.save(shared);
+  }
+  return session.key() ? session.who() : null;
+}
+
 function App() {
-  const [who, setWho] = useState(null);
-  const [checking, setChecking] = useState(true);
+  const [who, setWho] = useState(remembered);
+  const [checking, setChecking] = useState(() => !who && Boolean(session.key()));
   useEffect(() => {
-    const shared = new URLSearchParams(location.hash.split('?')[1] || '').get('auth');
-    if (shared) session.save(shared);
-    if (!session.key()) return setChecking(false);
-    api('/v1/dashboard/session')
-      .then(setWho, () => session.clear())
+    if (!session.key()) return;
+    (who ? later : api)('/v1/dashboard/session')
+      .then(
+        (answer) => {
+          session.remember(answer);
+          setWho((old) => (JSON.stringify(old) === JSON.stringify(answer) ? old : answer));
+        },
+        (error) => {
+          if (error.status !== 401 && error.status !== 403) return;
+          session.clear();
+          setWho(null);
+        },
+      )
       .finally(() => setChecking(false));
   }, []);
   if (checking) return <p class="boot">Loading Trackhouse…</p>;
-  if (!who) return <SignIn onSignedIn={setWho} />;
+  const signedIn = (answer) => {
+    session.remember(answer);
+    setWho(answer);
+  };
+  if (!who) return <SignIn onSignedIn={signedIn} />;
   const signOut = () => {
     session.clear();
     setWho(null);
@@ -234,4 +241,6 @@ function App() {
   return <Shell who={who} signOut={signOut} />;
 }
 
-render(<App />, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the page's "Loading" line: Preact would keep it beside a first render of another shape
+render(<App />, root);

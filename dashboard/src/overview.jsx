@@ -1,13 +1,22 @@
 // The web analytics overview (Plausible-class) on the stats API: figures with their change,
 // the time series, and breakdowns whose rows filter the whole view.
-import { useState } from 'preact/hooks';
-import { api, stats } from './api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { FIRST, LATER, busy, later, stats } from './api.js';
 import { Chart } from './chart.jsx';
 import { country, duration, money, number, percent } from './format.js';
 import { useAsync, useInterval } from './hooks.js';
 import { WorldMap } from './map.jsx';
 import { addFilter, go, queryBase, withParams } from './route.js';
 import { Breakdown } from './breakdown.jsx';
+import { cardReady, markOnce } from './paint.js';
+
+// The overview's cards with data to wait for: the figures, the chart and the five panels.
+const CARDS = 7;
+// While the range reaches today the figures and chart refresh every REFRESH_MS, the panels every
+// CARD_EVERY-th time; a refresh is skipped while any answer is still on its way (no pile-up)
+// or the tab is hidden, and a range that ended before today never refreshes.
+const REFRESH_MS = 5000;
+const CARD_EVERY = 6;
 
 export const METRICS = [
   { key: 'visitors', label: 'Unique visitors', format: number },
@@ -36,30 +45,82 @@ function Change({ value, lowerIsBetter }) {
   );
 }
 
-function Kpis({ site, params, metric, setMetric }) {
-  const base = queryBase(params);
+// The figures come in two requests: the six core ones first (the first meaningful paint), revenue
+// after, with the cards (at 10M events it costs seconds where the six cost ~0.1 s), and only when
+// the project has a revenue goal (a goal with a currency); without one it shows "—".
+const CORE = METRICS.filter((m) => m.key !== 'total_revenue').map((m) => m.key);
+const LATE = ['total_revenue'];
+const NO_REVENUE = { results: [{ metrics: [null] }], meta: { metric_warnings: { total_revenue: { warning: 'No revenue goal: add a goal with a currency under Goals' } } } };
+
+/** The figures ``metrics`` (``wanted``: true; false answers NO_REVENUE; undefined waits). */
+function useFigures(site, params, metrics, priority, tick, wanted) {
   const include = comparison(params) || { comparisons: { mode: 'previous_period' } };
-  const state = useAsync((signal) => stats(site, { ...base, metrics: METRICS.map((m) => m.key), include }, signal), [site, params.toString()]);
-  if (state.error) return <p class="error" role="alert">{state.error.message}</p>;
-  const row = state.data?.results?.[0];
-  const warnings = Object.fromEntries(Object.entries(state.data?.meta?.metric_warnings || {}).map(([k, w]) => [k, w.warning]));
+  return useAsync(
+    (signal) =>
+      wanted === undefined
+        ? new Promise(() => {})
+        : wanted
+          ? stats(site, { ...queryBase(params), metrics, include }, signal, { priority, fresh: tick > 0 })
+          : Promise.resolve(NO_REVENUE),
+    [site, params.toString(), tick, wanted],
+  );
+}
+
+/** Has the project a revenue goal? undefined while the (cheap, registry-only) list loads. */
+function useRevenueGoal(site) {
+  const goals = useAsync((signal) => later('/api/v1/goals', { query: { site_id: site }, signal }), [site]);
+  // a key that may not list goals: ask for revenue anyway; a server that failed to list them
+  // (busy storage) is spared the heaviest figure
+  if (goals.error) return goals.error.status === 401 || goals.error.status === 403;
+  return goals.data ? goals.data.goals.some((g) => g.currency) : undefined;
+}
+
+/** ``{metric: {value, change, warning}}`` from the answers of ``useFigures``. */
+function figuresOf(states, lists) {
+  const out = {};
+  states.forEach((state, n) => {
+    const row = state.data?.results?.[0];
+    if (!row) return;
+    const warnings = state.data.meta?.metric_warnings || {};
+    lists[n].forEach((key, i) => {
+      out[key] = { value: row.metrics[i], change: row.comparison?.change?.[i], warning: warnings[key]?.warning };
+    });
+  });
+  return out;
+}
+
+function Kpis({ site, params, metric, setMetric, tick, cardTick }) {
+  const core = useFigures(site, params, CORE, FIRST, tick, true);
+  const late = useFigures(site, params, LATE, LATER, cardTick, useRevenueGoal(site));
+  const shown = figuresOf([core, late], [CORE, LATE]);
+  const coreReady = Boolean(core.data?.results?.[0]);
+  const allReady = coreReady && Boolean(late.data?.results?.[0] || late.error);
+  useEffect(() => {
+    if (coreReady) markOnce('trackhouse:top-stats');
+    if (allReady) cardReady('kpis', CARDS);
+  }, [coreReady, allReady]);
+  if (core.error) return <p class="error" role="alert">{core.error.message}</p>;
   return (
-    <div class="kpis" aria-busy={state.loading ? 'true' : 'false'}>
-      {METRICS.map((m, i) => (
-        <button
-          type="button"
-          class={`kpi ${metric === m.key ? 'active' : ''}`}
-          aria-pressed={metric === m.key}
-          data-metric={m.key}
-          onClick={() => setMetric(m.key)}
-        >
-          <span class="kpi-label">{m.label}</span>
-          <span class="kpi-value" data-testid={`kpi-${m.key}`} title={warnings[m.key]}>
-            {row ? m.format(row.metrics[i]) : '…'}
-          </span>
-          {row?.comparison && <Change value={row.comparison.change[i]} lowerIsBetter={m.lowerIsBetter} />}
-        </button>
-      ))}
+    <div class="kpis" aria-busy={core.loading || late.loading ? 'true' : 'false'}>
+      {METRICS.map((m) => {
+        const figure = shown[m.key];
+        const failed = !figure && m.key === 'total_revenue' && late.error;
+        return (
+          <button
+            type="button"
+            class={`kpi ${metric === m.key ? 'active' : ''}`}
+            aria-pressed={metric === m.key}
+            data-metric={m.key}
+            onClick={() => setMetric(m.key)}
+          >
+            <span class="kpi-label">{m.label}</span>
+            <span class="kpi-value" data-testid={`kpi-${m.key}`} title={failed ? late.error.message : figure?.warning}>
+              {figure ? m.format(figure.value) : failed ? '—' : <span class="skeleton" aria-label="loading" />}
+            </span>
+            {figure && figure.change !== undefined && <Change value={figure.change} lowerIsBetter={m.lowerIsBetter} />}
+          </button>
+        );
+      })}
     </div>
   );
 }
@@ -74,14 +135,18 @@ function toSeconds(text) {
   return Date.parse(text.length <= 10 ? `${text}T00:00:00Z` : `${text.replace(' ', 'T')}Z`) / 1000;
 }
 
-function Series({ site, params, metric }) {
+function Series({ site, params, metric, tick }) {
   const interval = params.get('interval') || defaultInterval(params.get('period') || '30d');
   const info = METRICS.find((m) => m.key === metric) || METRICS[0];
   const include = comparison(params);
   const state = useAsync(
-    (signal) => stats(site, { ...queryBase(params), metrics: [info.key], dimensions: [`time:${interval}`], include }, signal),
-    [site, params.toString(), metric],
+    (signal) =>
+      stats(site, { ...queryBase(params), metrics: [info.key], dimensions: [`time:${interval}`], include }, signal, { priority: FIRST, fresh: tick > 0 }),
+    [site, params.toString(), metric, tick],
   );
+  useEffect(() => {
+    if (state.data) cardReady('series', CARDS);
+  }, [state.data]);
   const rows = state.data?.results || [];
   const xs = rows.map((r) => toSeconds(r.dimensions[0]));
   const current = rows.map((r) => r.metrics[0] ?? 0);
@@ -103,7 +168,7 @@ function Series({ site, params, metric }) {
       ) : rows.length ? (
         <Chart xs={xs} current={current} previous={previous} label={info.label} format={info.format} hourly={interval === 'hour'} />
       ) : (
-        <p class="empty">{state.loading ? 'Loading…' : 'No data in this period'}</p>
+        state.loading ? <div class="chart-skeleton skeleton" aria-hidden="true" /> : <p class="empty">No data in this period</p>
       )}
     </section>
   );
@@ -112,7 +177,7 @@ function Series({ site, params, metric }) {
 function Realtime({ site }) {
   const [tick, setTick] = useState(0);
   useInterval(() => setTick((t) => t + 1), 30000);
-  const state = useAsync((signal) => api('/api/v1/stats/realtime/visitors', { query: { site_id: site }, signal }), [site, tick]);
+  const state = useAsync((signal) => later('/api/v1/stats/realtime/visitors', { query: { site_id: site }, signal }), [site, tick]);
   return (
     <span class="realtime" title="Visitors with an event in the last 5 minutes">
       <span class="pulse" aria-hidden="true" />
@@ -148,23 +213,52 @@ const DEVICES = [
 ];
 const GOALS = [{ label: 'Goals', dim: 'event:goal', metrics: ['visitors', 'events', 'conversion_rate'] }];
 
-export const LABELS = Object.fromEntries(
-  [...PAGES, ...SOURCES, ...LOCATIONS.slice(1), ...DEVICES, ...GOALS].map((t) => [t.dim, t.label.replace(/s$/, '')]),
-);
+/** A dimension's name in a filter ("Source is Google"), for every breakdown tab. */
+export const LABELS = {
+  ...Object.fromEntries([...PAGES, ...SOURCES, ...LOCATIONS.slice(1), ...DEVICES, ...GOALS].map((t) => [t.dim, t.label.replace(/s$/, '')])),
+  'event:page': 'Page',
+  'visit:country': 'Country',
+  'visit:city_name': 'City',
+};
+
+/** Does the view's range reach today (so new events can change it)? */
+function live(params) {
+  if (params.get('period') !== 'custom') return true;
+  return (params.get('to') || '') >= new Date().toISOString().slice(0, 10);
+}
+
+/** A refresh counter that advances every REFRESH_MS while the range is live. */
+function useRefresh(params) {
+  const [tick, setTick] = useState(0);
+  const on = live(params);
+  useInterval(() => !document.hidden && !busy() && setTick((t) => t + 1), on ? REFRESH_MS : 0);
+  return tick;
+}
 
 export function Overview({ site, params }) {
   const metric = params.get('metric') || 'visitors';
+  const tick = useRefresh(params);
+  const cardTick = Math.floor(tick / CARD_EVERY);
   const pick = (dimension, value) => go('overview', addFilter(params, dimension, value));
   const panel = (title, tabs) => (
-    <Breakdown title={title} tabs={tabs} site={site} params={params} onPick={pick} renderMap={(rows) => <WorldMap rows={rows} onPick={(c) => pick('visit:country', c)} />} />
+    <Breakdown
+      title={title}
+      tabs={tabs}
+      site={site}
+      params={params}
+      tick={cardTick}
+      cards={CARDS}
+      onPick={pick}
+      renderMap={(rows) => <WorldMap rows={rows} onPick={(c) => pick('visit:country', c)} />}
+    />
   );
   return (
     <div class="overview">
       <div class="toolbar-line">
         <Realtime site={site} />
       </div>
-      <Kpis site={site} params={params} metric={metric} setMetric={(m) => go('overview', withParams(params, { metric: m }))} />
-      <Series site={site} params={params} metric={metric} />
+      <Kpis site={site} params={params} tick={tick} cardTick={cardTick} metric={metric} setMetric={(m) => go('overview', withParams(params, { metric: m }))} />
+      <Series site={site} params={params} tick={tick} metric={metric} />
       <div class="grid">
         {panel('Sources', SOURCES)}
         {panel('Pages', PAGES)}

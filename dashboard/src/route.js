@@ -35,33 +35,38 @@ export function useRoute() {
   return route;
 }
 
-/** Filters in the URL are ``f=<dimension>|<value>``; as the stats API's filters. */
+/** Filters in the URL are ``f=<dimension>|<value>`` ("is") or ``f=<dimension>~<operator>|<value>``
+ * (is_not, contains, contains_not, matches, matches_not: the stats API's operators). */
 export function filtersOf(params) {
   return params.getAll('f').map((text) => {
     const cut = text.indexOf('|');
-    return [text.slice(0, cut), text.slice(cut + 1)];
+    const [dimension, op = 'is'] = text.slice(0, cut).split('~');
+    return [dimension, text.slice(cut + 1), op];
   });
 }
 
-export function addFilter(params, dimension, value) {
+const filterText = (dimension, value, op = 'is') => `${dimension}${op === 'is' ? '' : `~${op}`}|${value}`;
+
+function replaceFilters(params, keep) {
   const next = new URLSearchParams(params);
-  const entries = next.getAll('f').filter((f) => !f.startsWith(`${dimension}|`));
   next.delete('f');
-  for (const f of [...entries, `${dimension}|${value}`]) next.append('f', f);
+  for (const [dimension, value, op] of keep) next.append('f', filterText(dimension, value, op));
   return next;
 }
 
-export function removeFilter(params, dimension) {
-  const next = new URLSearchParams(params);
-  const keep = next.getAll('f').filter((f) => !f.startsWith(`${dimension}|`));
-  next.delete('f');
-  for (const f of keep) next.append('f', f);
-  return next;
+/** A filter added; one on the same dimension with the same operator is replaced. */
+export function addFilter(params, dimension, value, op = 'is') {
+  const keep = filtersOf(params).filter(([d, , o]) => !(d === dimension && o === op));
+  return replaceFilters(params, [...keep, [dimension, value, op]]);
+}
+
+export function removeFilter(params, dimension, op = 'is') {
+  return replaceFilters(params, filtersOf(params).filter(([d, , o]) => !(d === dimension && o === op)));
 }
 
 /** The date range and filters every stats query of the view shares. */
 export function queryBase(params) {
-  const filters = filtersOf(params).map(([dimension, value]) => ['is', dimension, [value]]);
+  const filters = filtersOf(params).map(([dimension, value, op]) => [op, dimension, [value]]);
   const period = params.get('period') || '30d';
   const range = period === 'custom' ? [params.get('from'), params.get('to')] : period;
   return { date_range: range, filters };
