@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -185,6 +186,28 @@ async def full_dashboard(
     return time.perf_counter() - started
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its descendants (the server and its
+    storage process), from /proc; 0 where /proc is missing."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(member, 0.0) for member in tree)
+
+
 def percentiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -216,15 +239,26 @@ def client_session(server: Server, key: str) -> aiohttp.ClientSession:
 async def measure(server: Server, project: dict[str, str], args: argparse.Namespace) -> None:
     queries = dashboard_queries(project["project_id"])
     async with client_session(server, project["secret_key"]) as client:
-        await time_each(client, queries, args.runs)
+        server_pid = server.process.pid if server.process else os.getpid()
+        cpu = tree_cpu_seconds(server_pid)
+        await time_each(client, [q for q in queries if args.only in q.name], args.runs)
+        each_cpu, cpu = tree_cpu_seconds(server_pid) - cpu, tree_cpu_seconds(server_pid)
         fulls = [await full_dashboard(client, queries, args.concurrency) for _ in range(args.runs)]
+        full_cpu = tree_cpu_seconds(server_pid) - cpu
     print(f"\nqueries through the HTTP API, {args.runs} runs each (after one warm-up run):")
     for query in queries:
-        print(row(query.name, query.times, query.target_ms, query.failure))
+        if args.only in query.name:
+            print(row(query.name, query.times, query.target_ms, query.failure))
     served = sum(1 for q in queries if q.dashboard and not q.failure)
     name = f"full dashboard ({served} queries, {args.concurrency} at a time)"
     print(row(name, fulls if served else [], FULL_TARGET_MS, "" if served else "n/a (404)"))
-    await reference_sql(server, project["project_id"], args)
+    print(
+        f"server CPU (edge + storage process): {each_cpu:.1f} s for the one-at-a-time runs, "
+        f"{full_cpu / max(1, args.runs):.2f} s per full dashboard "
+        f"({args.read_connections} read connections, nice {args.read_nice})"
+    )
+    if not args.skip_reference:
+        await reference_sql(server, project["project_id"], args)
     if args.with_ingest:
         await with_ingest(server, project, queries, args)
 
@@ -374,6 +408,15 @@ def main() -> None:
         default=2,
         help="max_threads of the reference SQL (live SQL; its own default is 1)",
     )
+    parser.add_argument(
+        "--read-connections",
+        type=int,
+        default=3,
+        help="the server's TRACKHOUSE_STORAGE_READ_CONNECTIONS (reads served at once)",
+    )
+    parser.add_argument("--read-nice", type=int, default=19, help="TRACKHOUSE_STORAGE_READ_NICE")
+    parser.add_argument("--skip-reference", action="store_true", help="no live SQL reference")
+    parser.add_argument("--only", default="", help="time only queries whose name has this")
     args = parser.parse_args()
     args.visitors = args.visitors or max(1, args.events // 20)
     args.sessions = args.sessions or max(1, int(args.events * 0.15))
@@ -385,6 +428,8 @@ def main() -> None:
             "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",
             "TRACKHOUSE_ANALYST_TOKEN": ANALYST_TOKEN,
             "TRACKHOUSE_LIVE_SQL_MAX_THREADS": str(args.sql_threads),
+            "TRACKHOUSE_STORAGE_READ_CONNECTIONS": str(args.read_connections),
+            "TRACKHOUSE_STORAGE_READ_NICE": str(args.read_nice),
         },
     ).start(timeout=300)
     try:

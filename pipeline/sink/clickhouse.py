@@ -234,3 +234,28 @@ class ClickHouse:
             self._reader.close()
         with self._lock:
             self._client.close()
+
+
+class Reader:
+    """A read connection of its own to the same engine (chDB runs queries on several
+    connections at once): ``query`` as ``ClickHouse.query``, one at a time on this one.
+
+    ``nice`` (1-19) lowers the CPU priority of a query's threads (``os_thread_priority``), so
+    ingest comes first when the edge's reads and a load share the cores. The engine applies
+    it only with CAP_SYS_NICE (root in a container has it); without, it is ignored."""
+
+    def __init__(self, dsn: str, nice: int = 0) -> None:
+        self._lock = threading.Lock()
+        settings = {**READ_SETTINGS, "os_thread_priority": nice} if nice else READ_SETTINGS
+        self._client: Client = clickhouse_connect.get_client(dsn=dsn, settings=settings)
+
+    def query(
+        self, sql: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
+        with self._lock:
+            result = self._client.query(sql, parameters=parameters or {})
+        return result.column_names, result.result_rows
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.close()
