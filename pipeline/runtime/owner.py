@@ -363,10 +363,10 @@ def owner_main(
         target=_serve_requests, args=(requests, handlers), name="storage-requests", daemon=True
     ).start()
     readers = [Reader(settings.clickhouse_dsn, settings.storage_read_nice) for _ in reads]
-    for number, (pipe, reader) in enumerate(zip(reads, readers, strict=True)):
+    for number, (pipe, one) in enumerate(zip(reads, readers, strict=True)):
         threading.Thread(
             target=_serve_requests,
-            args=(pipe, {"query": reader.query}),
+            args=(pipe, {"query": one.query}),
             name=f"storage-reads-{number}",
             daemon=True,
         ).start()
@@ -408,7 +408,7 @@ def owner_main(
     store.close()
     if raw is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
         raw.close()
-    for reader in readers:
-        reader.close()
+    for one in readers:
+        one.close()
     clickhouse.close()
     log.info("storage.stopped")
