@@ -14,3 +14,12 @@ ALTER TABLE {db}.events ADD PROJECTION IF NOT EXISTS page_visitors_daily
     SELECT project_id, toStartOfDay(timestamp), path, type, is_bot, uniqCombined(15)(visitor_id)
     GROUP BY project_id, toStartOfDay(timestamp), path, type, is_bot
 );
+-- The same without the page, for visitors in total (a goal's divisor): merging the per-page
+-- states into one total inserts every (visitor, page, day) hash again (~290 ms of CPU at 10M
+-- events); per-day totals hold ~4x fewer. The engine reads whichever matching projection has
+-- fewer marks.
+ALTER TABLE {db}.events ADD PROJECTION IF NOT EXISTS visitors_daily
+(
+    SELECT project_id, toStartOfDay(timestamp), type, is_bot, uniqCombined(15)(visitor_id)
+    GROUP BY project_id, toStartOfDay(timestamp), type, is_bot
+);

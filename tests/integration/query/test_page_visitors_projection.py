@@ -65,14 +65,26 @@ def answer():
 plain = "SELECT path, uniqExact(visitor_id) FROM proj.events FINAL WHERE NOT is_bot " \\
         "AND type != 'identify' GROUP BY path ORDER BY path"
 explained = "\\n".join(r[0] for r in ch.query("EXPLAIN " + text, ctx.params.values)[1])
+everyone = sql.Select(dimensions=(), columns=("visitors",), filters=(), events_only=True)
+total_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
+total_text = sql.build(everyone, total_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
+def total():
+    return ch.query(total_text, total_ctx.params.values)[1][0][0]
+total_explained = "\\n".join(
+    r[0] for r in ch.query("EXPLAIN " + total_text, total_ctx.params.values)[1])
 out = {"lacking_before": before, "lacking_after": after,
        "uses_projection": f"ReadFromMergeTree ({PROJECTION})" in explained,
-       "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1])}
+       "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1]),
+       "total_from": [name for name in ("visitors_daily", "page_visitors_daily", "page_visitors")
+                      if f"ReadFromMergeTree ({name})" in total_explained][:1],
+       "total": total()}
 ch.command("ALTER TABLE proj.events DELETE WHERE visitor_id = 'v2' SETTINGS mutations_sync = 2")
 out["erased"] = answer()
+out["total_erased"] = total()
 cutoff = f"fromUnixTimestamp64Milli({T0 + HOUR}, 'UTC')"
 ch.command("DELETE FROM proj.events WHERE timestamp < " + cutoff)
 out["purged"] = answer()
+out["total_purged"] = total()
 print(orjson.dumps(out).decode())
 """
 
@@ -88,11 +100,14 @@ DAILY = (
 
 
 @pytest.mark.parametrize(
-    ("tz", "projection", "definition"),
-    [("Europe/Berlin", "page_visitors", HOURLY), ("UTC", "page_visitors_daily", DAILY)],
+    ("tz", "projection", "definition", "total_from"),
+    [
+        ("Europe/Berlin", "page_visitors", HOURLY, "page_visitors"),
+        ("UTC", "page_visitors_daily", DAILY, "visitors_daily"),
+    ],
 )
 def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted(
-    tz, projection, definition
+    tz, projection, definition, total_from
 ):
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(ROOT), tz, projection, definition],
@@ -109,3 +124,6 @@ def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted(
     assert got["erased"] == [["/", 3], ["/a", 1]]
     # the purge drops what happened before 01:00: v4's event and v2's "/a" (already erased)
     assert got["purged"] == [["/", 2], ["/a", 1]]
+    # visitors in total (a goal's divisor): v1-v4, then v1, v3, v4, then v1, v3
+    assert got["total_from"] == [total_from]
+    assert (got["total"], got["total_erased"], got["total_purged"]) == (4, 3, 2)
