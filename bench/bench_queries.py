@@ -70,6 +70,7 @@ class Query:
     dashboard: bool = True
     times: list[float] = field(default_factory=list)
     failure: str = ""
+    cpu_seconds: float = 0.0  # the server's CPU over the timed runs (edge + storage process)
 
 
 def dashboard_queries(site_id: str) -> list[Query]:
@@ -159,16 +160,22 @@ async def timed(client: aiohttp.ClientSession, query: Query) -> tuple[float, int
     return time.perf_counter() - started, response.status, body
 
 
-async def time_each(client: aiohttp.ClientSession, queries: list[Query], runs: int) -> None:
-    """Each query ``runs`` times, one at a time (the first run warms caches and is dropped)."""
+async def time_each(
+    client: aiohttp.ClientSession, queries: list[Query], runs: int, server_pid: int = 0
+) -> None:
+    """Each query ``runs`` times, one at a time (the first run warms caches and is dropped);
+    with ``server_pid``, the server's CPU time over the timed runs too."""
     for query in queries:
         for run in range(runs + 1):
+            cpu = tree_cpu_seconds(server_pid) if server_pid else 0.0
             seconds, status, body = await timed(client, query)
             if status != 200:
                 query.failure = "n/a (404)" if status == 404 else f"error {status}: {body[:60]!r}"
                 break
             if run:
                 query.times.append(seconds)
+                if server_pid:
+                    query.cpu_seconds += tree_cpu_seconds(server_pid) - cpu
 
 
 async def full_dashboard(
@@ -214,14 +221,17 @@ def percentiles(times: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, p95 * 1000
 
 
-def row(name: str, times: list[float], target_ms: int, failure: str = "") -> str:
+def row(
+    name: str, times: list[float], target_ms: int, failure: str = "", cpu_seconds: float = 0.0
+) -> str:
     if failure or not times:
         return f"{name:<34} {failure or 'no runs':>26}   target p95 <= {target_ms:,} ms"
     p50, p95 = percentiles(times)
     verdict = "ok" if p95 <= target_ms else "OVER"
+    cpu = f"   server CPU {cpu_seconds / len(times) * 1000:5.0f} ms/run" if cpu_seconds else ""
     return (
         f"{name:<34} p50 {p50:7.0f} ms  p95 {p95:7.0f} ms   target p95 <= {target_ms:,} ms"
-        f"  {verdict}"
+        f"  {verdict}{cpu}"
     )
 
 
@@ -241,14 +251,15 @@ async def measure(server: Server, project: dict[str, str], args: argparse.Namesp
     async with client_session(server, project["secret_key"]) as client:
         server_pid = server.process.pid if server.process else os.getpid()
         cpu = tree_cpu_seconds(server_pid)
-        await time_each(client, [q for q in queries if args.only in q.name], args.runs)
+        timed_queries = [q for q in queries if args.only in q.name]
+        await time_each(client, timed_queries, args.runs, server_pid)
         each_cpu, cpu = tree_cpu_seconds(server_pid) - cpu, tree_cpu_seconds(server_pid)
         fulls = [await full_dashboard(client, queries, args.concurrency) for _ in range(args.runs)]
         full_cpu = tree_cpu_seconds(server_pid) - cpu
     print(f"\nqueries through the HTTP API, {args.runs} runs each (after one warm-up run):")
     for query in queries:
         if args.only in query.name:
-            print(row(query.name, query.times, query.target_ms, query.failure))
+            print(row(query.name, query.times, query.target_ms, query.failure, query.cpu_seconds))
     served = sum(1 for q in queries if q.dashboard and not q.failure)
     name = f"full dashboard ({served} queries, {args.concurrency} at a time)"
     print(row(name, fulls if served else [], FULL_TARGET_MS, "" if served else "n/a (404)"))
