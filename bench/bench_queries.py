@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -69,6 +70,7 @@ class Query:
     dashboard: bool = True
     times: list[float] = field(default_factory=list)
     failure: str = ""
+    cpu_seconds: float = 0.0  # the server's CPU over the timed runs (edge + storage process)
 
 
 def dashboard_queries(site_id: str) -> list[Query]:
@@ -158,16 +160,22 @@ async def timed(client: aiohttp.ClientSession, query: Query) -> tuple[float, int
     return time.perf_counter() - started, response.status, body
 
 
-async def time_each(client: aiohttp.ClientSession, queries: list[Query], runs: int) -> None:
-    """Each query ``runs`` times, one at a time (the first run warms caches and is dropped)."""
+async def time_each(
+    client: aiohttp.ClientSession, queries: list[Query], runs: int, server_pid: int = 0
+) -> None:
+    """Each query ``runs`` times, one at a time (the first run warms caches and is dropped);
+    with ``server_pid``, the server's CPU time over the timed runs too."""
     for query in queries:
         for run in range(runs + 1):
+            cpu = tree_cpu_seconds(server_pid) if server_pid else 0.0
             seconds, status, body = await timed(client, query)
             if status != 200:
                 query.failure = "n/a (404)" if status == 404 else f"error {status}: {body[:60]!r}"
                 break
             if run:
                 query.times.append(seconds)
+                if server_pid:
+                    query.cpu_seconds += tree_cpu_seconds(server_pid) - cpu
 
 
 async def full_dashboard(
@@ -185,20 +193,45 @@ async def full_dashboard(
     return time.perf_counter() - started
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by ``pid`` and its descendants (the server and its
+    storage process), from /proc; 0 where /proc is missing."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        times[child] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(member, 0.0) for member in tree)
+
+
 def percentiles(times: list[float]) -> tuple[float, float]:
     ordered = sorted(times)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return statistics.median(ordered) * 1000, p95 * 1000
 
 
-def row(name: str, times: list[float], target_ms: int, failure: str = "") -> str:
+def row(
+    name: str, times: list[float], target_ms: int, failure: str = "", cpu_seconds: float = 0.0
+) -> str:
     if failure or not times:
         return f"{name:<34} {failure or 'no runs':>26}   target p95 <= {target_ms:,} ms"
     p50, p95 = percentiles(times)
     verdict = "ok" if p95 <= target_ms else "OVER"
+    cpu = f"   server CPU {cpu_seconds / len(times) * 1000:5.0f} ms/run" if cpu_seconds else ""
     return (
         f"{name:<34} p50 {p50:7.0f} ms  p95 {p95:7.0f} ms   target p95 <= {target_ms:,} ms"
-        f"  {verdict}"
+        f"  {verdict}{cpu}"
     )
 
 
@@ -216,15 +249,27 @@ def client_session(server: Server, key: str) -> aiohttp.ClientSession:
 async def measure(server: Server, project: dict[str, str], args: argparse.Namespace) -> None:
     queries = dashboard_queries(project["project_id"])
     async with client_session(server, project["secret_key"]) as client:
-        await time_each(client, queries, args.runs)
+        server_pid = server.process.pid if server.process else os.getpid()
+        cpu = tree_cpu_seconds(server_pid)
+        timed_queries = [q for q in queries if args.only in q.name]
+        await time_each(client, timed_queries, args.runs, server_pid)
+        each_cpu, cpu = tree_cpu_seconds(server_pid) - cpu, tree_cpu_seconds(server_pid)
         fulls = [await full_dashboard(client, queries, args.concurrency) for _ in range(args.runs)]
+        full_cpu = tree_cpu_seconds(server_pid) - cpu
     print(f"\nqueries through the HTTP API, {args.runs} runs each (after one warm-up run):")
     for query in queries:
-        print(row(query.name, query.times, query.target_ms, query.failure))
+        if args.only in query.name:
+            print(row(query.name, query.times, query.target_ms, query.failure, query.cpu_seconds))
     served = sum(1 for q in queries if q.dashboard and not q.failure)
     name = f"full dashboard ({served} queries, {args.concurrency} at a time)"
     print(row(name, fulls if served else [], FULL_TARGET_MS, "" if served else "n/a (404)"))
-    await reference_sql(server, project["project_id"], args)
+    print(
+        f"server CPU (edge + storage process): {each_cpu:.1f} s for the one-at-a-time runs, "
+        f"{full_cpu / max(1, args.runs):.2f} s per full dashboard "
+        f"({args.read_connections} read connections, nice {args.read_nice})"
+    )
+    if not args.skip_reference:
+        await reference_sql(server, project["project_id"], args)
     if args.with_ingest:
         await with_ingest(server, project, queries, args)
 
@@ -374,6 +419,15 @@ def main() -> None:
         default=2,
         help="max_threads of the reference SQL (live SQL; its own default is 1)",
     )
+    parser.add_argument(
+        "--read-connections",
+        type=int,
+        default=3,
+        help="the server's TRACKHOUSE_STORAGE_READ_CONNECTIONS (reads served at once)",
+    )
+    parser.add_argument("--read-nice", type=int, default=19, help="TRACKHOUSE_STORAGE_READ_NICE")
+    parser.add_argument("--skip-reference", action="store_true", help="no live SQL reference")
+    parser.add_argument("--only", default="", help="time only queries whose name has this")
     args = parser.parse_args()
     args.visitors = args.visitors or max(1, args.events // 20)
     args.sessions = args.sessions or max(1, int(args.events * 0.15))
@@ -385,6 +439,8 @@ def main() -> None:
             "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",
             "TRACKHOUSE_ANALYST_TOKEN": ANALYST_TOKEN,
             "TRACKHOUSE_LIVE_SQL_MAX_THREADS": str(args.sql_threads),
+            "TRACKHOUSE_STORAGE_READ_CONNECTIONS": str(args.read_connections),
+            "TRACKHOUSE_STORAGE_READ_NICE": str(args.read_nice),
         },
     ).start(timeout=300)
     try:

@@ -221,6 +221,19 @@ class Settings(BaseSettings):
         description="The edge waits at most this for the storage process to answer a read, "
         "a key refresh or an admin call (then 503).",
     )
+    storage_read_connections: int = Field(
+        default=3,
+        ge=1,
+        description="Embedded: the edge's reads (stats API, dashboard) run this many at once "
+        "in the storage process, each on its own chDB connection, at the lowest CPU priority.",
+    )
+    storage_read_nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="Embedded: the nice value of the edge's reads' threads in the storage "
+        "process (19 = lowest CPU priority: ingest first). Needs CAP_SYS_NICE, else ignored.",
+    )
     storage_stall_seconds: float = Field(
         default=1.0,
         description="The storage process answers a heartbeat every 0.2 s; past this without "

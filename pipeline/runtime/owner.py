@@ -14,6 +14,7 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
@@ -48,7 +49,8 @@ class OwnerTimeoutError(OwnerError):
 class RemoteClickHouse:
     """The parts of ``ClickHouse`` the edge uses, answered by the storage owner process.
 
-    One request is in flight at a time (the child answers in order). Every call has a deadline:
+    One request is in flight at a time per pipe (the child answers in order); with ``read_on``,
+    queries go over several pipes at once. Every call has a deadline:
     the lock, and the answer, are waited for at most ``timeout`` seconds. A call that times out
     leaves its answer owed: the next call first reads (and drops) it, matched by request id, so
     a late answer never reaches the wrong caller, and no second request is queued behind a
@@ -61,6 +63,7 @@ class RemoteClickHouse:
         self._lock = threading.Lock()
         self._last_id = 0
         self._owed: int | None = None  # the request whose answer has not been read yet
+        self._readers: queue.Queue[RemoteClickHouse] | None = None
 
     def _call(self, *request: Any, timeout: float | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout
@@ -98,7 +101,24 @@ class RemoteClickHouse:
         parameters: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
-        return self._call("query", sql, parameters, timeout=timeout)
+        if self._readers is None:
+            return self._call("query", sql, parameters, timeout=timeout)
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        try:  # a free read pipe; each has a thread and a connection of its own in the child
+            reader = self._readers.get(timeout=timeout)
+        except queue.Empty:
+            raise OwnerTimeoutError(f"the storage process is busy (waited {timeout:g} s)") from None
+        try:
+            return reader.query(sql, parameters, max(0.0, deadline - time.monotonic()))
+        finally:
+            self._readers.put(reader)
+
+    def read_on(self, readers: Sequence[RemoteClickHouse]) -> None:
+        """Send ``query`` calls over these pipes instead, as many at once as there are."""
+        self._readers = queue.Queue()
+        for reader in readers:
+            self._readers.put(reader)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call("command", sql, parameters)
@@ -126,8 +146,13 @@ class StorageOwner:
         context = multiprocessing.get_context("spawn")
         self._control, child_control = context.Pipe()
         requests, child_requests = context.Pipe()
-        self.clickhouse = RemoteClickHouse(
-            requests, settings.clickhouse_database, settings.storage_timeout_seconds
+        database, timeout = settings.clickhouse_database, settings.storage_timeout_seconds
+        self.clickhouse = RemoteClickHouse(requests, database, timeout)
+        # The edge's reads (a dashboard sends 6 at a time) run side by side, each on a pipe, a
+        # thread and a chDB connection of its own; writes, key refreshes and metrics keep theirs.
+        read_pipes = [context.Pipe() for _ in range(settings.storage_read_connections)]
+        self.clickhouse.read_on(
+            [RemoteClickHouse(mine, database, timeout) for mine, _ in read_pipes]
         )
         # Live SQL has a pipe (and a thread in the child) of its own: an analyst's query, up
         # to its time limit, never queues the edge's reads, key refreshes or metrics.
@@ -143,6 +168,7 @@ class StorageOwner:
                 child_control,
                 child_requests,
                 child_analyst,
+                [theirs for _, theirs in read_pipes],
             ),
             name="trackhouse-storage",
             daemon=False,
@@ -289,6 +315,7 @@ def owner_main(
     control: Connection,
     requests: Connection,
     analyst: Connection,
+    reads: Sequence[Connection] = (),
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
@@ -299,7 +326,7 @@ def owner_main(
     from pipeline.runtime.processor import Processor
     from pipeline.runtime.spool import SpoolReader
     from pipeline.runtime.state_store import StateStore
-    from pipeline.sink.clickhouse import ClickHouse
+    from pipeline.sink.clickhouse import ClickHouse, Reader
     from pipeline.sink.raw_sql import RawLimits, RawSql
 
     settings = Settings(**settings_data)
@@ -335,6 +362,14 @@ def owner_main(
     threading.Thread(
         target=_serve_requests, args=(requests, handlers), name="storage-requests", daemon=True
     ).start()
+    readers = [Reader(settings.clickhouse_dsn, settings.storage_read_nice) for _ in reads]
+    for number, (pipe, one) in enumerate(zip(reads, readers, strict=True)):
+        threading.Thread(
+            target=_serve_requests,
+            args=(pipe, {"query": one.query}),
+            name=f"storage-reads-{number}",
+            daemon=True,
+        ).start()
     raw = None
     if settings.analyst_token.get_secret_value():  # live SQL is on
         limits = RawLimits.from_settings(settings)
@@ -373,5 +408,7 @@ def owner_main(
     store.close()
     if raw is not None:  # (an open chDB handle at exit crashes the engine's shutdown)
         raw.close()
+    for one in readers:
+        one.close()
     clickhouse.close()
     log.info("storage.stopped")

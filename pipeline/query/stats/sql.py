@@ -73,6 +73,9 @@ SESSIONS = {
 # copy (same event_id, same visitor, session, page and time) once.
 DUPLICATE_PROOF = frozenset({"visitors", "visits"})
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+# Visitors over whole UTC days, per page or in total, from the page_visitors_daily projection.
+DAILY_VISITORS = "uniqCombined(15)(e.visitor_id)"  # as in schemas/clickhouse/019
 # A session's source and channel derive from these columns alone.
 ATTRIBUTION = "s.referrer_domain, s.utm_source, s.utm_medium, s.utm_campaign"
 # metric -> (its partial per attribution group, how the groups combine)
@@ -113,13 +116,16 @@ def _dimension(name: str, ctx: Context) -> str:
     return dimensions.shown(name, ctx)
 
 
-def _in_range(ctx: Context, r: Range, hourly: bool = False) -> str:
+def _in_range(ctx: Context, r: Range, hourly: bool = False, daily: bool = False) -> str:
     """The range's events; ``hourly``: compare the hour when both ends are whole hours (the
-    same rows), which lets the engine answer from the ``page_visitors`` projection."""
+    same rows), which lets the engine answer from the ``page_visitors`` projection; ``daily``
+    (ends on UTC midnights, see ``by_day``): the UTC day, for ``page_visitors_daily``."""
     p = ctx.params
     start, end = _ms(r.start), _ms(r.end)
     moment = "e.timestamp"
-    if hourly and start % HOUR_MS == 0 and end % HOUR_MS == 0:
+    if daily:
+        moment = "toStartOfDay(e.timestamp)"
+    elif hourly and start % HOUR_MS == 0 and end % HOUR_MS == 0:
         moment = "toStartOfHour(e.timestamp)"
     return (
         f"e.project_id = {p.add(ctx.project_id)} "
@@ -156,6 +162,21 @@ def duplicate_proof(select: Select) -> bool:
     re-delivered event (not yet merged away) count once anyway. Saves FINAL's merge of the
     range's parts, and lets the engine answer from the ``events`` aggregate projection."""
     return set(select.columns) <= DUPLICATE_PROOF and not select.time_on_page
+
+
+def by_day(select: Select, r: Range) -> bool:
+    """Whether the ``page_visitors_daily`` projection answers: only visitors, per page or in
+    total, unfiltered, over a range of whole UTC days (a project in UTC, or its comparison).
+    Its ``uniqCombined(15)`` states merge ~2x cheaper than the hourly ``uniq`` ones, with
+    ~0.6 % standard error (docs/stats-api.md, "Speed")."""
+    return (
+        select.columns == ("visitors",)
+        and set(select.dimensions) <= {"event:page"}
+        and not select.filters
+        and not select.time_on_page
+        and _ms(r.start) % DAY_MS == 0
+        and _ms(r.end) % DAY_MS == 0
+    )
 
 
 def sessions_only(select: Select) -> bool:
@@ -244,7 +265,8 @@ def build(select: Select, ctx: Context, r: Range) -> str:
     if sessions_only(select):
         return _build_sessions(select, ctx, r)
     final = not duplicate_proof(select)
-    conditions = [_in_range(ctx, r, hourly=not final)]
+    daily = not final and by_day(select, r)
+    conditions = [_in_range(ctx, r, hourly=not final, daily=daily)]
     conditions += [filters.condition(f, ctx, scope(ctx, r)) for f in select.filters]
     if "event:goal" in select.dimensions:  # an event that completes no goal makes no row
         conditions.append(dimensions.any_goal(ctx.goals, ctx.params))
@@ -277,7 +299,8 @@ def build(select: Select, ctx: Context, r: Range) -> str:
         source = f"(SELECT {', '.join(inner)} FROM {source} GROUP BY {', '.join([*keys, 'sid'])})"
         columns = [*keys, *(f"{NESTED[c]} AS {c}" for c in select.columns)]
     else:
-        columns = [*dims, *(f"{FLAT[c]} AS {c}" for c in select.columns if c in FLAT)]
+        flat = {**FLAT, "visitors": DAILY_VISITORS} if daily else FLAT
+        columns = [*dims, *(f"{flat[c]} AS {c}" for c in select.columns if c in flat)]
         if select.time_on_page:
             columns.append(f"{TIME_ON_PAGE} AS time_on_page")
         if revenue:

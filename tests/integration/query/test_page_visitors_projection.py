@@ -1,5 +1,7 @@
-"""The ``page_visitors`` projection of events (schemas/clickhouse/018) on a real chDB engine:
-the stats API's visitors-per-page SQL is answered from it, with the figures a plain read gives,
+"""The ``page_visitors`` (per hour, schemas/clickhouse/018) and ``page_visitors_daily`` (per UTC
+day, 019) projections of events on a real chDB engine: the stats API's visitors-per-page SQL is
+answered from the hourly one for a range of whole hours (a project in Berlin) and from the daily
+one for whole UTC days (a project in UTC), with the figures a plain read gives,
 a re-delivered event's copy changes nothing, and a user erasure (``ALTER ... DELETE``) and the
 retention purge (lightweight ``DELETE``) take their rows out of it; a data dir from before the
 projection gets it for its older parts on migrate."""
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,6 +30,7 @@ from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from tests.factories import enriched
 
+TZ, PROJECTION, DEFINITION = sys.argv[2], sys.argv[3], sys.argv[4]
 HOUR = 3_600_000
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 ch = ClickHouse("chdb://" + tempfile.mkdtemp(), "proj")
@@ -37,12 +41,10 @@ older = [page("v1", "/", T0 + HOUR), page("v2", "/", T0 + 2 * HOUR), page("v2", 
 ch.insert(rows.event_block(older))
 # a data dir from before 018: the projection goes, comes back with migrate, and older parts
 # get it from a background mutation
-ch.command("ALTER TABLE proj.events DROP PROJECTION page_visitors")
-ch.command("ALTER TABLE proj.events ADD PROJECTION IF NOT EXISTS page_visitors "
-           "(SELECT project_id, toStartOfHour(timestamp), path, type, is_bot, uniq(visitor_id) "
-           "GROUP BY project_id, toStartOfHour(timestamp), path, type, is_bot)")
+ch.command(f"ALTER TABLE proj.events DROP PROJECTION {PROJECTION}")
+ch.command(f"ALTER TABLE proj.events ADD PROJECTION IF NOT EXISTS {PROJECTION} ({DEFINITION})")
 lacking = "SELECT count() FROM system.parts WHERE database = 'proj' AND table = 'events' " \\
-          "AND active AND NOT has(projections, 'page_visitors')"
+          f"AND active AND NOT has(projections, '{PROJECTION}')"
 before = ch.query(lacking)[1][0][0]
 ch.migrate()
 import time
@@ -55,29 +57,62 @@ repeat = older[0]
 custom = enriched(type="track", event="x", visitor_id="v4", path="/", timestamp=T0)
 ch.insert(rows.event_block([page("v3", "/", T0 + 3 * HOUR), page("v3", "/a", T0 + 3 * HOUR),
                             custom, page("bot", "/", T0, is_bot=True), repeat]))
-ctx = Context("proj", "prj_test", "UTC", [], Params(), "2024-01-01")
+ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
 select = sql.Select(dimensions=("event:page",), columns=("visitors",), filters=())
-text = sql.build(select, ctx, days(date(2024, 1, 1), date(2024, 1, 1), "UTC"))
+text = sql.build(select, ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
 def answer():
     return sorted(tuple(r) for r in ch.query(text, ctx.params.values)[1])
 plain = "SELECT path, uniqExact(visitor_id) FROM proj.events FINAL WHERE NOT is_bot " \\
         "AND type != 'identify' GROUP BY path ORDER BY path"
 explained = "\\n".join(r[0] for r in ch.query("EXPLAIN " + text, ctx.params.values)[1])
+everyone = sql.Select(dimensions=(), columns=("visitors",), filters=(), events_only=True)
+total_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
+total_text = sql.build(everyone, total_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
+def total():
+    return ch.query(total_text, total_ctx.params.values)[1][0][0]
+total_explained = "\\n".join(
+    r[0] for r in ch.query("EXPLAIN " + total_text, total_ctx.params.values)[1])
 out = {"lacking_before": before, "lacking_after": after,
-       "uses_projection": "ReadFromMergeTree (page_visitors)" in explained,
-       "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1])}
+       "uses_projection": f"ReadFromMergeTree ({PROJECTION})" in explained,
+       "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1]),
+       "total_from": [name for name in ("visitors_daily", "page_visitors_daily", "page_visitors")
+                      if f"ReadFromMergeTree ({name})" in total_explained][:1],
+       "total": total()}
 ch.command("ALTER TABLE proj.events DELETE WHERE visitor_id = 'v2' SETTINGS mutations_sync = 2")
 out["erased"] = answer()
+out["total_erased"] = total()
 cutoff = f"fromUnixTimestamp64Milli({T0 + HOUR}, 'UTC')"
 ch.command("DELETE FROM proj.events WHERE timestamp < " + cutoff)
 out["purged"] = answer()
+out["total_purged"] = total()
 print(orjson.dumps(out).decode())
 """
 
 
-def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted():
+HOURLY = (
+    "SELECT project_id, toStartOfHour(timestamp), path, type, is_bot, uniq(visitor_id) "
+    "GROUP BY project_id, toStartOfHour(timestamp), path, type, is_bot"
+)
+DAILY = (
+    "SELECT project_id, toStartOfDay(timestamp), path, type, is_bot, "
+    "uniqCombined(15)(visitor_id) GROUP BY project_id, toStartOfDay(timestamp), path, type, is_bot"
+)
+
+
+@pytest.mark.parametrize(
+    ("tz", "projection", "definition", "total_from"),
+    [
+        ("Europe/Berlin", "page_visitors", HOURLY, "page_visitors"),
+        ("UTC", "page_visitors_daily", DAILY, "visitors_daily"),
+    ],
+)
+def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted(
+    tz, projection, definition, total_from
+):
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(ROOT)], capture_output=True, timeout=180
+        [sys.executable, "-c", SCRIPT, str(ROOT), tz, projection, definition],
+        capture_output=True,
+        timeout=180,
     )
     assert out.returncode == 0, out.stderr.decode()[-3000:]
     got = orjson.loads(out.stdout.strip().splitlines()[-1])
@@ -89,3 +124,6 @@ def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted():
     assert got["erased"] == [["/", 3], ["/a", 1]]
     # the purge drops what happened before 01:00: v4's event and v2's "/a" (already erased)
     assert got["purged"] == [["/", 2], ["/a", 1]]
+    # visitors in total (a goal's divisor): v1-v4, then v1, v3, v4, then v1, v3
+    assert got["total_from"] == [total_from]
+    assert (got["total"], got["total_erased"], got["total_purged"]) == (4, 3, 2)

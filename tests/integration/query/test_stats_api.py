@@ -461,3 +461,23 @@ def test_goal_conversions_match_a_plain_python_computation(dataset, extra, filte
              half_up(100 * visitors / group, 2)]
         )  # fmt: skip
     assert got == sorted(want), body
+
+
+def test_queries_sent_side_by_side_get_the_answers_they_get_one_at_a_time(dataset):
+    """A dashboard sends its queries 6 at a time; the storage process runs them side by side,
+    each on a chDB connection of its own (TRACKHOUSE_STORAGE_READ_CONNECTIONS): every answer
+    must be the one the same query gets alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, project, _ = dataset
+    dimensions = ["event:page", "visit:source", "visit:channel", "visit:country", "visit:device",
+                  "visit:entry_page", "visit:browser", "event:goal", "time:day"]  # fmt: skip
+    bodies = [
+        {"metrics": ["visitors", "events"], "date_range": RANGE, "dimensions": [dimension]}
+        for dimension in dimensions
+    ] + [{"metrics": ["visitors", "visits", "pageviews", "bounce_rate"], "date_range": RANGE}]
+    alone = [query(server, project, body) for body in bodies]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        for _ in range(3):
+            together = list(pool.map(lambda body: query(server, project, body), bodies))
+            assert together == alone

@@ -95,6 +95,31 @@ def test_uniq_only_figures_read_events_without_final_by_the_hour():
     assert "AND e.timestamp >= " in text and "toStartOfHour(e.timestamp) >=" not in text
 
 
+def test_visitors_per_page_over_whole_utc_days_read_the_daily_projection():
+    """Whole UTC days, visitors per page or in total, unfiltered: the day is compared and
+    uniqCombined(15) counts, as page_visitors_daily holds them; anything else keeps uniq."""
+    ctx = Context("db", "prj_1", "UTC", [], Params(), "2024-01-01")
+    utc_days = days(date(2024, 1, 1), date(2024, 1, 30), "UTC")
+    for dims in (("event:page",), ()):  # top pages; a goal's divisor (events only)
+        select = sql.Select(dimensions=dims, columns=("visitors",), filters=(), events_only=True)
+        text = sql.build(select, ctx, utc_days)
+        assert "uniqCombined(15)(e.visitor_id) AS visitors" in text
+        assert "AND toStartOfDay(e.timestamp) < fromUnixTimestamp64Milli(" in text
+        assert "FINAL" not in text
+    others = [
+        sql.Select(dimensions=("event:page",), columns=("visitors", "visits"), filters=()),
+        sql.Select(dimensions=("visit:country",), columns=("visitors",), filters=(),
+                   events_only=True),
+        sql.Select(dimensions=("event:page",), columns=("visitors",),
+                   filters=(["is", "event:page", ["/"]],)),
+    ]  # fmt: skip
+    for select in others:
+        fresh = Context("db", "prj_1", "UTC", [], Params(), "2024-01-01")
+        text = sql.build(select, fresh, utc_days)
+        assert "uniqCombined" not in text and "toStartOfDay(e.timestamp)" not in text
+    assert "uniqCombined" not in build(dimensions=("event:page",))[0]  # Berlin: by the hour
+
+
 def test_goal_rows_read_only_the_events_that_complete_a_goal():
     text, _ = build(dimensions=("event:goal",), columns=("visitors", "events"))
     assert "AND ((e.type != 'page' AND e.event = " in text

@@ -90,3 +90,41 @@ def test_spool_ends_reported_out_of_order_never_move_back(tmp_path):
                 ends.append(message[1])
     owner._stopping = True
     assert ends and ends[-1] == 200, ends
+
+
+def test_queries_run_side_by_side_on_the_read_pipes():
+    """A dashboard sends its reads 6 at a time: with read pipes (each served by a thread of
+    its own in the child), two slow reads take one delay, not two, and the main pipe stays free
+    for commands meanwhile."""
+    delays = {"slow": 0.6}
+    main, main_child = Pipe()
+    threading.Thread(target=storage, args=(main_child, delays), daemon=True).start()
+    clickhouse = RemoteClickHouse(main, "db", timeout=5.0)
+    readers = []
+    for _ in range(2):
+        ours, theirs = Pipe()
+        threading.Thread(target=storage, args=(theirs, delays), daemon=True).start()
+        readers.append(RemoteClickHouse(ours, "db", timeout=5.0))
+    clickhouse.read_on(readers)
+    answers: list[object] = []
+    started = time.monotonic()
+    slow = [threading.Thread(target=lambda: answers.append(clickhouse.query("slow"))) for _ in "ab"]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.1)
+    assert clickhouse._call("query", "on main", None) == (["on main"], [("on main",)])
+    assert time.monotonic() - started < 0.4
+    for thread in slow:
+        thread.join()
+    assert time.monotonic() - started < 1.0  # two 0.6 s reads one after another take 1.2 s
+    assert answers == [(["slow"], [("slow",)])] * 2
+    # A third read waits for a free pipe, within its deadline.
+    blocking = [threading.Thread(target=clickhouse.query, args=("slow",)) for _ in "ab"]
+    for thread in blocking:
+        thread.start()
+    time.sleep(0.1)
+    with pytest.raises(OwnerTimeoutError, match="busy"):
+        clickhouse.query("third", timeout=0.2)
+    for thread in blocking:
+        thread.join()
+    assert clickhouse.query("third") == (["third"], [("third",)])
