@@ -314,6 +314,7 @@ def _order(select: Select, keys: list[str]) -> str:
     out = []
     for name, direction in select.order_by:
         column = by_name.get(name) or NEEDS.get(name, (name,))[0]
-        out.append(f"{column} {direction.upper()}")
+        if column in by_name.values() or column in select.columns:  # else sorted in Python
+            out.append(f"{column} {direction.upper()}")
     out += [f"{k} ASC" for k in keys]  # ties: stable pages
     return ", ".join(out)
