@@ -40,7 +40,7 @@ EPOCH_MS_TYPE = "DateTime64(3, 'UTC')"
 # partitioned (by the month of ``timestamp``) and a duplicate has the original's timestamp.
 # A probe-sized FINAL read of recent events over 1.2M rows: 118 ms without, 33 ms with.
 # Projections a data dir from before their DDL file gets for its older parts (migrate).
-PROJECTIONS = (("events", "page_visitors"),)
+PROJECTIONS = (("events", "page_visitors"), ("events", "person_days"))
 READ_SETTINGS = {"do_not_merge_across_partitions_select_final": 1}
 _lines_encoder = msgspec.json.Encoder()
 
