@@ -96,6 +96,32 @@ def person_days(
         f"WHERE {' AND '.join(clauses)} GROUP BY {keys}) AS e"
     )
     picked = "e.day AS day" + (", e.event AS event" if events else "")
+    return _with_who(database, picked, rows, people)
+
+
+def hashed_source(
+    database: str, columns: Sequence[str], where: Sequence[str] = (), *, people: bool = True
+) -> str:
+    """A subquery of ``columns`` of the project's events in ``[{start}, {end})`` (minus bots
+    unless ``{include_bots:UInt8}``; ``where`` adds conditions on the events) and ``who``, the
+    person (``people``) or the visitor hashed as ``person_days`` does: the identities join is
+    on 64-bit hashes, cheaper than on the id strings."""
+    clauses = [
+        "project_id = {project:String}",
+        f"timestamp >= {START}",
+        f"timestamp < {END}",
+        "({include_bots:UInt8} OR NOT is_bot)",
+        *where,
+    ]
+    rows = (
+        f"(SELECT {', '.join(columns)}, cityHash64(visitor_id) AS vh, "
+        f"cityHash64(user_id) AS uh FROM {database}.events WHERE {' AND '.join(clauses)}) AS e"
+    )
+    return _with_who(database, ", ".join(f"e.{c} AS {c}" for c in columns), rows, people)
+
+
+def _with_who(database: str, picked: str, rows: str, people: bool) -> str:
+    """``picked`` from ``rows`` (aliased ``e``, with ``vh`` and ``uh``) and their ``who``."""
     if not people:
         return f"(SELECT {picked}, {VISITOR_HASH} AS who FROM {rows})"
     return (
