@@ -26,6 +26,8 @@ MAX_STEPS = 10
 # the chain: with step 1 ``/**`` and step 2 ``/blog/*`` nobody would ever reach step 2.
 SLOTS = 16
 DEFAULT_WINDOW = "1d"
+# The columns ``funnel_steps`` keeps (schemas/clickhouse/021), besides the ids' hashes.
+STEP_COLUMNS = frozenset({"timestamp", "type", "event", "path", "is_bot"})
 DEFAULT_RANGE = "30d"
 BODY_KEYS = frozenset(
     {"steps", "window", "date_range", "breakdown", "breakdown_limit", "counting", "include_bots"}
@@ -91,7 +93,11 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
         split = "value, "
     levels = ", ".join(f"countIf(level >= {k})" for k in range(1, len(conds) + 1))
     people = counting == "users"
-    events = hashed_source(database, sorted(columns), [_any_step(conds)], people=people)
+    # the sorted copy of the step columns serves a funnel that needs no other column
+    copied = columns <= STEP_COLUMNS
+    events = hashed_source(
+        database, sorted(columns), [_any_step(conds)], people=people, steps=copied
+    )
     inner = (
         f"SELECT who, {group}"
         f"windowFunnel({window}, 'strict_increase')(t, {funnel_steps}) AS level "

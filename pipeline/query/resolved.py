@@ -100,12 +100,18 @@ def person_days(
 
 
 def hashed_source(
-    database: str, columns: Sequence[str], where: Sequence[str] = (), *, people: bool = True
+    database: str,
+    columns: Sequence[str],
+    where: Sequence[str] = (),
+    *,
+    people: bool = True,
+    steps: bool = False,
 ) -> str:
     """A subquery of ``columns`` of the project's events in ``[{start}, {end})`` (minus bots
     unless ``{include_bots:UInt8}``; ``where`` adds conditions on the events) and ``who``, the
     person (``people``) or the visitor hashed as ``person_days`` does: the identities join is
-    on 64-bit hashes, cheaper than on the id strings."""
+    on 64-bit hashes, cheaper than on the id strings. With ``steps`` the rows come from
+    ``funnel_steps`` (schemas/clickhouse/021), which has the hashes and a few columns only."""
     clauses = [
         "project_id = {project:String}",
         f"timestamp >= {START}",
@@ -113,9 +119,11 @@ def hashed_source(
         "({include_bots:UInt8} OR NOT is_bot)",
         *where,
     ]
+    hashes = "vh, uh" if steps else "cityHash64(visitor_id) AS vh, cityHash64(user_id) AS uh"
+    table = "funnel_steps" if steps else "events"
     rows = (
-        f"(SELECT {', '.join(columns)}, cityHash64(visitor_id) AS vh, "
-        f"cityHash64(user_id) AS uh FROM {database}.events WHERE {' AND '.join(clauses)}) AS e"
+        f"(SELECT {', '.join(columns)}, {hashes} "
+        f"FROM {database}.{table} WHERE {' AND '.join(clauses)}) AS e"
     )
     return _with_who(database, ", ".join(f"e.{c} AS {c}" for c in columns), rows, people)
 
