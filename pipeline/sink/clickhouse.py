@@ -126,25 +126,27 @@ class ClickHouse:
         statements = ddl_statements(self.database)
         with self._lock:
             self._client.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-            fresh = [(t, view) for t, view in FED_TABLES if not self._exists(t)]
             for _, statement in statements:
                 self._client.command(statement)
             self._materialize_projections()
-            self._backfill(fresh)
+            self._backfill(self._unfilled())
         log.info("clickhouse.migrated", statements=len(statements), database=self.database)
         return len(statements)
 
-    def _exists(self, table: str) -> bool:
-        return bool(
-            self._client.query(
-                "SELECT count() FROM system.tables "
-                "WHERE database = {d:String} AND name = {t:String}",
-                parameters={"d": self.database, "t": table},
-            ).result_rows[0][0]
-        )
+    def _unfilled(self) -> list[tuple[str, str]]:
+        """The fed tables that are empty while ``events`` is not: just created on a data dir
+        with events, or created by a migrate that stopped before filling them."""
+        count = "SELECT count() FROM {db}.{table}"
+        if not self._client.query(count.format(db=self.database, table="events")).result_rows[0][0]:
+            return []
+        return [
+            (table, view)
+            for table, view in FED_TABLES
+            if not self._client.query(count.format(db=self.database, table=table)).result_rows[0][0]
+        ]
 
     def _backfill(self, fresh: list[tuple[str, str]]) -> None:
-        """Fill each table just created with its view's SELECT over the rows stored before.
+        """Fill each table with its view's SELECT over the rows stored before it existed.
         An insert that lands between the view's creation and this read has its rows twice:
         the tables so fed tolerate that (a funnel's answer does not change)."""
         for table, view in fresh:

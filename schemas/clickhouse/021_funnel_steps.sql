@@ -7,8 +7,8 @@
 -- the retention purges delete from it explicitly (pipeline/privacy), and it keeps no id: the
 -- visitor and user ids as cityHash64, as the funnel SQL resolves persons (pipeline/query/
 -- resolved.py). A re-delivered event may have two rows here (the table does not replace
--- them): a funnel's answer is the same. `ClickHouse.migrate` backfills it from events when it
--- creates it. Used by funnels without property filters or breakdown; the others read events.
+-- them): a funnel's answer is the same. `ClickHouse.migrate` fills it from events when it is
+-- empty and events is not. Used by funnels without property filters or breakdown; the others read events.
 CREATE TABLE IF NOT EXISTS {db}.funnel_steps
 (
     project_id  LowCardinality(String),

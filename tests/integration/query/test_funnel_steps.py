@@ -2,7 +2,8 @@
 property filters read it, and answer as the same funnel over the events table, with persons
 resolved through identities (a link made after the events stitches them), a re-delivered
 event's copy, bots, a user erasure and both retention purges (which must delete from the copy
-too); a data dir from before the table gets it filled from events on migrate."""
+too); a data dir from before the table gets it filled from events on migrate, and so does one
+whose migrate stopped before filling it."""
 
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ ch.command("DROP TABLE proj.funnel_steps_mv")
 ch.command("DROP TABLE proj.funnel_steps")
 ch.migrate()
 out = {"backfilled": ch.query("SELECT count() FROM proj.funnel_steps")[1][0][0]}
+ch.migrate()  # filled already: nothing is added
+out["migrated_again"] = ch.query("SELECT count() FROM proj.funnel_steps")[1][0][0]
+# a migrate that created the table and stopped before filling it
+ch.command("TRUNCATE TABLE proj.funnel_steps")
+ch.migrate()
+out["refilled"] = ch.query("SELECT count() FROM proj.funnel_steps")[1][0][0]
 ch.insert(rows.event_block([
     page("v1", "/", 20, 0), page("v1", "/pricing", 20, 5), track("v1", "signup", 20, 10, "u1"),
     page("v3", "/", 20, 0), track("v3", "signup", 20, 120), page("bot", "/", 20, 0, is_bot=True),
@@ -97,7 +104,7 @@ def test_funnels_from_the_copy_answer_as_from_events_through_links_erasure_and_p
     )
     assert out.returncode == 0, out.stderr.decode()[-3000:]
     got = orjson.loads(out.stdout.strip().splitlines()[-1])
-    assert got["backfilled"] == 3
+    assert got["backfilled"] == got["migrated_again"] == got["refilled"] == 3
     assert got["filtered_reads_events"]
     # step 1 (/), 2 (/pricing*), 3 (signup) within 1 h. Unlinked: v1, v2, v3, u5 reach 1;
     # v1 and v2 reach 2; the signup is u1's, not v1's, and v3 signed up 2 h after
