@@ -1,9 +1,10 @@
-"""Where a dashboard query spends its time: the stats API's SQL for each of bench_queries'
-dashboard queries, run straight on chDB in a bench data dir (no server), with wall time and the
-process's CPU time
-(user + system, all threads: chDB runs in-process) per run.
+"""Where a dashboard query spends its time: the SQL of each of bench_queries' queries (the
+stats API's, the funnel's and the retention matrix's), run straight on chDB in a bench data dir
+(no server), with wall time and the process's CPU time (user + system, all threads: chDB runs
+in-process) per run.
 
     PYTHONPATH=. .venv/bin/python bench/profile_queries.py /tmp/qbench-10m --runs 5 [--only page]
+    PYTHONPATH=. .venv/bin/python bench/profile_queries.py /tmp/qbench-10m --only funnel
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,8 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_queries import MARKER, dashboard_queries  # noqa: E402
+from bench.bench_queries import MARKER, Query, dashboard_queries  # noqa: E402
+from pipeline.query import funnels, retention  # noqa: E402
 from pipeline.query.stats.request import parse  # noqa: E402
 from pipeline.query.stats.service import StatsService  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
@@ -60,14 +64,16 @@ def main() -> None:
     recorder = Recorder(clickhouse)
     service = StatsService(recorder)
     for q in dashboard_queries(project_id):
-        if q.path != "/api/v2/query" or args.only not in q.name:
+        if args.only not in q.name:
             continue
-        body = q.body
+        run_query = _runner(q, project_id, recorder, service)
+        if run_query is None:
+            continue
         walls, cpus = [], []
         for run in range(args.runs + 1):
             recorder.seen.clear()
             started, cpu = time.perf_counter(), time.process_time()
-            answer = service.query(project_id, parse(body))
+            answer = run_query()
             if run:  # the first run warms caches
                 walls.append((time.perf_counter() - started) * 1000)
                 cpus.append((time.process_time() - cpu) * 1000)
@@ -76,11 +82,28 @@ def main() -> None:
             f"   cpu p50 {statistics.median(cpus):7.0f} ms   ({len(recorder.seen)} statements)"
         )
         if args.show_result:
-            print("   ", orjson.dumps(answer["results"]).decode()[:600])
+            shown = answer.get("results", answer.get("steps", answer.get("cohorts")))
+            print("   ", orjson.dumps(shown).decode()[:600])
         if args.show_sql:
             for sql, params in recorder.seen:
                 print("   ", sql, params)
     clickhouse.close()
+
+
+def _runner(
+    q: Query, project_id: str, recorder: Recorder, service: StatsService
+) -> Callable[[], dict[str, Any]] | None:
+    """A callable that answers ``q`` as its route does (same SQL), or None for other routes."""
+    today = datetime.now(UTC).date()
+    if q.path == "/api/v2/query":
+        return lambda: service.query(project_id, parse(q.body))
+    if q.path == "/v1/funnels":
+        funnel = funnels.parse(project_id, q.body, recorder.database, today)
+        return lambda: funnels.answer(funnel, recorder.query(funnel.sql, funnel.parameters)[1])
+    if q.path == "/v1/retention":
+        matrix = retention.parse(project_id, q.params or {}, recorder.database, today)
+        return lambda: retention.answer(matrix, recorder.query(matrix.sql, matrix.parameters)[1])
+    return None
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ NO_LOG = " SETTINGS log_queries = 0"  # a read that names an id stays out of sys
 MUTATE = " SETTINGS mutations_sync = 2"
 ERASED_TABLES = (
     "events",
+    "funnel_steps",
     "sessions",
     "identities",
     "users",
@@ -145,6 +146,8 @@ def erase_user(
             f"FROM {ch.database}.dead_letters WHERE dead_id IN {_sql_list(dead)})"
         )
     violations = count_then_mutate(ch, "plan_violations", f"{project} AND ({of_events})")
+    # before the events: funnels' copy of their step columns keeps the ids' hashes only
+    count_then_mutate(ch, "funnel_steps", _of_hashes(ch.database, project, of_visitor, of_user))
     erased = Erased(
         visitors=visitors,
         plan_violations=violations,
@@ -173,6 +176,16 @@ def erase_user(
         dead_letters=erased.dead_letters,
     )
     return erased
+
+
+def _of_hashes(database: str, project: str, of_visitor: str, of_user: str) -> str:
+    """The user's rows in ``funnel_steps`` (schemas/clickhouse/021): those whose visitor or
+    user id hash is one of the user's rows' in events, named by digests as there."""
+    events = f"{database}.events WHERE {project}"
+    return (
+        f"{project} AND (vh IN (SELECT cityHash64(visitor_id) FROM {events} AND {of_visitor}) "
+        f"OR uh IN (SELECT cityHash64(user_id) FROM {events} AND {of_user}))"
+    )
 
 
 def _safe(project_id: str) -> str:

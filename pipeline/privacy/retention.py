@@ -6,6 +6,7 @@ the settings ``TRACKHOUSE_ANONYMOUS_RETENTION_DAYS`` / ``TRACKHOUSE_RETENTION_DA
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 import structlog
@@ -18,6 +19,8 @@ NEVER_LINKED = (
     "(project_id, visitor_id) NOT IN (SELECT project_id, visitor_id FROM {db}.identities)"
 )
 MAX_DAYS = 36_500
+# One cutoff for every table a purge deletes from (funnel_steps must lose the events' rows).
+CUTOFF = "fromUnixTimestamp64Milli({cutoff:Int64}, 'UTC')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,10 @@ def policies(ch: SqlRunner) -> dict[str, Policy]:
     return {project: Policy(int(anon), int(days)) for project, anon, days in rows}
 
 
+def _cutoff_ms(days: int) -> int:
+    return int(time.time() * 1000) - days * 86_400_000
+
+
 def _project_filter(project_id: str | None) -> str:
     return "" if project_id is None else " AND project_id = {p:String}"
 
@@ -45,21 +52,23 @@ def purge_anonymous(
 ) -> dict[str, int]:
     """Delete events and sessions older than the cutoff whose visitor is anonymous and was
     never identified (of one project, or of all); returns the row counts per table."""
-    params = {"days": older_than_days, "p": project_id or ""}
-    never_linked = NEVER_LINKED.format(db=ch.database) + _project_filter(project_id)
+    params = {"cutoff": _cutoff_ms(older_than_days), "p": project_id or ""}
+    project = _project_filter(project_id)
+    never_linked = NEVER_LINKED.format(db=ch.database) + project
+    # funnels' copy of the events' step columns (schemas/clickhouse/021), on the ids' hashes
+    count_then_delete(
+        ch,
+        "funnel_steps",
+        f"timestamp < {CUTOFF} AND uh = cityHash64('') AND (project_id, vh) NOT IN "
+        f"(SELECT project_id, cityHash64(visitor_id) FROM {ch.database}.identities){project}",
+        params,
+    )
     counts = {
         "events": count_then_delete(
-            ch,
-            "events",
-            "timestamp < now64(3) - toIntervalDay({days:UInt32}) AND user_id = '' AND "
-            + never_linked,
-            params,
+            ch, "events", f"timestamp < {CUTOFF} AND user_id = '' AND " + never_linked, params
         ),
         "sessions": count_then_delete(
-            ch,
-            "sessions",
-            "end < now64(3) - toIntervalDay({days:UInt32}) AND user_id = '' AND " + never_linked,
-            params,
+            ch, "sessions", f"end < {CUTOFF} AND user_id = '' AND " + never_linked, params
         ),
     }
     for table, count in counts.items():
@@ -70,8 +79,9 @@ def purge_anonymous(
 
 def purge_older(ch: SqlRunner, older_than_days: int, project_id: str) -> dict[str, int]:
     """Delete every event and session of the project older than the cutoff."""
-    params = {"days": older_than_days, "p": project_id}
-    cutoff = "< now64(3) - toIntervalDay({days:UInt32}) AND project_id = {p:String}"
+    params = {"cutoff": _cutoff_ms(older_than_days), "p": project_id}
+    cutoff = f"< {CUTOFF} AND project_id = {{p:String}}"
+    count_then_delete(ch, "funnel_steps", "timestamp " + cutoff, params)  # funnels' copy
     counts = {
         "events": count_then_delete(ch, "events", "timestamp " + cutoff, params),
         "sessions": count_then_delete(ch, "sessions", "end " + cutoff, params),

@@ -99,8 +99,11 @@ def step_condition(step: Any, field: str, params: Params) -> tuple[str, str]:
         page = step["page"]
         if not isinstance(page, str) or not _NAME.match(page):
             raise InvalidQuery(f"{field}.page", "must be a path pattern like /pricing*")
-        regex = params.add("re", glob_regex(page), "String")
-        name, sql = page, f"(type = 'page' AND match(path, {regex}))"
+        if "*" in page:
+            regex = params.add("re", glob_regex(page), "String")
+            name, sql = page, f"(type = 'page' AND match(path, {regex}))"
+        else:  # the same rows as its anchored regex, for a fraction of the CPU
+            name, sql = page, f"(type = 'page' AND path = {params.add('p', page, 'String')})"
     filters = step.get("filters", {})
     if not isinstance(filters, dict):
         raise InvalidQuery(f"{field}.filters", 'must be an object {"property": value}')

@@ -17,7 +17,7 @@ from pipeline.query import conditions
 from pipeline.query.conditions import Params
 from pipeline.query.invalid import InvalidQuery
 from pipeline.query.periods import Span, parse_range, parse_window
-from pipeline.query.resolved import COUNTING, base_parameters, source
+from pipeline.query.resolved import COUNTING, base_parameters, hashed_source
 
 MAX_STEPS = 10
 # One row per (event, step it matches), at ``ms * SLOTS + (SLOTS - 1 - step)``: an event that
@@ -26,6 +26,8 @@ MAX_STEPS = 10
 # the chain: with step 1 ``/**`` and step 2 ``/blog/*`` nobody would ever reach step 2.
 SLOTS = 16
 DEFAULT_WINDOW = "1d"
+# The columns ``funnel_steps`` keeps (schemas/clickhouse/021), besides the ids' hashes.
+STEP_COLUMNS = frozenset({"timestamp", "type", "event", "path", "is_bot"})
 DEFAULT_RANGE = "30d"
 BODY_KEYS = frozenset(
     {"steps", "window", "date_range", "breakdown", "breakdown_limit", "counting", "include_bots"}
@@ -66,7 +68,7 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
         name, cond = conditions.step_condition(step, f"steps.{index}", params)
         names.append(name)
         conds.append(cond)
-    columns = {"timestamp", "visitor_id", "type", "event", "path"}
+    columns = {"timestamp", "type", "event", "path"}
     if any(step.get("filters") for step in steps):
         columns.add("properties")
     breakdown = body.get("breakdown")
@@ -91,9 +93,13 @@ def parse(project_id: str, body: Any, database: str, today: date | None = None) 
         split = "value, "
     levels = ", ".join(f"countIf(level >= {k})" for k in range(1, len(conds) + 1))
     people = counting == "users"
-    events = source(database, sorted(columns), [_any_step(conds)], people=people)
+    # the sorted copy of the step columns serves a funnel that needs no other column
+    copied = columns <= STEP_COLUMNS
+    events = hashed_source(
+        database, sorted(columns), [_any_step(conds)], people=people, steps=copied
+    )
     inner = (
-        f"SELECT cityHash64({COUNTING[counting]}) AS who, {group}"
+        f"SELECT who, {group}"
         f"windowFunnel({window}, 'strict_increase')(t, {funnel_steps}) AS level "
         f"FROM ({rows} FROM {events}) "
         "GROUP BY who"

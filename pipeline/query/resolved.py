@@ -60,6 +60,86 @@ def source(
     )
 
 
+# The same rule over 64-bit hashes of the ids, as the ``person_days`` projection of events keeps
+# them (schemas/clickhouse/020): ``e.vh``/``e.uh`` hash the row's visitor and user ids, ``i.uh``
+# the visitor's linked user (``i.linked`` is 0 when it has none). ``PERSON_HASH`` equals
+# ``cityHash64(person)``; ``VISITOR_HASH`` tells visitors apart as ``cityHash64(visitor)`` does.
+EMPTY_HASH = "cityHash64('')"
+LINKED_HASH = f"if(i.linked = 1, i.uh, {EMPTY_HASH})"
+RESOLVED_HASH = (
+    f"if(e.uh != {EMPTY_HASH} AND (e.uh != e.vh OR {LINKED_HASH} = {EMPTY_HASH}), "
+    f"e.uh, {LINKED_HASH})"
+)
+PERSON_HASH = f"if({RESOLVED_HASH} != {EMPTY_HASH}, {RESOLVED_HASH}, e.vh)"
+VISITOR_HASH = f"if(e.vh != {EMPTY_HASH}, e.vh, cityHash64(e.uh))"
+
+
+def person_days(
+    database: str, where: Sequence[str] = (), *, events: bool = False, people: bool = True
+) -> str:
+    """A subquery with one row per visitor, user and UTC ``day`` (and ``event`` when
+    ``events``) on which the project ``{project:String}`` has events before the day of
+    ``{end}``, which must be midnight UTC, minus bots unless ``{include_bots:UInt8}``; ``where``
+    adds conditions on ``event``. ``who`` is the person (``people``) or the visitor, hashed as
+    ``cityHash64`` of ``source``'s ``person``/``visitor``. The ``person_days`` projection
+    answers the inner aggregation: ~4x fewer rows than the events, with fixed-size keys."""
+    keys = "vh, uh, day" + (", event" if events else "")
+    clauses = [
+        "project_id = {project:String}",
+        f"toDate(timestamp) < toDate({END})",
+        "({include_bots:UInt8} OR NOT is_bot)",
+        *where,
+    ]
+    rows = (
+        "(SELECT cityHash64(visitor_id) AS vh, cityHash64(user_id) AS uh, "
+        f"toDate(timestamp) AS day{', event' if events else ''} FROM {database}.events "
+        f"WHERE {' AND '.join(clauses)} GROUP BY {keys}) AS e"
+    )
+    picked = "e.day AS day" + (", e.event AS event" if events else "")
+    return _with_who(database, picked, rows, people)
+
+
+def hashed_source(
+    database: str,
+    columns: Sequence[str],
+    where: Sequence[str] = (),
+    *,
+    people: bool = True,
+    steps: bool = False,
+) -> str:
+    """A subquery of ``columns`` of the project's events in ``[{start}, {end})`` (minus bots
+    unless ``{include_bots:UInt8}``; ``where`` adds conditions on the events) and ``who``, the
+    person (``people``) or the visitor hashed as ``person_days`` does: the identities join is
+    on 64-bit hashes, cheaper than on the id strings. With ``steps`` the rows come from
+    ``funnel_steps`` (schemas/clickhouse/021), which has the hashes and a few columns only."""
+    clauses = [
+        "project_id = {project:String}",
+        f"timestamp >= {START}",
+        f"timestamp < {END}",
+        "({include_bots:UInt8} OR NOT is_bot)",
+        *where,
+    ]
+    hashes = "vh, uh" if steps else "cityHash64(visitor_id) AS vh, cityHash64(user_id) AS uh"
+    table = "funnel_steps" if steps else "events"
+    rows = (
+        f"(SELECT {', '.join(columns)}, {hashes} "
+        f"FROM {database}.{table} WHERE {' AND '.join(clauses)}) AS e"
+    )
+    return _with_who(database, ", ".join(f"e.{c} AS {c}" for c in columns), rows, people)
+
+
+def _with_who(database: str, picked: str, rows: str, people: bool) -> str:
+    """``picked`` from ``rows`` (aliased ``e``, with ``vh`` and ``uh``) and their ``who``."""
+    if not people:
+        return f"(SELECT {picked}, {VISITOR_HASH} AS who FROM {rows})"
+    return (
+        f"(SELECT {picked}, {PERSON_HASH} AS who FROM {rows} "
+        "LEFT JOIN (SELECT cityHash64(visitor_id) AS vh, cityHash64(argMin(user_id, linked_at)) "
+        f"AS uh, 1 AS linked FROM {database}.identities WHERE project_id = {{project:String}} "
+        "GROUP BY visitor_id) AS i ON e.vh = i.vh)"
+    )
+
+
 def base_parameters(
     project_id: str, start_ms: int, end_ms: int, include_bots: bool
 ) -> dict[str, object]:

@@ -2,8 +2,10 @@
 (their first event, or their first ``first_event``, over all their history), and how many of
 each cohort came back (any event, or ``returning_event``) 1, 2, … periods later.
 
-One pass over the project's events up to the end: per person the first-seen instant and the set
-of periods with a returning event (``groupUniqArrayIf``), then a count per (cohort, offset)."""
+One pass over the project's active days up to the end (``resolved.person_days``, answered by the
+``person_days`` projection of events): per person the first-seen day and the set of periods with
+a returning event (``groupUniqArrayIf``), then a count per (cohort, offset). A day is enough:
+cohorts and periods are whole UTC days or weeks, and the range starts and ends at midnight."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pipeline.query import conditions
 from pipeline.query.conditions import Params
 from pipeline.query.invalid import InvalidQuery
 from pipeline.query.periods import BUCKET_SQL, FIRST_DAY, Span, bucket_start, parse_day
-from pipeline.query.resolved import COUNTING, START, base_parameters, source
+from pipeline.query.resolved import COUNTING, START, base_parameters, person_days
 
 PERIODS = {"day": 1, "week": 7}
 MAX_COHORTS = {"day": 90, "week": 52}
@@ -61,19 +63,19 @@ def parse(project_id: str, query: Any, database: str, today: date) -> Retention:
     params = Params(base_parameters(project_id, span.start_ms, span.end_ms, include_bots))
     first = _event(query.get("first_event"), "first_event", params)
     back = _event(query.get("returning_event"), "returning_event", params)
-    bucket = BUCKET_SQL[period].format(t="timestamp")
+    bucket = BUCKET_SQL[period].format(t="day")
     where = [] if "1" in (first, back) else [f"({first} OR {back})"]
-    rows = source(
+    rows = person_days(
         database,
-        ["timestamp", "visitor_id", "event"],
         where,
-        since=False,
+        events=(first, back) != ("1", "1"),
         people=counting == "users",
     )
+    since = f"toDate({START})"
     people = (
-        f"SELECT cityHash64({COUNTING[counting]}) AS who, minIf(timestamp, {first}) AS first_seen, "
-        f"groupUniqArrayIf({bucket}, {back} AND timestamp >= {START}) AS periods "
-        f"FROM {rows} GROUP BY who HAVING first_seen >= {START}"
+        f"SELECT who, minIf(day, {first}) AS first_seen, "
+        f"groupUniqArrayIf({bucket}, {back} AND day >= {since}) AS periods "
+        f"FROM {rows} GROUP BY who HAVING first_seen >= {since}"
     )
     cohort = BUCKET_SQL[period].format(t="first_seen")
     sql = (

@@ -19,8 +19,9 @@ def test_a_funnel_filters_project_and_time_first_and_counts_each_level():
     assert funnel.window_ms == 3_600_000 and funnel.counting == "users"
     assert funnel.span.json() == ["2026-11-06", "2026-12-05"]
     assert "windowFunnel(" in funnel.sql and "'strict_increase'" in funnel.sql
-    where = funnel.sql[funnel.sql.index("WHERE e.project_id") :]
-    assert where.index("e.project_id = {project:String}") < where.index("e.timestamp")
+    where = funnel.sql[funnel.sql.index("WHERE project_id") :]
+    assert where.index("project_id = {project:String}") < where.index("timestamp")
+    assert "LEFT JOIN" in funnel.sql and "identities" in funnel.sql  # persons, hashed
     assert all(f"countIf(level >= {k})" in funnel.sql for k in (1, 2, 3))
     assert funnel.parameters["project"] == "prj" and 16 * 3_600_000 in funnel.parameters.values()
     assert "GROUP BY value" not in funnel.sql
@@ -36,9 +37,8 @@ def test_a_breakdown_ranks_values_by_their_first_step():
 def test_visitors_counting_and_bots():
     body = {"steps": STEPS, "counting": "visitors", "include_bots": True}
     funnel = funnels.parse("prj", body, "db", TODAY)
-    assert (
-        "SELECT cityHash64(visitor) AS who" in funnel.sql and funnel.parameters["include_bots"] == 1
-    )
+    assert "e.vh, cityHash64(e.uh)) AS who" in funnel.sql and "identities" not in funnel.sql
+    assert funnel.parameters["include_bots"] == 1
 
 
 @pytest.mark.parametrize("body", [[], "steps", {"steps": STEPS * 4}, {"steps": STEPS, "x": 1}])

@@ -103,3 +103,11 @@ def test_flags_and_integers():
     for bad in ("0", "10", "x", True, 2.5, "-1"):
         with pytest.raises(InvalidQuery):
             bounded_int(bad, "n", 7, 1, 9)
+
+
+def test_a_page_without_wildcards_is_an_equality_and_a_pattern_a_regex():
+    params = Params()
+    _, literal = step_condition({"page": "/pricing"}, "s", params)
+    _, pattern = step_condition({"page": "/pricing*"}, "s", params)
+    assert literal == "((type = 'page' AND path = {p0:String}))"
+    assert params.values["p0"] == "/pricing" and "match(path, {re1:String})" in pattern
