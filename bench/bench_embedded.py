@@ -290,7 +290,9 @@ def main() -> None:
             "TRACKHOUSE_LOG_LEVEL": "warning",
             "TRACKHOUSE_SINK_FLUSH_SECONDS": "0.5",
             "TRACKHOUSE_RATE_LIMIT_EVENTS_PER_SECOND": "0",  # one key offers the whole load
-            "TRACKHOUSE_PLAN_RELOAD_SECONDS": "1",
+            # a plan loads within load_plan's wait; without one, the default check (one query
+            # every 5 s, as a deployment runs it) is what the storage process pays
+            **({"TRACKHOUSE_PLAN_RELOAD_SECONDS": "1"} if args.plan_events else {}),
         },
     ).start()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     """One session as the ``sessions`` table shows it; ``version`` grows with every change."""
 

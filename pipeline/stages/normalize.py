@@ -24,14 +24,19 @@ class RequestInfo:
     client_ip: str = ""
 
 
-_VARIANT = "89ab"  # a UUID's variant nibble for the bits 10xx
+# A UUID's variant nibble (bits 10xx) for each hex digit the hash gives there
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+_namespace_bytes: dict[uuid.UUID, bytes] = {}  # ``UUID.bytes`` is computed on every access
 
 
 def fast_uuid5(namespace: uuid.UUID, name: str) -> str:
     """``str(uuid.uuid5(namespace, name))`` without the ``UUID`` object (5x faster): SHA-1's
     first 16 bytes with the version nibble set to 5 and the variant bits to ``10``."""
-    h = hashlib.sha1(namespace.bytes + name.encode()).hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
+    prefix = _namespace_bytes.get(namespace)
+    if prefix is None:
+        prefix = _namespace_bytes[namespace] = namespace.bytes
+    h = hashlib.sha1(prefix + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def event_id_for(project_id: str, message_id: str | None) -> str:

@@ -24,7 +24,7 @@ def fingerprint(event_id: str) -> str:
     return hashlib.blake2b(event_id.encode(), digest_size=FINGERPRINT_CHARS // 2).hexdigest()
 
 
-@dataclass
+@dataclass(slots=True)
 class VisitorSessions:
     """Sessionize state of one (project, visitor).
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from schemas.records import EnrichedEvent, FirstTouch, IdentityLink, UserUpdate
 
 
-@dataclass
+@dataclass(slots=True)
 class VisitorIdentity:
     """Stitch state of one (project, visitor)."""
 
@@ -40,7 +40,7 @@ class VisitorIdentity:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class StitchResult:
     links: list[IdentityLink] = field(default_factory=list)
     user_updates: list[UserUpdate] = field(default_factory=list)
