@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,19 @@ import * as trackhouse from '/src/tracker.js';
 window.trackhouse = trackhouse;
 window.th = trackhouse.init(%(options)s);
 </script>"""
+
+
+def npm_build(project: Path) -> str:
+    """``npm ci`` (when its node_modules are missing) and ``npm run build`` in ``project``:
+    the edge then serves the fresh build. Returns the build's output."""
+    npm = shutil.which("npm")
+    assert npm, f"node/npm are needed to build {project.name}"
+    if not (project / "node_modules" / ".package-lock.json").exists():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=project, check=True)
+    out = subprocess.run(
+        [npm, "run", "build"], cwd=project, check=True, capture_output=True, text=True
+    )
+    return out.stdout
 
 
 @contextmanager

@@ -4,8 +4,6 @@ visits whose figures the tests compute themselves, Chromium tabs, sign-in and sc
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.browser_site import DESKTOP_CHROME, chromium
+from tests.integration.browser_site import DESKTOP_CHROME, chromium, npm_build
 from tests.integration.helpers import CHROME_WINDOWS, IPHONE, key_headers, read_headers
 from tests.integration.server import Server, cli, wait_for
 
@@ -66,16 +64,8 @@ def fixture_visits(seed: int = 20) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def built_dashboard():
-    """``npm ci`` (when needed) and ``npm run build``: the edge serves the fresh build."""
-    npm = shutil.which("npm")
-    assert npm, "node/npm are needed to build the dashboard"
-    if not (DASHBOARD / "node_modules" / ".package-lock.json").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=DASHBOARD, check=True)
-    out = subprocess.run(
-        [npm, "run", "build"], cwd=DASHBOARD, check=True, capture_output=True, text=True
-    )
-    print(out.stdout)
-    return out.stdout
+    """The fresh dashboard build, by npm."""
+    return npm_build(DASHBOARD)
 
 
 @pytest.fixture(scope="module")

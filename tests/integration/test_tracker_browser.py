@@ -5,9 +5,7 @@ SPA on another origin loads ``/t.js`` (or the ES module); rows are read back wit
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -16,22 +14,15 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.integration.browser_site import DESKTOP_CHROME, TRACKER, Site, chromium
+from tests.integration.browser_site import DESKTOP_CHROME, TRACKER, Site, chromium, npm_build
 from tests.integration.helpers import fetch, wait_rows
 
 pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="session")
 def built_tracker():
-    """``npm ci`` (when needed) and ``npm run build``: the edge serves the fresh /t.js."""
-    npm = shutil.which("npm")
-    assert npm, "node/npm are needed to build the tracker"
-    if not (TRACKER / "node_modules" / ".package-lock.json").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=TRACKER, check=True)
-    out = subprocess.run(
-        [npm, "run", "build"], cwd=TRACKER, check=True, capture_output=True, text=True
-    )
-    return out.stdout
+    """The fresh /t.js, built by npm."""
+    return npm_build(TRACKER)
 
 
 @pytest.fixture(scope="module")
