@@ -224,14 +224,22 @@ class Settings(BaseSettings):
     storage_read_connections: int = Field(
         default=3,
         ge=1,
-        description="Embedded: the edge's reads (stats API, dashboard) run this many at once "
-        "in the storage process, each on its own chDB connection, at the lowest CPU priority.",
+        description="Embedded: the edge's aggregate reads (stats API, dashboard, funnels, "
+        "retention, revenue) run this many at once in the storage process, each on its own "
+        "chDB connection, at the CPU priority of storage_read_nice.",
+    )
+    storage_light_read_connections: int = Field(
+        default=2,
+        ge=1,
+        description="Embedded: the edge's light reads (recent events, one event, a user's "
+        "profile) run this many at once in the storage process, each on its own chDB "
+        "connection, at normal CPU priority: they never wait behind an aggregate.",
     )
     storage_read_nice: int = Field(
         default=19,
         ge=0,
         le=19,
-        description="Embedded: the nice value of the edge's reads' threads in the storage "
+        description="Embedded: the nice value of the aggregate reads' threads in the storage "
         "process (19 = lowest CPU priority: ingest first). Needs CAP_SYS_NICE, else ignored.",
     )
     storage_stall_seconds: float = Field(

@@ -58,6 +58,7 @@ def serve(host: str | None, port: int | None, data_dir: Path | None) -> None:
         runtime.clickhouse,
         metrics_text=runtime.owner.metrics_text,
         live_sql=runtime.owner.analyst.raw,
+        aggregates=runtime.aggregates,
     )
     app = create_app(
         services,

@@ -96,7 +96,7 @@ def install(app: FastAPI, edge: Edge) -> None:
     """Add the analytics routes to ``app``."""
     database = edge.database
 
-    run = edge.query  # a parameterised read, off the event loop
+    run = edge.aggregate  # a parameterised read of many rows, off the event loop
 
     def today() -> Any:
         return datetime.now(UTC).date()
@@ -145,7 +145,7 @@ def install(app: FastAPI, edge: Edge) -> None:
         if unknown:
             raise InvalidQuery(sorted(unknown)[0], "unknown parameter")
         limit = bounded_int(params.get("limit"), "limit", 20, 1, users.MAX_LIMIT)
-        body = await users.profile(run, database, project_id, user_id, limit)
+        body = await users.profile(edge.query, database, project_id, user_id, limit)
         if body is None:
             raise ApiError(404, "not_found", "no such user in this project", "user_id")
         return _json(body)

@@ -41,6 +41,13 @@ class EdgeServices:
     metrics_text: Callable[[], bytes] = metrics.local_text
     # live SQL's runner (sql, format, parameters, database) -> RawAnswer; None: not served here
     live_sql: Callable[..., Any] | None = None
+    # reads that scan many rows (stats, dashboard, funnels, retention, revenue); None: the same
+    # as ``clickhouse`` (embedded: lanes of their own, pipeline/runtime/read_lanes.py)
+    aggregates: ClickHouse | None = None
+
+    @property
+    def aggregate_reads(self) -> ClickHouse:
+        return self.clickhouse if self.aggregates is None else self.aggregates
 
 
 UNAUTHORIZED = "missing or unknown API key (X-API-Key)"
@@ -192,5 +199,13 @@ class Edge:
     async def query(
         self, sql: str, parameters: Mapping[str, Any] | None = None
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
-        """Columns and rows of a read (off the event loop)."""
+        """Columns and rows of a light read (off the event loop)."""
         return await run_in_threadpool(self.services.clickhouse.query, sql, dict(parameters or {}))
+
+    async def aggregate(
+        self, sql: str, parameters: Mapping[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Columns and rows of a read that scans many rows (off the event loop; embedded: on
+        the storage process's lowest-priority lanes, so ingest comes first)."""
+        reads = self.services.aggregate_reads
+        return await run_in_threadpool(reads.query, sql, dict(parameters or {}))

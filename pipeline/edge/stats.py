@@ -44,7 +44,7 @@ def _bad(message: str) -> ApiError:
 
 
 def install(app: FastAPI, edge: Edge) -> None:
-    service = StatsService(edge.services.clickhouse)
+    service = StatsService(edge.services.aggregate_reads)
     admin_token = edge.settings.admin_token.get_secret_value()
 
     async def project_of(request: Request, site_id: Any) -> str:

@@ -30,6 +30,7 @@ class EmbeddedRuntime:
         self.spool = Spool(settings.spool_dir, settings.spool_segment_bytes, settings.spool_fsync)
         self.owner = StorageOwner(settings)
         self.clickhouse = self.owner.clickhouse
+        self.aggregates = self.owner.aggregates
         self._sync_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="spool-sync")
         self.backlog = Backlog()
 

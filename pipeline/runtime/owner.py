@@ -14,7 +14,6 @@ import contextlib
 import ctypes
 import multiprocessing
 import os
-import queue
 import signal
 import threading
 import time
@@ -27,6 +26,8 @@ import structlog
 from pipeline import metrics
 from pipeline.log_config import configure_logging
 from pipeline.runtime.gc_tuning import keep_collector_off_hot_path
+from pipeline.runtime.owner_errors import OwnerError, OwnerTimeoutError
+from pipeline.runtime.read_lanes import ReadingOn, ReadLanes
 from pipeline.settings import Settings
 from pipeline.sink.raw_sql import RawAnswer
 from pipeline.sink.rows import Block
@@ -36,14 +37,6 @@ PR_SET_PDEATHSIG = 1
 READY_TIMEOUT_SECONDS = 120.0
 HEARTBEAT_SECONDS = 0.2
 METRICS_TIMEOUT_SECONDS = 5.0
-
-
-class OwnerError(RuntimeError):
-    """The storage owner failed a request, or is gone."""
-
-
-class OwnerTimeoutError(OwnerError):
-    """The storage owner did not answer in time (stalled or busy)."""
 
 
 class RemoteClickHouse:
@@ -63,7 +56,7 @@ class RemoteClickHouse:
         self._lock = threading.Lock()
         self._last_id = 0
         self._owed: int | None = None  # the request whose answer has not been read yet
-        self._readers: queue.Queue[RemoteClickHouse] | None = None
+        self._reads: ReadLanes | None = None
 
     def _call(self, *request: Any, timeout: float | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout
@@ -101,24 +94,13 @@ class RemoteClickHouse:
         parameters: dict[str, Any] | None = None,
         timeout: float | None = None,
     ) -> tuple[Sequence[str], list[tuple[Any, ...]]]:
-        if self._readers is None:
-            return self._call("query", sql, parameters, timeout=timeout)
-        timeout = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + timeout
-        try:  # a free read pipe; each has a thread and a connection of its own in the child
-            reader = self._readers.get(timeout=timeout)
-        except queue.Empty:
-            raise OwnerTimeoutError(f"the storage process is busy (waited {timeout:g} s)") from None
-        try:
-            return reader.query(sql, parameters, max(0.0, deadline - time.monotonic()))
-        finally:
-            self._readers.put(reader)
+        if self._reads is not None:
+            return self._reads.query(sql, parameters, timeout)
+        return self._call("query", sql, parameters, timeout=timeout)
 
-    def read_on(self, readers: Sequence[RemoteClickHouse]) -> None:
-        """Send ``query`` calls over these pipes instead, as many at once as there are."""
-        self._readers = queue.Queue()
-        for reader in readers:
-            self._readers.put(reader)
+    def read_on(self, reads: ReadLanes) -> None:
+        """Send ``query`` calls over these lanes instead, as many at once as there are."""
+        self._reads = reads
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         return self._call("command", sql, parameters)
@@ -148,12 +130,14 @@ class StorageOwner:
         requests, child_requests = context.Pipe()
         database, timeout = settings.clickhouse_database, settings.storage_timeout_seconds
         self.clickhouse = RemoteClickHouse(requests, database, timeout)
-        # The edge's reads (a dashboard sends 6 at a time) run side by side, each on a pipe, a
-        # thread and a chDB connection of its own; writes, key refreshes and metrics keep theirs.
-        read_pipes = [context.Pipe() for _ in range(settings.storage_read_connections)]
-        self.clickhouse.read_on(
-            [RemoteClickHouse(mine, database, timeout) for mine, _ in read_pipes]
-        )
+        # The edge's reads run side by side, each on a lane (a pipe, a thread and a chDB
+        # connection of its own), in two classes (pipeline/runtime/read_lanes.py): light ones
+        # at normal priority, aggregates (a dashboard sends 6 at a time) at the lowest; writes,
+        # key refreshes and metrics keep the main pipe.
+        light_pipes = [context.Pipe() for _ in range(settings.storage_light_read_connections)]
+        aggregate_pipes = [context.Pipe() for _ in range(settings.storage_read_connections)]
+        self.clickhouse.read_on(_lanes(light_pipes, database, timeout))
+        self.aggregates = ReadingOn(self.clickhouse, _lanes(aggregate_pipes, database, timeout))
         # Live SQL has a pipe (and a thread in the child) of its own: an analyst's query, up
         # to its time limit, never queues the edge's reads, key refreshes or metrics.
         analyst, child_analyst = context.Pipe()
@@ -168,7 +152,8 @@ class StorageOwner:
                 child_control,
                 child_requests,
                 child_analyst,
-                [theirs for _, theirs in read_pipes],
+                [theirs for _, theirs in light_pipes],
+                [theirs for _, theirs in aggregate_pipes],
             ),
             name="trackhouse-storage",
             daemon=False,
@@ -309,6 +294,15 @@ def _serve_requests(connection: Connection, handlers: dict[str, Any]) -> None:
             connection.send((request_id, "error", f"{type(exc).__name__}: {exc}"))
 
 
+def _lanes(
+    pipes: Sequence[tuple[Connection, Connection]], database: str, timeout: float
+) -> ReadLanes:
+    """The parent's ends of ``pipes`` as read lanes."""
+    return ReadLanes(
+        [RemoteClickHouse(mine, database, timeout) for mine, _ in pipes], database, timeout
+    )
+
+
 def owner_main(
     settings_data: dict[str, Any],
     parent_pid: int,
@@ -316,6 +310,7 @@ def owner_main(
     requests: Connection,
     analyst: Connection,
     reads: Sequence[Connection] = (),
+    aggregate_reads: Sequence[Connection] = (),
 ) -> None:
     """Entry point of the storage process."""
     _die_with_parent(parent_pid)
@@ -362,12 +357,14 @@ def owner_main(
     threading.Thread(
         target=_serve_requests, args=(requests, handlers), name="storage-requests", daemon=True
     ).start()
-    readers = [Reader(settings.clickhouse_dsn, settings.storage_read_nice) for _ in reads]
-    for number, (pipe, one) in enumerate(zip(reads, readers, strict=True)):
+    lanes = [(pipe, "light", 0) for pipe in reads]
+    lanes += [(pipe, "aggregate", settings.storage_read_nice) for pipe in aggregate_reads]
+    readers = [Reader(settings.clickhouse_dsn, nice) for _, _, nice in lanes]
+    for number, ((pipe, kind, _), one) in enumerate(zip(lanes, readers, strict=True)):
         threading.Thread(
             target=_serve_requests,
             args=(pipe, {"query": one.query}),
-            name=f"storage-reads-{number}",
+            name=f"storage-reads-{kind}-{number}",
             daemon=True,
         ).start()
     raw = None

@@ -9,6 +9,7 @@ from multiprocessing import Pipe
 import pytest
 
 from pipeline.runtime.owner import OwnerError, OwnerTimeoutError, RemoteClickHouse, StorageOwner
+from pipeline.runtime.read_lanes import ReadLanes
 from pipeline.settings import Settings
 
 
@@ -105,7 +106,7 @@ def test_queries_run_side_by_side_on_the_read_pipes():
         ours, theirs = Pipe()
         threading.Thread(target=storage, args=(theirs, delays), daemon=True).start()
         readers.append(RemoteClickHouse(ours, "db", timeout=5.0))
-    clickhouse.read_on(readers)
+    clickhouse.read_on(ReadLanes(readers, "db", timeout=5.0))
     answers: list[object] = []
     started = time.monotonic()
     slow = [threading.Thread(target=lambda: answers.append(clickhouse.query("slow"))) for _ in "ab"]
@@ -128,3 +129,35 @@ def test_queries_run_side_by_side_on_the_read_pipes():
     for thread in blocking:
         thread.join()
     assert clickhouse.query("third") == (["third"], [("third",)])
+
+
+def lanes(count: int, delays: dict[str, float]) -> ReadLanes:
+    """``count`` read lanes, each answered by a stand-in storage thread of its own."""
+    remotes = []
+    for _ in range(count):
+        ours, theirs = Pipe()
+        threading.Thread(target=storage, args=(theirs, delays), daemon=True).start()
+        remotes.append(RemoteClickHouse(ours, "db", timeout=5.0))
+    return ReadLanes(remotes, "db", timeout=5.0)
+
+
+def test_light_reads_never_wait_behind_aggregates():
+    """The dashboard's aggregates holding every aggregate lane (6 asked at a time, 3 lanes)
+    leave recent events readable at once: light reads have lanes of their own."""
+    delays = {"aggregate": 0.8}
+    main, main_child = Pipe()
+    threading.Thread(target=storage, args=(main_child, delays), daemon=True).start()
+    clickhouse = RemoteClickHouse(main, "db", timeout=5.0)
+    clickhouse.read_on(lanes(1, delays))
+    aggregates = lanes(3, delays)
+    busy = [threading.Thread(target=aggregates.query, args=("aggregate",)) for _ in range(6)]
+    for thread in busy:
+        thread.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    assert clickhouse.query("recent events") == (["recent events"], [("recent events",)])
+    assert time.monotonic() - started < 0.3
+    with pytest.raises(OwnerTimeoutError, match="busy"):  # the 7th aggregate waits its turn
+        aggregates.query("aggregate", timeout=0.2)
+    for thread in busy:
+        thread.join()
