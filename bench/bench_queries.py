@@ -338,7 +338,8 @@ async def with_ingest(
                     tick += 1
                 else:
                     refreshes.append(await run_sql(client, sqls))
-                await asyncio.sleep(max(0.0, args.refresh_seconds - (time.monotonic() - started)))
+                wait = min(started + args.refresh_seconds, deadline) - time.monotonic()
+                await asyncio.sleep(max(0.0, wait))  # (stops at the deadline)
 
     result, _ = await asyncio.gather(load.run(8), refresher())
     latencies = sorted(load.latencies)
