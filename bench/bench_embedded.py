@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import itertools
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -67,6 +69,15 @@ print(stage_rate, len(out) / (time.perf_counter() - start))
     return stage_rate, insert_rate
 
 
+def refusal_reason(status: int, answer: bytes) -> str:
+    """``status`` and the error message of a refused batch, its numbers replaced by ``N``."""
+    try:
+        message = str(orjson.loads(answer).get("message", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        message = answer[:80].decode(errors="replace")
+    return f"{status} {re.sub(r'[0-9][0-9.]*', 'N', message)}"
+
+
 class Load:
     def __init__(
         self,
@@ -93,6 +104,8 @@ class Load:
         self.fragments = [self._fragment() for _ in range(20_000)]
         self.accepted = 0
         self.refused = 0
+        # why batches were refused: the answer's message with its figures taken out
+        self.refusals: collections.Counter[str] = collections.Counter()
         self.probes: dict[int, float] = {}
         self.probe_times: dict[int, int] = {}  # probe -> its event's timestamp (epoch ms)
         self.latencies: list[float] = []
@@ -145,6 +158,7 @@ class Load:
                     self.probes[probe] = started
             else:
                 self.refused += self.batch
+                self.refusals[refusal_reason(response.status, answer)] += 1
             next_send += interval
             await asyncio.sleep(max(0.0, next_send - time.monotonic()))
 

@@ -356,6 +356,8 @@ async def with_ingest(
     shown = f"{p99:.3f} s" if p99 is not None else "no probes"
     verdict = "ok" if p99 is not None and p99 <= 2 else "OVER"
     print(f"POST -> visible p99 {shown} ({len(latencies)} probes)   target <= 2 s  {verdict}")
+    for reason, batches in load.refusals.most_common():
+        print(f"  refused {batches:,} batches: {reason}")
     what = "reference SQL, all (live SQL)"
     if served:
         what = "full dashboard" if args.refresh == "all" else "dashboard refresh"
