@@ -120,7 +120,7 @@ def create_app(
     @app.exception_handler(PublishUnavailableError)
     async def _unavailable(request: Request, exc: PublishUnavailableError) -> Response:
         log.error("edge.publish_unavailable", reason=str(exc))
-        return _answer(request, unavailable())
+        return _answer(request, unavailable(str(exc)))
 
     @app.exception_handler(OwnerError)
     @app.exception_handler(OperationalError)  # a ClickHouse server unreachable or too slow

@@ -56,9 +56,14 @@ def rate_limited(wait_seconds: float) -> ApiError:
     )
 
 
-def unavailable() -> ApiError:
-    """Events cannot be made durable right now (``PublishUnavailableError``): 503."""
-    return ApiError(503, "unavailable", "events cannot be stored right now; retry later", None, 5)
+def unavailable(reason: str = "") -> ApiError:
+    """Events cannot be made durable right now (``PublishUnavailableError``): 503, with the
+    reason when given (the pipeline is behind, the storage process stalled, the disk is full)."""
+    reason = reason.removesuffix("; retry later").strip()
+    why = f" ({reason})" if reason else ""
+    return ApiError(
+        503, "unavailable", f"events cannot be stored right now{why}; retry later", None, 5
+    )
 
 
 def payload_too_large(limit: int, what: str) -> ApiError:

@@ -525,6 +525,7 @@ def test_the_edge_sheds_load_with_503_while_the_storage_process_is_behind(tmp_pa
             shed = [r for r in statuses[1:] if r.status_code == 503]
             assert shed, [r.status_code for r in statuses]
             assert shed[0].headers["Retry-After"] and shed[0].json()["error"] == "unavailable"
+            assert "behind" in shed[0].json()["message"], shed[0].json()  # and says why
             accepted = sum(r.json()["accepted"] for r in statuses if r.status_code == 202)
             later = wait_for(lambda: (r := post(99)).status_code == 202 and r, 30)
             assert later, "the edge kept refusing after the storage process caught up"

@@ -98,7 +98,10 @@ class Engine:
         )
         select = sql.Select(
             dimensions=dims,
-            columns=sql.columns_for(tuple(m for m in q.metrics if m != "time_on_page")),
+            # time_on_page comes from a query of its own (below); this one then still needs a
+            # column, or a query without dimensions would select nothing
+            columns=sql.columns_for(tuple(m for m in q.metrics if m != "time_on_page"))
+            or ("visitors",),
             filters=q.filters,
             order_by=order,
             limit=None if in_python else q.limit,

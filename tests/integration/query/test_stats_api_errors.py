@@ -226,3 +226,33 @@ def test_time_on_page_alone_by_page_is_answered(site, order_by):
     assert response.status_code == 200, response.text
     pages = {r["dimensions"][0] for r in response.json()["results"]}
     assert pages >= {"/0", "/1", "/2"}  # and "(not set)": the purchase was sent without a page
+
+
+def test_time_on_page_alone_without_dimensions_is_answered(site):
+    """Found by the random queries: ``time_on_page`` as the only metric, no dimension (a page
+    filter makes it valid) selected no column at all, a syntax error the client saw as a 503."""
+    server, project = site
+    views = [{"type": "page", "visitor_id": "top-1", "timestamp": f"2021-01-20T10:00:{s}Z",
+              "context": {"page": {"url": f"https://dummy.site/{page}"}}}
+             for page, s in (("0", "00"), ("1", "30"))]  # fmt: skip
+    assert post_batch(server, project, views).status_code == 202
+    body = {
+        "site_id": project["project_id"],
+        "metrics": ["time_on_page"],
+        "filters": [["is", "event:page", ["/0"]]],
+        "date_range": ["2021-01-01", "2021-01-31"],
+    }
+    def timed() -> Any:
+        answer = httpx.post(f"{server.url}/api/v2/query", json=body,
+                            headers=read_headers(project), timeout=60)  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return answer.json()["results"][0]["metrics"][0] is not None and answer
+
+    response = wait_for(timed, 60)
+    assert response, "the two page views did not arrive"
+    [row] = response.json()["results"]
+    assert row["metrics"] == [30]  # /0 at 10:00:00, the next view at 10:00:30
+    by_page = httpx.post(f"{server.url}/api/v2/query", json={**body, "dimensions": ["event:page"]},
+                         headers=read_headers(project), timeout=60).json()  # fmt: skip
+    [page] = [r for r in by_page["results"] if r["dimensions"] == ["/0"]]
+    assert row["dimensions"] == [] and row["metrics"] == page["metrics"]
