@@ -29,6 +29,7 @@ from pipeline.query.stats.dimensions import Context, Params
 from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from tests.factories import enriched
+from tests.integration.query.projection_migrate import lacking_before_and_after_migrate
 
 TZ, PROJECTION, DEFINITION = sys.argv[2], sys.argv[3], sys.argv[4]
 HOUR = 3_600_000
@@ -43,16 +44,7 @@ ch.insert(rows.event_block(older))
 # get it from a background mutation
 ch.command(f"ALTER TABLE proj.events DROP PROJECTION {PROJECTION}")
 ch.command(f"ALTER TABLE proj.events ADD PROJECTION IF NOT EXISTS {PROJECTION} ({DEFINITION})")
-lacking = "SELECT count() FROM system.parts WHERE database = 'proj' AND table = 'events' " \\
-          f"AND active AND NOT has(projections, '{PROJECTION}')"
-before = ch.query(lacking)[1][0][0]
-ch.migrate()
-import time
-for _ in range(100):
-    if ch.query(lacking)[1][0][0] == 0:
-        break
-    time.sleep(0.1)
-after = ch.query(lacking)[1][0][0]
+before, after = lacking_before_and_after_migrate(ch, PROJECTION)
 repeat = older[0]
 custom = enriched(type="track", event="x", visitor_id="v4", path="/", timestamp=T0)
 ch.insert(rows.event_block([page("v3", "/", T0 + 3 * HOUR), page("v3", "/a", T0 + 3 * HOUR),

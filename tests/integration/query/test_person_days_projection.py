@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 # chDB allows one engine per process: run it in a child, not inside pytest's process.
 SCRIPT = """
-import sys, tempfile, time
+import sys, tempfile
 sys.path.insert(0, sys.argv[1])
 import orjson
 from datetime import date
@@ -26,6 +26,7 @@ from pipeline.sink import rows
 from pipeline.sink.clickhouse import ClickHouse
 from schemas.records import IdentityLink
 from tests.factories import enriched
+from tests.integration.query.projection_migrate import lacking_before_and_after_migrate
 
 DAY = 86_400_000
 T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC, a Monday
@@ -39,15 +40,7 @@ ch.insert(rows.event_block(older))
 # a data dir from before 020: the projection goes, comes back with migrate, and older parts
 # get it from a background mutation
 ch.command("ALTER TABLE proj.events DROP PROJECTION person_days")
-lacking = "SELECT count() FROM system.parts WHERE database = 'proj' AND table = 'events' " \\
-          "AND active AND NOT has(projections, 'person_days')"
-before = ch.query(lacking)[1][0][0]
-ch.migrate()
-for _ in range(100):
-    if ch.query(lacking)[1][0][0] == 0:
-        break
-    time.sleep(0.1)
-after = ch.query(lacking)[1][0][0]
+before, after = lacking_before_and_after_migrate(ch, "person_days")
 # v1 signs up as u1 on day 8; u1 comes back from another browser (v4) on day 15
 ch.insert(rows.event_block([
     ev("v1", 8, "u1", event="signup"), ev("v4", 15, "u1"), ev("v2", 9), ev("v3", 7),
