@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = Field(
         default=16 * 1024, description="Request line + headers larger than this get 431."
     )
+    http_keep_alive_seconds: int = Field(
+        default=75,
+        gt=0,
+        description="An idle kept-alive connection is closed after this. Longer than a "
+        "client's polling period (the dashboard refreshes every 5 s) and than a load "
+        "balancer's idle timeout (60 s on most), so neither sends on a closing connection.",
+    )
 
     # Storage
     data_dir: Path = Path("./trackhouse-data")

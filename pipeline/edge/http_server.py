@@ -10,6 +10,10 @@ forever. ``GuardedHttpToolsProtocol`` adds, per request:
   (or, once the answer has started, just the close);
 - request line + headers larger than ``http_max_header_bytes``: ``431`` and close.
 
+An idle kept-alive connection stays open ``http_keep_alive_seconds`` (75 s), not uvicorn's 5 s:
+a client polling every 5 s, as the dashboard does, would otherwise send on a connection the
+moment the edge closes it and get a reset.
+
 uvicorn's own ``X-Forwarded-For`` handling is off: the edge reads it only from
 ``TRACKHOUSE_TRUSTED_PROXIES`` (``pipeline.edge.client``).
 """
@@ -139,6 +143,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """``uvicorn.Config`` keywords every edge server uses."""
     return {
         "http": guarded_protocol(settings),
+        "timeout_keep_alive": settings.http_keep_alive_seconds,
         "proxy_headers": False,  # X-Forwarded-For only from TRACKHOUSE_TRUSTED_PROXIES
         # each request starts from an empty context: a pipelined request's task would otherwise
         # inherit the previous one's (its API key, the rate limit's bucket: see Edge.accept)
