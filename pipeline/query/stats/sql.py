@@ -247,8 +247,8 @@ def _finish(select: Select, columns: list[str], source: str) -> str:
 def _revenue(ctx: Context, currency: str, goal_alias: str | None) -> tuple[str, str]:
     """Revenue of events completing a revenue goal, in that goal's currency."""
     revenue_goals = [g for g in ctx.goals if g.currency]
-    if not revenue_goals:
-        return "toFloat64(0)", "toUInt64(0)"
+    if not revenue_goals:  # aggregates still: alone, a constant would make a row per event
+        return "sumIf(toFloat64(0), 0)", "countIf(0)"
     completes = " OR ".join(goal_condition(g, ctx.params) for g in revenue_goals)
     if goal_alias:  # each row is one goal: its own currency
         names = ctx.params.add([g.display_name for g in revenue_goals], "Array(String)")

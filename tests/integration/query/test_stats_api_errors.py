@@ -242,6 +242,7 @@ def test_time_on_page_alone_without_dimensions_is_answered(site):
         "filters": [["is", "event:page", ["/0"]]],
         "date_range": ["2021-01-01", "2021-01-31"],
     }
+
     def timed() -> Any:
         answer = httpx.post(f"{server.url}/api/v2/query", json=body,
                             headers=read_headers(project), timeout=60)  # fmt: skip
@@ -256,3 +257,28 @@ def test_time_on_page_alone_without_dimensions_is_answered(site):
                          headers=read_headers(project), timeout=60).json()  # fmt: skip
     [page] = [r for r in by_page["results"] if r["dimensions"] == ["/0"]]
     assert row["dimensions"] == [] and row["metrics"] == page["metrics"]
+
+
+def test_revenue_alone_without_revenue_goals_is_one_null_row(embedded):
+    """Found timing the dashboard's own requests on 10M events: revenue metrics alone, without
+    a dimension, in a project without a revenue goal selected a constant and no aggregate, so
+    the answer had a row per event (107 s and millions of rows, where Plausible answers one row
+    of nulls with a warning)."""
+    project = embedded.projects[0]  # no goals
+    views = [{"type": "page", "visitor_id": f"nr-{i}", "timestamp": f"2021-02-0{1 + i}T10:00:00Z",
+              "context": {"page": {"url": "https://dummy.site/"}}} for i in range(3)]  # fmt: skip
+    assert post_batch(embedded, project, views).status_code == 202
+    counted = {"metrics": ["pageviews"], "date_range": ["2021-02-01", "2021-02-28"]}
+    wait_for(lambda: query(embedded, project, counted)["results"][0]["metrics"] == [3], 60)
+    body = {
+        "metrics": ["total_revenue", "average_revenue"],
+        "date_range": ["2021-02-01", "2021-02-28"],
+        "include": {"comparisons": {"mode": "previous_period"}},
+    }
+    answer = query(embedded, project, body)
+    assert [r["metrics"] for r in answer["results"]] == [[None, None]], answer["results"][:3]
+    assert [r["comparison"]["metrics"] for r in answer["results"]] == [[None, None]]
+    warning = {"code": "no_revenue_goals",
+               "warning": "Revenue metrics are null as there are no revenue goals."}  # fmt: skip
+    assert answer["meta"]["metric_warnings"] == {"total_revenue": warning,
+                                                 "average_revenue": warning}  # fmt: skip
