@@ -187,8 +187,10 @@ function Realtime({ site }) {
 }
 
 const PAGES = [
-  // page views only: a custom event sent without a page would show as "(not set)"
-  { label: 'Top pages', dim: 'event:page', metrics: ['visitors', 'pageviews'], filters: [['is', 'event:name', ['pageview']]] },
+  // page views only: a custom event sent without a page would show as "(not set)". Visitors
+  // only, as Plausible's card: the stats API answers that from a projection (~0.2 s at 10M
+  // events, where pageviews too must read the events: ~1.5 s)
+  { label: 'Top pages', dim: 'event:page', metrics: ['visitors'], filters: [['is', 'event:name', ['pageview']]] },
   { label: 'Entry pages', dim: 'visit:entry_page', metrics: ['visitors', 'visits'] },
   { label: 'Exit pages', dim: 'visit:exit_page', metrics: ['visitors', 'visits'] },
 ];

@@ -42,7 +42,12 @@ EPOCH_MS_TYPE = "DateTime64(3, 'UTC')"
 # Projections a data dir from before their DDL file gets for its older parts (migrate).
 PROJECTIONS = tuple(
     ("events", name)
-    for name in ("page_visitors", "page_visitors_daily", "visitors_daily", "person_days")
+    for name in (
+        "page_event_visitors",
+        "page_event_visitors_daily",
+        "visitors_daily",
+        "person_days",
+    )
 )
 # Tables fed by a materialized view (table, its view): ``migrate`` fills one it creates from the
 # view's own SELECT over what is already stored (schemas/clickhouse/021).

@@ -93,14 +93,16 @@ class Engine:
         else:
             order = tuple((dates.bucket_of(n, r), d) for n, d in order)
         currency, warning = _revenue_currency(q, site.goals)
+        unread = {"time_on_page", *(REVENUE_METRICS if warning else ())}
         in_python = bool(PYTHON_ORDERED & {name for name, _ in order}) or (
             q.comparison is not None and time_dim is not None
         )
         select = sql.Select(
             dimensions=dims,
-            # time_on_page comes from a query of its own (below); this one then still needs a
-            # column, or a query without dimensions would select nothing
-            columns=sql.columns_for(tuple(m for m in q.metrics if m != "time_on_page"))
+            # time_on_page comes from a query of its own (below), revenue under a warning is
+            # null (not read); this one then still needs a column, or a query without
+            # dimensions would select nothing
+            columns=sql.columns_for(tuple(m for m in q.metrics if m not in unread))
             or ("visitors",),
             filters=q.filters,
             order_by=order,

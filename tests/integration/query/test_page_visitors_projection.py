@@ -1,7 +1,8 @@
-"""The ``page_visitors`` (per hour, schemas/clickhouse/018) and ``page_visitors_daily`` (per UTC
-day, 019) projections of events on a real chDB engine: the stats API's visitors-per-page SQL is
-answered from the hourly one for a range of whole hours (a project in Berlin) and from the daily
-one for whole UTC days (a project in UTC), with the figures a plain read gives,
+"""The ``page_event_visitors`` (per hour, schemas/clickhouse/018) and
+``page_event_visitors_daily`` (per UTC day, 019) projections of events on a real chDB engine: the
+stats API's visitors-per-page SQL, unfiltered or filtered to page views as the dashboard's top
+pages ask, is answered from the hourly one for a range of whole hours (a project in Berlin) and
+from the daily one for whole UTC days (a project in UTC), with the figures a plain read gives,
 a re-delivered event's copy changes nothing, and a user erasure (``ALTER ... DELETE``) and the
 retention purge (lightweight ``DELETE``) take their rows out of it; a data dir from before the
 projection gets it for its older parts on migrate."""
@@ -37,7 +38,8 @@ T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
 ch = ClickHouse("chdb://" + tempfile.mkdtemp(), "proj")
 ch.migrate()
 def page(visitor, path, at, **more):
-    return enriched(type="page", event="", visitor_id=visitor, path=path, timestamp=at, **more)
+    return enriched(type="page", event="pageview", visitor_id=visitor, path=path, timestamp=at,
+                    **more)
 older = [page("v1", "/", T0 + HOUR), page("v2", "/", T0 + 2 * HOUR), page("v2", "/a", T0)]
 ch.insert(rows.event_block(older))
 # a data dir from before 018: the projection goes, comes back with migrate, and older parts
@@ -57,6 +59,12 @@ def answer():
 plain = "SELECT path, uniqExact(visitor_id) FROM proj.events FINAL WHERE NOT is_bot " \\
         "AND type != 'identify' GROUP BY path ORDER BY path"
 explained = "\\n".join(r[0] for r in ch.query("EXPLAIN " + text, ctx.params.values)[1])
+views_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
+views = sql.Select(dimensions=("event:page",), columns=("visitors",),
+                   filters=(["is", "event:name", ["pageview"]],))
+views_text = sql.build(views, views_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
+views_explained = "\\n".join(
+    r[0] for r in ch.query("EXPLAIN " + views_text, views_ctx.params.values)[1])
 everyone = sql.Select(dimensions=(), columns=("visitors",), filters=(), events_only=True)
 total_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
 total_text = sql.build(everyone, total_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
@@ -67,7 +75,10 @@ total_explained = "\\n".join(
 out = {"lacking_before": before, "lacking_after": after,
        "uses_projection": f"ReadFromMergeTree ({PROJECTION})" in explained,
        "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1]),
-       "total_from": [name for name in ("visitors_daily", "page_visitors_daily", "page_visitors")
+       "views_use_projection": f"ReadFromMergeTree ({PROJECTION})" in views_explained,
+       "views": sorted(tuple(r) for r in ch.query(views_text, views_ctx.params.values)[1]),
+       "total_from": [name for name in ("visitors_daily", "page_event_visitors_daily",
+                                                  "page_event_visitors")
                       if f"ReadFromMergeTree ({name})" in total_explained][:1],
        "total": total()}
 ch.command("ALTER TABLE proj.events DELETE WHERE visitor_id = 'v2' SETTINGS mutations_sync = 2")
@@ -82,20 +93,21 @@ print(orjson.dumps(out).decode())
 
 
 HOURLY = (
-    "SELECT project_id, toStartOfHour(timestamp), path, type, is_bot, uniq(visitor_id) "
-    "GROUP BY project_id, toStartOfHour(timestamp), path, type, is_bot"
+    "SELECT project_id, toStartOfHour(timestamp), path, type, event, is_bot, uniq(visitor_id) "
+    "GROUP BY project_id, toStartOfHour(timestamp), path, type, event, is_bot"
 )
 DAILY = (
-    "SELECT project_id, toStartOfDay(timestamp), path, type, is_bot, "
-    "uniqCombined(15)(visitor_id) GROUP BY project_id, toStartOfDay(timestamp), path, type, is_bot"
+    "SELECT project_id, toStartOfDay(timestamp), path, type, event, is_bot, "
+    "uniqCombined(15)(visitor_id) "
+    "GROUP BY project_id, toStartOfDay(timestamp), path, type, event, is_bot"
 )
 
 
 @pytest.mark.parametrize(
     ("tz", "projection", "definition", "total_from"),
     [
-        ("Europe/Berlin", "page_visitors", HOURLY, "page_visitors"),
-        ("UTC", "page_visitors_daily", DAILY, "visitors_daily"),
+        ("Europe/Berlin", "page_event_visitors", HOURLY, "page_event_visitors"),
+        ("UTC", "page_event_visitors_daily", DAILY, "visitors_daily"),
     ],
 )
 def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted(
@@ -113,6 +125,9 @@ def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted(
     # v1, v2, v3 and v4 (a custom event on /) on "/"; v2, v3 on "/a"; the bot and the
     # re-delivered copy of v1's page view change nothing
     assert got["fresh"] == [["/", 4], ["/a", 2]] == got["plain"]
+    # page views only (the dashboard's top pages): v4's custom event on "/" is left out
+    assert got["views_use_projection"]
+    assert got["views"] == [["/", 3], ["/a", 2]]
     assert got["erased"] == [["/", 3], ["/a", 1]]
     # the purge drops what happened before 01:00: v4's event and v2's "/a" (already erased)
     assert got["purged"] == [["/", 2], ["/a", 1]]

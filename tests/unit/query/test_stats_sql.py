@@ -83,7 +83,7 @@ def test_behavioural_filters_search_the_visit():
 
 def test_uniq_only_figures_read_events_without_final_by_the_hour():
     """Copies of a re-delivered event cannot change a uniq, so FINAL goes; whole-hour ends
-    compare the hour, which the page_visitors projection answers."""
+    compare the hour, which the page_event_visitors projection answers."""
     text, _ = build(dimensions=("event:page",))
     assert "FROM db.events AS e  WHERE" in text and "FINAL" not in text
     assert "AND toStartOfHour(e.timestamp) >= fromUnixTimestamp64Milli({v1:Int64}, 'UTC')" in text
@@ -96,14 +96,23 @@ def test_uniq_only_figures_read_events_without_final_by_the_hour():
 
 
 def test_visitors_per_page_over_whole_utc_days_read_the_daily_projection():
-    """Whole UTC days, visitors per page or in total, unfiltered: the day is compared and
-    uniqCombined(15) counts, as page_visitors_daily holds them; anything else keeps uniq."""
-    ctx = Context("db", "prj_1", "UTC", [], Params(), "2024-01-01")
+    """Whole UTC days, visitors per page or in total, unfiltered or filtered by page or event
+    name only: the day is compared and uniqCombined(15) counts, as page_event_visitors_daily
+    holds them; anything else keeps uniq."""
     utc_days = days(date(2024, 1, 1), date(2024, 1, 30), "UTC")
-    for dims in (("event:page",), ()):  # top pages; a goal's divisor (events only)
-        select = sql.Select(dimensions=dims, columns=("visitors",), filters=(), events_only=True)
+    page_views = ["is", "event:name", ["pageview"]]
+    served = [
+        ((), ()),  # a goal's divisor (events only)
+        (("event:page",), ()),  # top pages
+        (("event:page",), (page_views,)),  # the dashboard's top pages: page views only
+        (("event:page",), (["and", [page_views, ["contains_not", "event:page", ["/admin"]]]],)),
+    ]
+    for dims, filters in served:
+        ctx = Context("db", "prj_1", "UTC", [], Params(), "2024-01-01")
+        select = sql.Select(dimensions=dims, columns=("visitors",), filters=filters,
+                            events_only=True)  # fmt: skip
         text = sql.build(select, ctx, utc_days)
-        assert "uniqCombined(15)(e.visitor_id) AS visitors" in text
+        assert "uniqCombined(15)(e.visitor_id) AS visitors" in text, (dims, filters)
         assert "AND toStartOfDay(e.timestamp) < fromUnixTimestamp64Milli(" in text
         assert "FINAL" not in text
     others = [
@@ -111,7 +120,9 @@ def test_visitors_per_page_over_whole_utc_days_read_the_daily_projection():
         sql.Select(dimensions=("visit:country",), columns=("visitors",), filters=(),
                    events_only=True),
         sql.Select(dimensions=("event:page",), columns=("visitors",),
-                   filters=(["is", "event:page", ["/"]],)),
+                   filters=(["is", "visit:source", ["Google"]],)),
+        sql.Select(dimensions=("event:page",), columns=("visitors",),
+                   filters=(["has_done", ["is", "event:name", ["signup"]]],)),
     ]  # fmt: skip
     for select in others:
         fresh = Context("db", "prj_1", "UTC", [], Params(), "2024-01-01")
