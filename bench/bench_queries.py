@@ -6,13 +6,14 @@ Generates (or reuses, with ``--data-dir``) a data set straight into ClickHouse â
 ``trackhouse serve`` on it and times, p50/p95 over ``--runs`` runs each: Plausible Stats API v2
 queries (``POST /api/v2/query``: top stats with the previous-period comparison, time series by
 day and hour, every breakdown, goals with conversion rate, realtime visitors), a 4-step funnel
-(``POST /v1/funnels``), a 12-week retention matrix (``GET /v1/retention``), and the full
-dashboard (all its queries, ``--concurrency`` at a time as a browser sends them). A route the
+(``POST /v1/funnels``), a 12-week retention matrix (``GET /v1/retention``), the full
+dashboard (all its queries, ``--concurrency`` at a time), and the overview's own requests with
+the bodies the dashboard sends (its figures, chart and five cards; 4 at a time, as it sends them). A route the
 server does not have is reported as ``n/a (404)``. With ``--with-ingest``, ingest is offered
 at ``--ingest-rate`` ev/s (bench_embedded's load generator) while the dashboard refreshes every
-``--refresh-seconds`` (``--refresh all``: every dashboard query; ``dashboard``: what the overview
-asks again, its figures and chart each time and its panels every 6th), and p99 POST -> visible
-is reported.
+``--refresh-seconds`` (``--refresh all``: every dashboard query; ``dashboard``: the overview's
+own requests it asks again, its figures and chart each time and its cards every 6th), and p99
+POST -> visible is reported.
 
     PYTHONPATH=. .venv/bin/python bench/bench_queries.py --events 200000 --runs 5   # smoke
     PYTHONPATH=. .venv/bin/python bench/bench_queries.py --data-dir /tmp/bench-10m  # the real one
@@ -69,7 +70,8 @@ class Query:
     body: dict[str, Any] | None = None
     params: dict[str, str] | None = None
     target_ms: int = DASHBOARD_TARGET_MS
-    dashboard: bool = True
+    dashboard: bool = True  # one of the "full dashboard" queries
+    overview: bool = False  # a request the dashboard's overview sends, as it sends it
     times: list[float] = field(default_factory=list)
     failure: str = ""
     cpu_seconds: float = 0.0  # the server's CPU over the timed runs (edge + storage process)
@@ -147,7 +149,37 @@ def dashboard_queries(site_id: str) -> list[Query]:
             dashboard=False,
         ),
     ]
-    return queries
+    return queries + overview_queries(site_id)
+
+
+def overview_queries(site_id: str) -> list[Query]:
+    """The overview's own requests, bodies as dashboard/src/overview.jsx and breakdown.jsx send
+    them for the default view (30 days, compared with the previous period, each card's first
+    tab; revenue only with a revenue goal, which the data set has not)."""
+    base = {"site_id": site_id, "date_range": "30d", "filters": []}
+    previous = {"comparisons": {"mode": "previous_period"}}
+    top = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"]
+
+    def card(label: str, dimension: str, metrics: list[str], limit: int = 10, **more: Any):
+        body = {**base, "metrics": metrics, "dimensions": [dimension],
+                "order_by": [[metrics[0], "desc"]], "pagination": {"limit": limit, "offset": 0},
+                **more}  # fmt: skip
+        return Query(f"overview: {label}", "POST", "/api/v2/query", body, dashboard=False,
+                     overview=True)  # fmt: skip
+
+    page_views = [["is", "event:name", ["pageview"]]]
+    return [
+        Query("overview: figures", "POST", "/api/v2/query",
+              {**base, "metrics": top, "include": previous}, dashboard=False, overview=True),
+        Query("overview: chart", "POST", "/api/v2/query",
+              {**base, "metrics": ["visitors"], "dimensions": ["time:day"], "include": previous},
+              dashboard=False, overview=True),
+        card("top pages", "event:page", ["visitors"], filters=page_views),
+        card("sources", "visit:source", ["visitors", "visits"]),
+        card("map", "visit:country", ["visitors"], limit=250),
+        card("devices", "visit:device", ["visitors", "visits"]),
+        card("goals", "event:goal", ["visitors", "events", "conversion_rate"]),
+    ]  # fmt: skip
 
 
 async def timed(client: aiohttp.ClientSession, query: Query) -> tuple[float, int, bytes]:
@@ -180,10 +212,8 @@ async def time_each(
                     query.cpu_seconds += tree_cpu_seconds(server_pid) - cpu
 
 
-async def full_dashboard(
-    client: aiohttp.ClientSession, queries: list[Query], concurrency: int
-) -> float:
-    """Wall time of all dashboard queries, ``concurrency`` in flight at a time."""
+async def _run_all(client: aiohttp.ClientSession, queries: list[Query], concurrency: int) -> float:
+    """Wall time of ``queries``, ``concurrency`` in flight at a time."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(query: Query) -> None:
@@ -191,8 +221,17 @@ async def full_dashboard(
             await timed(client, query)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(q) for q in queries if q.dashboard and not q.failure))
+    await asyncio.gather(*(one(q) for q in queries))
     return time.perf_counter() - started
+
+
+async def full_dashboard(
+    client: aiohttp.ClientSession, queries: list[Query], concurrency: int, overview: bool = False
+) -> float:
+    """Wall time of all dashboard queries (or the overview's requests), ``concurrency`` in
+    flight at a time."""
+    chosen = [q for q in queries if (q.overview if overview else q.dashboard) and not q.failure]
+    return await _run_all(client, chosen, concurrency)
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -258,6 +297,10 @@ async def measure(server: Server, project: dict[str, str], args: argparse.Namesp
         each_cpu, cpu = tree_cpu_seconds(server_pid) - cpu, tree_cpu_seconds(server_pid)
         fulls = [await full_dashboard(client, queries, args.concurrency) for _ in range(args.runs)]
         full_cpu = tree_cpu_seconds(server_pid) - cpu
+        overviews = [
+            await full_dashboard(client, queries, OVERVIEW_CONCURRENCY, overview=True)
+            for _ in range(args.runs)
+        ]
     print(f"\nqueries through the HTTP API, {args.runs} runs each (after one warm-up run):")
     for query in queries:
         if args.only in query.name:
@@ -265,6 +308,9 @@ async def measure(server: Server, project: dict[str, str], args: argparse.Namesp
     served = sum(1 for q in queries if q.dashboard and not q.failure)
     name = f"full dashboard ({served} queries, {args.concurrency} at a time)"
     print(row(name, fulls if served else [], FULL_TARGET_MS, "" if served else "n/a (404)"))
+    sent = sum(1 for q in queries if q.overview and not q.failure)
+    name = f"overview as sent ({sent} requests, {OVERVIEW_CONCURRENCY} at a time)"
+    print(row(name, overviews if sent else [], FULL_TARGET_MS, "" if sent else "n/a (404)"))
     print(
         f"server CPU (edge + storage process): {each_cpu:.1f} s for the one-at-a-time runs, "
         f"{full_cpu / max(1, args.runs):.2f} s per full dashboard "
@@ -334,7 +380,8 @@ async def with_ingest(
                 started = time.monotonic()
                 if served:
                     asked = refreshed_queries(queries, args.refresh, tick)
-                    refreshes.append(await full_dashboard(client, asked, args.concurrency))
+                    at_once = args.concurrency if args.refresh == "all" else OVERVIEW_CONCURRENCY
+                    refreshes.append(await _run_all(client, asked, at_once))
                     tick += 1
                 else:
                     refreshes.append(await run_sql(client, sqls))
@@ -366,26 +413,26 @@ async def with_ingest(
 
 # What the dashboard's overview asks again while its range reaches today
 # (dashboard/src/overview.jsx): the figures and the chart every refresh, its five panels' open
-# tabs every CARD_EVERY-th refresh.
-LIVE_QUERIES = ("top stats + previous period", "time series by day")
+# tabs every CARD_EVERY-th refresh; never more than OVERVIEW_CONCURRENCY at once (api.js).
+LIVE_QUERIES = ("overview: figures", "overview: chart")
 PANEL_QUERIES = (
-    "breakdown visit:source",
-    "breakdown event:page",
-    "breakdown visit:country",
-    "breakdown visit:device",
-    "goals + conversion rate",
+    "overview: sources",
+    "overview: top pages",
+    "overview: map",
+    "overview: devices",
+    "overview: goals",
 )
 CARD_EVERY = 6
+OVERVIEW_CONCURRENCY = 4
 
 
 def refreshed_queries(queries: list[Query], mode: str, tick: int) -> list[Query]:
     """The queries of one refresh: all the dashboard's (``all``, the stress case), or those the
     overview itself asks again on refresh number ``tick`` (``dashboard``)."""
-    served = [q for q in queries if q.dashboard and not q.failure]
     if mode == "all":
-        return served
+        return [q for q in queries if q.dashboard and not q.failure]
     wanted = LIVE_QUERIES + (PANEL_QUERIES if tick % CARD_EVERY == 0 else ())
-    return [q for q in served if q.name in wanted]
+    return [q for q in queries if q.name in wanted and not q.failure]
 
 
 async def run_sql(client: aiohttp.ClientSession, sqls: list[str]) -> float:
