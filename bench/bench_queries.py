@@ -8,8 +8,8 @@ queries (``POST /api/v2/query``: top stats with the previous-period comparison, 
 day and hour, every breakdown, goals with conversion rate, realtime visitors), a 4-step funnel
 (``POST /v1/funnels``), a 12-week retention matrix (``GET /v1/retention``), the full
 dashboard (all its queries, ``--concurrency`` at a time), and the overview's own requests with
-the bodies the dashboard sends (its figures, chart and five cards; 4 at a time, as it sends them). A route the
-server does not have is reported as ``n/a (404)``. With ``--with-ingest``, ingest is offered
+the bodies the dashboard sends (its figures, chart and five cards; 4 at a time, as it sends
+them). A route the server does not have is reported as ``n/a (404)``. With ``--with-ingest``, ingest is offered
 at ``--ingest-rate`` ev/s (bench_embedded's load generator) while the dashboard refreshes every
 ``--refresh-seconds`` (``--refresh all``: every dashboard query; ``dashboard``: the overview's
 own requests it asks again, its figures and chart each time and its cards every 6th), and p99
