@@ -1,19 +1,19 @@
 """Dashboard query benchmark: a realistic data set in chDB, then the dashboard's queries timed
 through the public HTTP API of a real embedded server.
 
-Generates (or reuses, with ``--data-dir``) a data set straight into ClickHouse — 10 million events,
-500k visitors, 1.5M sessions over 30 days by default (see ``bench/query_dataset.py``) — starts
-``trackhouse serve`` on it and times, p50/p95 over ``--runs`` runs each: Plausible Stats API v2
-queries (``POST /api/v2/query``: top stats with the previous-period comparison, time series by
-day and hour, every breakdown, goals with conversion rate, realtime visitors), a 4-step funnel
-(``POST /v1/funnels``), a 12-week retention matrix (``GET /v1/retention``), the full
-dashboard (all its queries, ``--concurrency`` at a time), and the overview's own requests with
-the bodies the dashboard sends (its figures, chart and five cards; 4 at a time, as it sends
-them). A route the server does not have is reported as ``n/a (404)``. With ``--with-ingest``, ingest is offered
-at ``--ingest-rate`` ev/s (bench_embedded's load generator) while the dashboard refreshes every
-``--refresh-seconds`` (``--refresh all``: every dashboard query; ``dashboard``: the overview's
-own requests it asks again, its figures and chart each time and its cards every 6th), and p99
-POST -> visible is reported.
+Generates (or reuses, with ``--data-dir``) a data set straight into ClickHouse — 10 million
+events, 500k visitors, 1.5M sessions over 30 days by default (see ``bench/query_dataset.py``) —
+starts ``trackhouse serve`` on it and times, p50/p95 over ``--runs`` runs each: Plausible Stats
+API v2 queries (``POST /api/v2/query``: top stats with the previous-period comparison, time
+series by day and hour, every breakdown, goals with conversion rate, realtime visitors), a
+4-step funnel (``POST /v1/funnels``), a 12-week retention matrix (``GET /v1/retention``), the
+full dashboard (all its queries, ``--concurrency`` at a time), and the overview's own requests
+with the bodies the dashboard sends (its figures, chart and five cards; 4 at a time, as it sends
+them). A route the server does not have is reported as ``n/a (404)``. With ``--with-ingest``,
+ingest is offered at ``--ingest-rate`` ev/s (bench_embedded's load generator) while the
+dashboard refreshes every ``--refresh-seconds`` (``--refresh all``: every dashboard query;
+``dashboard``: the overview's own requests it asks again, its figures and chart each time and
+its cards every 6th), and p99 POST -> visible is reported.
 
     PYTHONPATH=. .venv/bin/python bench/bench_queries.py --events 200000 --runs 5   # smoke
     PYTHONPATH=. .venv/bin/python bench/bench_queries.py --data-dir /tmp/bench-10m  # the real one
