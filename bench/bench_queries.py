@@ -160,20 +160,19 @@ def overview_queries(site_id: str) -> list[Query]:
     previous = {"comparisons": {"mode": "previous_period"}}
     top = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"]
 
+    def request(label: str, **body: Any) -> Query:
+        return Query(f"overview: {label}", "POST", "/api/v2/query", {**base, **body},
+                     dashboard=False, overview=True)  # fmt: skip
+
     def card(label: str, dimension: str, metrics: list[str], limit: int = 10, **more: Any):
-        body = {**base, "metrics": metrics, "dimensions": [dimension],
-                "order_by": [[metrics[0], "desc"]], "pagination": {"limit": limit, "offset": 0},
-                **more}  # fmt: skip
-        return Query(f"overview: {label}", "POST", "/api/v2/query", body, dashboard=False,
-                     overview=True)  # fmt: skip
+        return request(label, metrics=metrics, dimensions=[dimension],
+                       order_by=[[metrics[0], "desc"]], pagination={"limit": limit, "offset": 0},
+                       **more)  # fmt: skip
 
     page_views = [["is", "event:name", ["pageview"]]]
     return [
-        Query("overview: figures", "POST", "/api/v2/query",
-              {**base, "metrics": top, "include": previous}, dashboard=False, overview=True),
-        Query("overview: chart", "POST", "/api/v2/query",
-              {**base, "metrics": ["visitors"], "dimensions": ["time:day"], "include": previous},
-              dashboard=False, overview=True),
+        request("figures", metrics=top, include=previous),
+        request("chart", metrics=["visitors"], dimensions=["time:day"], include=previous),
         card("top pages", "event:page", ["visitors"], filters=page_views),
         card("sources", "visit:source", ["visitors", "visits"]),
         card("map", "visit:country", ["visitors"], limit=250),
@@ -212,8 +211,8 @@ async def time_each(
                     query.cpu_seconds += tree_cpu_seconds(server_pid) - cpu
 
 
-async def _run_all(client: aiohttp.ClientSession, queries: list[Query], concurrency: int) -> float:
-    """Wall time of ``queries``, ``concurrency`` in flight at a time."""
+async def run_all(client: aiohttp.ClientSession, queries: list[Query], concurrency: int) -> float:
+    """Wall time of ``queries`` (those that did not fail), ``concurrency`` in flight at a time."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(query: Query) -> None:
@@ -221,17 +220,8 @@ async def _run_all(client: aiohttp.ClientSession, queries: list[Query], concurre
             await timed(client, query)
 
     started = time.perf_counter()
-    await asyncio.gather(*(one(q) for q in queries))
+    await asyncio.gather(*(one(q) for q in queries if not q.failure))
     return time.perf_counter() - started
-
-
-async def full_dashboard(
-    client: aiohttp.ClientSession, queries: list[Query], concurrency: int, overview: bool = False
-) -> float:
-    """Wall time of all dashboard queries (or the overview's requests), ``concurrency`` in
-    flight at a time."""
-    chosen = [q for q in queries if (q.overview if overview else q.dashboard) and not q.failure]
-    return await _run_all(client, chosen, concurrency)
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -295,10 +285,11 @@ async def measure(server: Server, project: dict[str, str], args: argparse.Namesp
         timed_queries = [q for q in queries if args.only in q.name]
         await time_each(client, timed_queries, args.runs, server_pid)
         each_cpu, cpu = tree_cpu_seconds(server_pid) - cpu, tree_cpu_seconds(server_pid)
-        fulls = [await full_dashboard(client, queries, args.concurrency) for _ in range(args.runs)]
+        dashboard = [q for q in queries if q.dashboard]
+        fulls = [await run_all(client, dashboard, args.concurrency) for _ in range(args.runs)]
         full_cpu = tree_cpu_seconds(server_pid) - cpu
         overviews = [
-            await full_dashboard(client, queries, OVERVIEW_CONCURRENCY, overview=True)
+            await run_all(client, [q for q in queries if q.overview], OVERVIEW_CONCURRENCY)
             for _ in range(args.runs)
         ]
     print(f"\nqueries through the HTTP API, {args.runs} runs each (after one warm-up run):")
@@ -381,7 +372,7 @@ async def with_ingest(
                 if served:
                     asked = refreshed_queries(queries, args.refresh, tick)
                     at_once = args.concurrency if args.refresh == "all" else OVERVIEW_CONCURRENCY
-                    refreshes.append(await _run_all(client, asked, at_once))
+                    refreshes.append(await run_all(client, asked, at_once))
                     tick += 1
                 else:
                     refreshes.append(await run_sql(client, sqls))
@@ -430,9 +421,9 @@ def refreshed_queries(queries: list[Query], mode: str, tick: int) -> list[Query]
     """The queries of one refresh: all the dashboard's (``all``, the stress case), or those the
     overview itself asks again on refresh number ``tick`` (``dashboard``)."""
     if mode == "all":
-        return [q for q in queries if q.dashboard and not q.failure]
+        return [q for q in queries if q.dashboard]
     wanted = LIVE_QUERIES + (PANEL_QUERIES if tick % CARD_EVERY == 0 else ())
-    return [q for q in queries if q.name in wanted and not q.failure]
+    return [q for q in queries if q.name in wanted]
 
 
 async def run_sql(client: aiohttp.ClientSession, sqls: list[str]) -> float:
