@@ -169,11 +169,11 @@ def overview_queries(site_id: str) -> list[Query]:
                        order_by=[[metrics[0], "desc"]], pagination={"limit": limit, "offset": 0},
                        **more)  # fmt: skip
 
-    page_views = [["is", "event:name", ["pageview"]]]
+    with_page = [["is_not", "event:page", [""]]]
     return [
         request("figures", metrics=top, include=previous),
         request("chart", metrics=["visitors"], dimensions=["time:day"], include=previous),
-        card("top pages", "event:page", ["visitors"], filters=page_views),
+        card("top pages", "event:page", ["visitors"], filters=with_page),
         card("sources", "visit:source", ["visitors", "visits"]),
         card("map", "visit:country", ["visitors"], limit=250),
         card("devices", "visit:device", ["visitors", "visits"]),

@@ -117,6 +117,46 @@ def many_pages(board):
     return project
 
 
+def test_top_pages_count_page_views_from_every_client(board, browser):
+    """Found reading the change again: the Top pages card asked for events named ``pageview``,
+    so PostHog's ``$pageview`` and a page view sent with a name of its own were left out (while
+    "Total pageviews" counted them); a backend event without a page still makes no row."""
+    answer = httpx.post(f"{board.url}/admin/v1/projects", json={"name": "Every client"},
+                        headers={"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
+    assert answer.status_code == 201, answer.text
+    project = answer.json()
+    native = [
+        {"type": "page", "visitor_id": "n-1", "context": {"page": {"url": "https://mix.test/a"}}},
+        {"type": "page", "event": "Pricing", "visitor_id": "n-2",
+         "context": {"page": {"url": "https://mix.test/named"}}},
+        {"event": "invoice_paid", "user_id": "backend-1"},
+    ]  # fmt: skip
+    sent = httpx.post(f"{board.url}/v1/batch", json={"events": native},
+                      headers=key_headers(project))  # fmt: skip
+    assert sent.status_code == 202, sent.text
+    posthog = {"api_key": project["write_key"], "batch": [
+        {"event": "$pageview", "distinct_id": "ph-1",
+         "properties": {"$current_url": "https://mix.test/posthog"}}]}  # fmt: skip
+    assert httpx.post(f"{board.url}/batch/", json=posthog).status_code == 200
+
+    def stored() -> bool:
+        found = httpx.get(f"{board.url}/v1/events", params={"limit": 100},
+                          headers=read_headers(project)).json()["events"]  # fmt: skip
+        return len(found) == 4
+
+    assert wait_for(stored, 60), "the events did not all arrive"
+    page = open_tab(browser, 1280, 900)
+    sign_in(page, board, project["secret_key"], "#/overview?period=day")
+    rows = "[data-panel=Pages] tbody tr"
+    wait_kpi(page, "pageviews", 3)
+    page.wait_for_function(f"() => document.querySelectorAll('{rows}').length >= 1")
+    shown = sorted(
+        tuple(cells(page, f"{rows} >> nth={k}")) for k in range(page.locator(rows).count())
+    )
+    assert shown == [("/a", "1"), ("/named", "1"), ("/posthog", "1")]
+    page.context.close()
+
+
 def test_show_more_pages_past_the_top_10(board, browser, many_pages):
     for width in (1280, 375):
         page = open_tab(browser, width, 900)

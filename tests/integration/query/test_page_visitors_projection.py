@@ -1,11 +1,11 @@
-"""The ``page_event_visitors`` (per hour, schemas/clickhouse/018) and
-``page_event_visitors_daily`` (per UTC day, 019) projections of events on a real chDB engine: the
-stats API's visitors-per-page SQL, unfiltered or filtered to page views as the dashboard's top
-pages ask, is answered from the hourly one for a range of whole hours (a project in Berlin) and
-from the daily one for whole UTC days (a project in UTC), with the figures a plain read gives,
-a re-delivered event's copy changes nothing, and a user erasure (``ALTER ... DELETE``) and the
-retention purge (lightweight ``DELETE``) take their rows out of it; a data dir from before the
-projection gets it for its older parts on migrate."""
+"""The ``page_event_visitors`` (per hour, schemas/clickhouse/018) and ``page_event_visitors_daily``
+(per UTC day, 019) projections of events on a real chDB engine: the stats API's
+visitors-per-page SQL, unfiltered or filtered by event name or page (the dashboard's top pages:
+events with a page), is answered from the hourly one for a range of whole hours (a project in
+Berlin) and from the daily one for whole UTC days (a project in UTC), with the figures a plain
+read gives, a re-delivered event's copy changes nothing, and a user erasure (``ALTER ...
+DELETE``) and the retention purge (lightweight ``DELETE``) take their rows out of it; a data dir
+from before the projection gets it for its older parts on migrate."""
 
 from __future__ import annotations
 
@@ -65,6 +65,12 @@ views = sql.Select(dimensions=("event:page",), columns=("visitors",),
 views_text = sql.build(views, views_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
 views_explained = "\\n".join(
     r[0] for r in ch.query("EXPLAIN " + views_text, views_ctx.params.values)[1])
+paged_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
+paged = sql.Select(dimensions=("event:page",), columns=("visitors",),
+                   filters=(["is_not", "event:page", [""]],))
+paged_text = sql.build(paged, paged_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
+paged_explained = "\\n".join(
+    r[0] for r in ch.query("EXPLAIN " + paged_text, paged_ctx.params.values)[1])
 everyone = sql.Select(dimensions=(), columns=("visitors",), filters=(), events_only=True)
 total_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
 total_text = sql.build(everyone, total_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
@@ -77,6 +83,8 @@ out = {"lacking_before": before, "lacking_after": after,
        "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1]),
        "views_use_projection": f"ReadFromMergeTree ({PROJECTION})" in views_explained,
        "views": sorted(tuple(r) for r in ch.query(views_text, views_ctx.params.values)[1]),
+       "paged_use_projection": f"ReadFromMergeTree ({PROJECTION})" in paged_explained,
+       "paged": sorted(tuple(r) for r in ch.query(paged_text, paged_ctx.params.values)[1]),
        "total_from": [name for name in ("visitors_daily", "page_event_visitors_daily",
                                                   "page_event_visitors")
                       if f"ReadFromMergeTree ({name})" in total_explained][:1],
@@ -125,9 +133,12 @@ def test_the_projection_answers_visitors_per_page_and_forgets_what_is_deleted(
     # v1, v2, v3 and v4 (a custom event on /) on "/"; v2, v3 on "/a"; the bot and the
     # re-delivered copy of v1's page view change nothing
     assert got["fresh"] == [["/", 4], ["/a", 2]] == got["plain"]
-    # page views only (the dashboard's top pages): v4's custom event on "/" is left out
+    # page views only: v4's custom event on "/" is left out
     assert got["views_use_projection"]
     assert got["views"] == [["/", 3], ["/a", 2]]
+    # events with a page (the dashboard's top pages): every event here has one
+    assert got["paged_use_projection"]
+    assert got["paged"] == got["fresh"]
     assert got["erased"] == [["/", 3], ["/a", 1]]
     # the purge drops what happened before 01:00: v4's event and v2's "/a" (already erased)
     assert got["purged"] == [["/", 2], ["/a", 1]]

@@ -104,7 +104,8 @@ def test_visitors_per_page_over_whole_utc_days_read_the_daily_projection():
     served = [
         ((), ()),  # a goal's divisor (events only)
         (("event:page",), ()),  # top pages
-        (("event:page",), (page_views,)),  # the dashboard's top pages: page views only
+        (("event:page",), (page_views,)),  # page views only
+        (("event:page",), (["is_not", "event:page", [""]],)),  # the dashboard's top pages
         (("event:page",), (["and", [page_views, ["contains_not", "event:page", ["/admin"]]]],)),
     ]
     for dims, filters in served:
