@@ -59,18 +59,14 @@ def answer():
 plain = "SELECT path, uniqExact(visitor_id) FROM proj.events FINAL WHERE NOT is_bot " \\
         "AND type != 'identify' GROUP BY path ORDER BY path"
 explained = "\\n".join(r[0] for r in ch.query("EXPLAIN " + text, ctx.params.values)[1])
-views_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
-views = sql.Select(dimensions=("event:page",), columns=("visitors",),
-                   filters=(["is", "event:name", ["pageview"]],))
-views_text = sql.build(views, views_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
-views_explained = "\\n".join(
-    r[0] for r in ch.query("EXPLAIN " + views_text, views_ctx.params.values)[1])
-paged_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
-paged = sql.Select(dimensions=("event:page",), columns=("visitors",),
-                   filters=(["is_not", "event:page", [""]],))
-paged_text = sql.build(paged, paged_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
-paged_explained = "\\n".join(
-    r[0] for r in ch.query("EXPLAIN " + paged_text, paged_ctx.params.values)[1])
+def filtered(node):  # visitors per page under one filter: the projection's use, the rows
+    f_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
+    f_select = sql.Select(dimensions=("event:page",), columns=("visitors",), filters=(node,))
+    f_text = sql.build(f_select, f_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
+    f_explained = "\\n".join(
+        r[0] for r in ch.query("EXPLAIN " + f_text, f_ctx.params.values)[1])
+    rows = sorted(tuple(r) for r in ch.query(f_text, f_ctx.params.values)[1])
+    return f"ReadFromMergeTree ({PROJECTION})" in f_explained, rows
 everyone = sql.Select(dimensions=(), columns=("visitors",), filters=(), events_only=True)
 total_ctx = Context("proj", "prj_test", TZ, [], Params(), "2024-01-01")
 total_text = sql.build(everyone, total_ctx, days(date(2024, 1, 1), date(2024, 1, 1), TZ))
@@ -81,14 +77,12 @@ total_explained = "\\n".join(
 out = {"lacking_before": before, "lacking_after": after,
        "uses_projection": f"ReadFromMergeTree ({PROJECTION})" in explained,
        "fresh": answer(), "plain": sorted(tuple(r) for r in ch.query(plain)[1]),
-       "views_use_projection": f"ReadFromMergeTree ({PROJECTION})" in views_explained,
-       "views": sorted(tuple(r) for r in ch.query(views_text, views_ctx.params.values)[1]),
-       "paged_use_projection": f"ReadFromMergeTree ({PROJECTION})" in paged_explained,
-       "paged": sorted(tuple(r) for r in ch.query(paged_text, paged_ctx.params.values)[1]),
        "total_from": [name for name in ("visitors_daily", "page_event_visitors_daily",
                                                   "page_event_visitors")
                       if f"ReadFromMergeTree ({name})" in total_explained][:1],
        "total": total()}
+out["views_use_projection"], out["views"] = filtered(["is", "event:name", ["pageview"]])
+out["paged_use_projection"], out["paged"] = filtered(["is_not", "event:page", [""]])
 ch.command("ALTER TABLE proj.events DELETE WHERE visitor_id = 'v2' SETTINGS mutations_sync = 2")
 out["erased"] = answer()
 out["total_erased"] = total()
