@@ -8,6 +8,7 @@ import signal
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from pprint import pformat
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -88,6 +89,11 @@ def where_missing(bootstrap: str, server: Worker, missing: set[str]) -> dict:
         "log_ends": asyncio.run(log_ends(bootstrap, [server.topic("raw")])),
         "warnings": notable_log_lines(server.log()),
     }
+
+
+def report(*parts: object) -> str:
+    """A failed assertion's message, whole: pytest cuts a non-string message to 240 chars."""
+    return "\n".join(part if isinstance(part, str) else pformat(part, width=100) for part in parts)
 
 
 def notable_log_lines(log: str, limit: int = 40) -> list[str]:

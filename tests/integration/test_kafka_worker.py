@@ -29,6 +29,7 @@ from tests.integration.helpers import (
 from tests.integration.kafka_worker import (
     Worker,
     produce,
+    report,
     start_worker,
     stored_ids,
     where_missing,
@@ -38,6 +39,8 @@ from tests.integration.server import Server, cli, urllib_post, wait_for
 from tests.kafka_broker import LocalBroker, consume, docker_engine_answers
 
 pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def worker(kafka, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("worker") / "data"
@@ -308,7 +311,7 @@ def test_kill_9_mid_stream_then_restart_stores_every_event_once(kafka, tmp_path,
     second = start_worker(data_dir, env, port=first.port)
     try:
         sent += post(second, range(15, 30))
-        assert wait_for(lambda: stored(second) >= sent, 90), (
+        assert wait_for(lambda: stored(second) >= sent, 90), report(
             partial,
             stored(second),
             where_missing(
