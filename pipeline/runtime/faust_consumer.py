@@ -24,12 +24,20 @@ Found by the two-worker and kill -9 tests (``tests/integration``) with Faust's d
    (a seek could be overwritten by a fetch result being consumed). Here it runs in the
    consumer's thread.
 
-A dropped record is fetched again by two watchdogs (counted in
+5. The same drop hits a table's changelog (Faust's fetch loop also skips records of a
+   partition that left the live set of active partitions, which a rebalance or the recovery
+   changes while the consumer's thread fetches). aiokafka's position has passed them, so a
+   recovery waiting for them waited forever, every stream paused (the two-worker test: a
+   changelog partition read to its end by aiokafka, recovered to -1).
+
+A dropped record is fetched again by three watchdogs (counted in
 ``trackhouse_records_fetched_again``, logged as warnings): a partition whose record at the head
 has been missing for ``LOST_HEAD_SECONDS`` while later ones were acknowledged, and one behind
 its log end with nothing delivered or acknowledged for ``STALLED_SECONDS``, are sought back to
 the head (when no stream holds one of their records); a stalled stream partition that Faust
-left paused after a rebalance is resumed too.
+left paused after a rebalance is resumed too. During a table recovery, an active changelog
+partition recovered no further for ``STALLED_SECONDS`` while records remain is sought back to
+the record after the last one recovered.
 """
 
 from __future__ import annotations
@@ -83,6 +91,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         internals.replace_read_offsets(self, _NoReadOffsets())
         self._head_missing_since: dict[TP, float] = {}
         self._stalled_since: dict[TP, tuple[int, float]] = {}
+        self._changelog_still_since: dict[TP, tuple[int, float]] = {}
         self._never_committed: set[TP] = set()
         self._log_starts: dict[TP, int] = {}
 
@@ -225,10 +234,13 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
         for tp in await self.fetch_stalled_again():
             metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
+        for tp in await self.fetch_lost_changelog_again():
+            metrics.RECORDS_FETCHED_AGAIN.labels(tp.topic, str(tp.partition)).inc()
 
     async def fetch_stalled_again(self) -> dict[TP, int]:
-        """Seek every partition of ``stalled`` back to its head."""
-        if not self.flow_active:
+        """Seek every partition of ``stalled`` back to its head (not while tables are
+        recovered: Faust pauses the stream partitions then, and seeks them when done)."""
+        if not self.flow_active or self.app.in_recovery:
             return {}
         watched = [tp for tp in self.assignment() if self._head(tp) is not None]
         if not watched:
@@ -272,6 +284,49 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             self.log.warning("Record %r@%r never arrived: fetching it again", tp, offset)
             await self.seek(tp, offset)
             self._head_missing_since.pop(tp, None)
+        return lost
+
+    async def fetch_lost_changelog_again(self) -> dict[TP, int]:
+        """During a table recovery, seek every partition of ``lost_changelog`` back to the
+        record after the last one recovered. Returns what was sought."""
+        if not self.app.in_recovery:
+            self._changelog_still_since.clear()
+            return {}
+        recovery = self.app.tables.recovery
+        lost = self.lost_changelog(recovery.active_offsets, recovery.active_remaining())
+        for tp, offset in lost.items():
+            self.log.warning(
+                "Changelog %r recovered nothing for %g s: fetching again from %r",
+                tp,
+                STALLED_SECONDS,
+                offset,
+            )
+            await self.seek(tp, offset)
+        return lost
+
+    def lost_changelog(
+        self, recovered: dict[TP, int], remaining: dict[TP, int], now: float | None = None
+    ) -> dict[TP, int]:
+        """Assigned active changelog partitions with records ``remaining`` whose ``recovered``
+        offset stood still for ``STALLED_SECONDS``: the offsets to fetch from again. Should the
+        records only have been slow to come, they come twice, and the recovery skips offsets
+        it has seen."""
+        now = time.monotonic() if now is None else now
+        assigned = self.assignment()
+        lost: dict[TP, int] = {}
+        for tp in list(self._changelog_still_since):
+            if remaining.get(tp, 0) <= 0 or tp not in assigned:
+                del self._changelog_still_since[tp]
+        for tp, left in remaining.items():
+            if left <= 0 or tp not in assigned:
+                continue
+            offset = recovered.get(tp, -1)
+            seen, since = self._changelog_still_since.setdefault(tp, (offset, now))
+            if seen != offset:
+                self._changelog_still_since[tp] = (offset, now)
+            elif now - since >= STALLED_SECONDS:
+                lost[tp] = max(offset + 1, 0)
+                self._changelog_still_since[tp] = (offset, now)
         return lost
 
 

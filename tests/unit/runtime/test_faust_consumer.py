@@ -263,3 +263,63 @@ def test_a_log_start_not_known_holds_the_first_commit():
     assert c._new_offset(NEVER_COMMITTED) is None
     asyncio.get_event_loop().run_until_complete(c.read_log_starts())  # the watchdog's round
     assert c._new_offset(NEVER_COMMITTED) == 9
+
+
+RECOVERED = TP("trackhouse-visitor-state-changelog", 0)  # a table's, being recovered
+
+
+def test_a_changelog_partition_recovered_no_further_for_long_is_fetched_again():
+    # Records drained by aiokafka for a partition Faust had just removed from its active set
+    # are skipped; the recovery then waits for them forever (every stream paused).
+    c = consumer()
+    c.assignment = lambda: {RECOVERED}  # type: ignore[method-assign]
+    now = time.monotonic()
+    assert c.lost_changelog({RECOVERED: -1}, {RECOVERED: 81}, now) == {}
+    later = now + STALLED_SECONDS
+    assert c.lost_changelog({RECOVERED: -1}, {RECOVERED: 81}, later) == {RECOVERED: 0}
+    # sought: the clock starts again, and the next seek comes after the record recovered last
+    assert c.lost_changelog({RECOVERED: -1}, {RECOVERED: 81}, later + 1) == {}
+    at = later + 2 * STALLED_SECONDS
+    assert c.lost_changelog({RECOVERED: 40}, {RECOVERED: 41}, at) == {}  # it moved
+    at += STALLED_SECONDS
+    assert c.lost_changelog({RECOVERED: 40}, {RECOVERED: 41}, at) == {RECOVERED: 41}
+
+
+def test_a_changelog_partition_recovering_or_done_or_not_assigned_is_not_sought():
+    c = consumer()
+    c.assignment = lambda: {RECOVERED}  # type: ignore[method-assign]
+    now = time.monotonic()
+    for step in range(5):  # records keep coming
+        assert c.lost_changelog({RECOVERED: step * 10}, {RECOVERED: 50}, now) == {}
+        now += STALLED_SECONDS
+    assert c.lost_changelog({RECOVERED: 81}, {RECOVERED: 0}, now + 60) == {}  # recovered
+    other = TP("trackhouse-visitor-state-changelog", 1)
+    c.lost_changelog({other: 3}, {other: 9}, now)
+    assert c.lost_changelog({other: 3}, {other: 9}, now + 60) == {}  # not this worker's
+
+
+def test_the_changelog_watchdog_seeks_only_while_tables_are_recovered():
+    c = consumer()
+    sought: dict[TP, int] = {}
+
+    async def seek(tp: TP, offset: int) -> None:
+        sought[tp] = offset
+
+    c.seek = seek  # type: ignore[method-assign]
+    c.assignment = lambda: {RECOVERED}  # type: ignore[method-assign]
+    recovery = c.app.tables.recovery
+    recovery.active_highwaters[RECOVERED] = 80
+    recovery.active_offsets[RECOVERED] = 12
+    c._changelog_still_since[RECOVERED] = (12, time.monotonic() - STALLED_SECONDS)
+    run = asyncio.get_event_loop().run_until_complete
+    c.app.in_recovery = False
+    assert run(c.fetch_lost_changelog_again()) == {} and not sought
+    c._changelog_still_since[RECOVERED] = (12, time.monotonic() - STALLED_SECONDS)
+    c.app.in_recovery = True
+    assert run(c.fetch_lost_changelog_again()) == {RECOVERED: 13} == sought
+
+
+def test_stream_partitions_are_not_judged_stalled_while_tables_are_recovered():
+    c = consumer()
+    c.app.in_recovery = True  # Faust pauses them meanwhile, and seeks them when done
+    assert stalled_and_sought(c, paused=True) == {}
