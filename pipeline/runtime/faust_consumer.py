@@ -199,10 +199,7 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
             if head is None or end <= head or tp in held or internals.acked_offsets(self)[tp]:
                 self._stalled_since.pop(tp, None)
                 continue
-            offset, since = self._stalled_since.setdefault(tp, (head, now))
-            if offset != head:
-                self._stalled_since[tp] = (head, now)
-            elif now - since >= STALLED_SECONDS:
+            if still_for(self._stalled_since, tp, head, now) >= STALLED_SECONDS:
                 stalled[tp] = head
         return stalled
 
@@ -313,21 +310,30 @@ class AtLeastOnceConsumer(faust_aiokafka.Consumer):
         it has seen."""
         now = time.monotonic() if now is None else now
         assigned = self.assignment()
+        waiting = {
+            tp: recovered.get(tp, -1)
+            for tp, left in remaining.items()
+            if left > 0 and tp in assigned
+        }
+        clocks = self._changelog_still_since
+        for tp in set(clocks) - set(waiting):
+            del clocks[tp]
         lost: dict[TP, int] = {}
-        for tp in list(self._changelog_still_since):
-            if remaining.get(tp, 0) <= 0 or tp not in assigned:
-                del self._changelog_still_since[tp]
-        for tp, left in remaining.items():
-            if left <= 0 or tp not in assigned:
-                continue
-            offset = recovered.get(tp, -1)
-            seen, since = self._changelog_still_since.setdefault(tp, (offset, now))
-            if seen != offset:
-                self._changelog_still_since[tp] = (offset, now)
-            elif now - since >= STALLED_SECONDS:
+        for tp, offset in waiting.items():
+            if still_for(clocks, tp, offset, now) >= STALLED_SECONDS:
                 lost[tp] = max(offset + 1, 0)
-                self._changelog_still_since[tp] = (offset, now)
+                clocks[tp] = (offset, now)  # sought: its clock starts again
         return lost
+
+
+def still_for(clocks: dict[TP, tuple[int, float]], tp: TP, offset: int, now: float) -> float:
+    """How long ``tp``'s ``offset`` has stood still, by the ``(offset, since)`` it had in
+    ``clocks`` (updated: a new offset starts its clock again)."""
+    seen, since = clocks.get(tp, (offset, now))
+    if seen != offset:
+        since = now
+    clocks[tp] = (offset, since)
+    return now - since
 
 
 def use_at_least_once_consumer(app: faust.App) -> None:
